@@ -1,0 +1,225 @@
+"""Array-namespace layer: one place for what the array API standard lacks.
+
+Every public function of krylovid starts with ``xp = array_namespace(*arrays)``
+and from then on calls only ``xp.*`` and the helpers below, so the same code
+runs on NumPy, CuPy and ``array-api-strict`` (the CPU stand-in for CuPy in the
+tests).  Arrays move between host and device only through :func:`to_numpy` and
+:func:`asarray`, at explicit boundaries.
+
+The helpers cover:
+
+* namespace dispatch (:func:`array_namespace`, :func:`is_numpy`, :func:`is_cupy`,
+  :func:`is_strict`);
+* random numbers (:func:`default_rng` normalises ``int`` / ``Generator`` /
+  ``None``; :func:`standard_normal`, :func:`rademacher`, :func:`uniform` draw on
+  the backend of ``xp``);
+* host <-> device (:func:`to_numpy`, :func:`asarray`);
+* the FFT (:func:`rfft`, :func:`irfft`);
+* small dense linear algebra not (or not uniformly) in the standard:
+  :func:`eigh`, :func:`cholesky`, :func:`solve_triangular`, :func:`qr`,
+  :func:`svd`;
+* dtype helpers (:func:`float_dtype`, :func:`eps`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import array_api_compat
+
+__all__ = [
+    "array_namespace", "is_numpy", "is_cupy", "is_strict", "default_rng",
+    "standard_normal", "rademacher", "uniform", "to_numpy", "asarray", "rfft",
+    "irfft", "eigh", "cholesky", "solve_triangular", "qr", "svd", "float_dtype",
+    "eps", "numpy_namespace",
+]
+
+
+def numpy_namespace():
+    """The array-API compatible NumPy namespace (functions return ``np.ndarray``)."""
+    return array_api_compat.array_namespace(np.empty(0))
+
+
+def array_namespace(*arrays):
+    """Namespace shared by ``arrays`` (``None`` and Python scalars are ignored).
+
+    Plain lists/tuples and NumPy scalars are treated as NumPy.  Raises
+    ``TypeError`` when arrays of different libraries are mixed.
+    """
+    arrs = []
+    for a in arrays:
+        if a is None or isinstance(a, (bool, int, float, complex)):
+            continue
+        if isinstance(a, (list, tuple, np.generic)):
+            a = np.asarray(a)
+        arrs.append(a)
+    if not arrs:
+        return numpy_namespace()
+    try:
+        return array_api_compat.array_namespace(*arrs)
+    except TypeError as exc:
+        raise TypeError(f"arrays from different array libraries were mixed: {exc}") from None
+
+
+def is_numpy(xp) -> bool:
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def is_cupy(xp) -> bool:
+    return array_api_compat.is_cupy_namespace(xp)
+
+
+def is_strict(xp) -> bool:
+    return array_api_compat.is_array_api_strict_namespace(xp)
+
+
+# ----------------------------------------------------------------------------- rng
+def default_rng(rng=None) -> np.random.Generator:
+    """Normalise ``rng`` (None, int, SeedSequence or Generator) to a NumPy Generator.
+
+    A Generator is returned as is (so successive calls advance it), anything
+    else seeds a fresh one.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
+        if isinstance(rng, (int, np.integer)) and rng < 0:
+            raise ValueError(f"rng: a seed must be non-negative, got {rng}")
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.RandomState):
+        return np.random.default_rng(rng.randint(0, 2**31 - 1))
+    raise TypeError(f"rng: expected None, an int, a SeedSequence or a numpy Generator, got {type(rng).__name__}")
+
+
+def _device_generator(rng, xp):
+    """A CuPy generator seeded from the host generator (only used for CuPy)."""
+    import cupy  # noqa: F401  (only reached when xp is CuPy)
+
+    seed = int(default_rng(rng).integers(0, 2**63 - 1))
+    return cupy.random.default_rng(seed)
+
+
+def standard_normal(rng, shape, *, xp=None, dtype=None):
+    """Standard normal array of ``shape`` on the backend ``xp`` (default NumPy)."""
+    xp = numpy_namespace() if xp is None else xp
+    dtype = xp.float64 if dtype is None else dtype
+    if is_cupy(xp):
+        return _device_generator(rng, xp).standard_normal(shape, dtype=dtype)
+    return asarray(default_rng(rng).standard_normal(shape), xp, dtype=dtype)
+
+
+def rademacher(rng, shape, *, xp=None, dtype=None):
+    """Random signs (+1/-1) of ``shape`` on the backend ``xp``."""
+    xp = numpy_namespace() if xp is None else xp
+    dtype = xp.float64 if dtype is None else dtype
+    signs = default_rng(rng).integers(0, 2, size=shape).astype(np.float64) * 2.0 - 1.0
+    return asarray(signs, xp, dtype=dtype)
+
+
+def uniform(rng, shape, low=0.0, high=1.0, *, xp=None, dtype=None):
+    """Uniform samples on ``[low, high)`` of ``shape`` on the backend ``xp``."""
+    xp = numpy_namespace() if xp is None else xp
+    dtype = xp.float64 if dtype is None else dtype
+    return asarray(default_rng(rng).uniform(low, high, size=shape), xp, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- host/device
+def to_numpy(x) -> np.ndarray:
+    """Copy (or view) ``x`` as a host NumPy array; the explicit device -> host boundary."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple, int, float, np.generic)):
+        return np.asarray(x)
+    xp = array_api_compat.array_namespace(x)
+    if is_cupy(xp):
+        return x.get()
+    if is_strict(xp):
+        return np.asarray(x.__array__() if hasattr(x, "__array__") else x._array)
+    return np.asarray(x)
+
+
+def asarray(x, xp, *, dtype=None):
+    """Array of namespace ``xp`` from ``x`` (host data is copied to the device)."""
+    if is_strict(xp) and not isinstance(x, (int, float, bool, complex)):
+        try:
+            xp_x = array_api_compat.array_namespace(x)
+        except TypeError:
+            xp_x = None
+        if xp_x is not None and not is_strict(xp_x):
+            x = np.asarray(to_numpy(x))
+    return xp.asarray(x, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- fft
+def rfft(x, n=None, axis=-1):
+    """Real FFT along ``axis`` with zero padding to ``n``."""
+    xp = array_namespace(x)
+    return xp.fft.rfft(x, n=n, axis=axis)
+
+
+def irfft(X, n=None, axis=-1):
+    """Inverse of :func:`rfft` returning ``n`` real samples along ``axis``."""
+    xp = array_namespace(X)
+    return xp.fft.irfft(X, n=n, axis=axis)
+
+
+# ----------------------------------------------------------------------------- linalg
+def float_dtype(xp, *arrays):
+    """The floating dtype to compute in: float32 only if every input is float32."""
+    dts = [a.dtype for a in arrays if a is not None and hasattr(a, "dtype")]
+    if dts and all(d == xp.float32 for d in dts):
+        return xp.float32
+    return xp.float64
+
+
+def eps(xp, dtype=None) -> float:
+    """Machine epsilon of ``dtype`` (default float64)."""
+    return float(xp.finfo(xp.float64 if dtype is None else dtype).eps)
+
+
+def eigh(A):
+    """Symmetric eigendecomposition ``A = V diag(w) V^T`` (ascending ``w``)."""
+    xp = array_namespace(A)
+    A = (A + A.T) / 2
+    w, V = xp.linalg.eigh(A)
+    return w, V
+
+
+def cholesky(A, *, lower=True):
+    """Cholesky factor of a symmetric positive definite ``A`` (raises ``numpy.linalg.LinAlgError``-like errors)."""
+    xp = array_namespace(A)
+    L = xp.linalg.cholesky(A)
+    if is_numpy(xp) and not np.all(np.isfinite(L)):
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return L if lower else L.T
+
+
+def solve_triangular(T, B, *, lower=True, trans=False):
+    """Solve ``T X = B`` (or ``T^T X = B`` with ``trans``) for triangular ``T``.
+
+    The array API has no triangular solve: NumPy uses SciPy, CuPy uses
+    ``cupyx.scipy.linalg``, other namespaces go through the host.
+    """
+    xp = array_namespace(T, B)
+    if is_numpy(xp):
+        import scipy.linalg as sla
+
+        return sla.solve_triangular(T, B, lower=lower, trans=1 if trans else 0, check_finite=False)
+    if is_cupy(xp):
+        import cupyx.scipy.linalg as csla
+
+        return csla.solve_triangular(T, B, lower=lower, trans=1 if trans else 0)
+    import scipy.linalg as sla
+
+    X = sla.solve_triangular(to_numpy(T), to_numpy(B), lower=lower, trans=1 if trans else 0)
+    return asarray(X, xp, dtype=T.dtype)
+
+
+def qr(A):
+    """Reduced QR factorisation ``A = Q R``."""
+    xp = array_namespace(A)
+    return xp.linalg.qr(A, mode="reduced")
+
+
+def svd(A):
+    """Thin SVD ``A = U diag(s) Vt``."""
+    xp = array_namespace(A)
+    return xp.linalg.svd(A, full_matrices=False)

@@ -1,0 +1,74 @@
+"""Explicit operators: ``Dense`` (a stored matrix), ``Diagonal`` and ``Identity``."""
+from __future__ import annotations
+
+from .._validation import check_array
+from ..backend import array_namespace, float_dtype
+from .base import LinearOperator
+
+__all__ = ["Dense", "Diagonal", "Identity"]
+
+
+class Dense(LinearOperator):
+    """A stored matrix ``M`` of shape ``(m, n)``.
+
+    Parameters
+    ----------
+    M : array of shape (m, n)
+        The matrix (NumPy, CuPy or any array-API array).
+    symmetric : bool, optional
+        Declare ``M`` symmetric.  Default: detected for square ``M``
+        (exact equality ``M == M^T``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = Dense(np.array([[2.0, 1.0], [1.0, 3.0]]))
+    >>> A.symmetric
+    True
+    """
+
+    def __init__(self, M, *, symmetric: bool | None = None):
+        M = check_array(M, "M", ndim=2, min_size=0)
+        xp = array_namespace(M)
+        if symmetric is None:
+            symmetric = M.shape[0] == M.shape[1] and bool(xp.all(M == M.T))
+        self.M = M
+        super().__init__(M.shape, M.dtype, xp, symmetric=symmetric)
+
+    def _matmat(self, X):
+        return self.M @ X
+
+    def _rmatmat(self, X):
+        return self.M.T @ X
+
+    def to_dense(self):
+        return self.M
+
+
+class Diagonal(LinearOperator):
+    """``diag(d)`` for a vector ``d`` of shape ``(n,)``."""
+
+    def __init__(self, d):
+        d = check_array(d, "d", ndim=1)
+        self.d = d
+        super().__init__((d.shape[0], d.shape[0]), d.dtype, array_namespace(d), symmetric=True)
+
+    def _matmat(self, X):
+        return self.d[:, None] * X
+
+    def to_dense(self):
+        n = self.shape[0]
+        out = self.xp.zeros((n, n), dtype=self.dtype)
+        idx = self.xp.arange(n)
+        out[idx, idx] = self.d
+        return out
+
+
+class Identity(LinearOperator):
+    """The ``n x n`` identity."""
+
+    def __init__(self, n: int, *, xp=None, dtype=None):
+        super().__init__((n, n), dtype, xp, symmetric=True)
+
+    def _matmat(self, X):
+        return X
