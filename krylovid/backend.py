@@ -80,6 +80,8 @@ def default_rng(rng=None) -> np.random.Generator:
     """
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, (bool, np.bool_)):
+        raise TypeError("rng: expected None, an int, a SeedSequence or a numpy Generator, got bool")
     if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
         if isinstance(rng, (int, np.integer)) and rng < 0:
             raise ValueError(f"rng: a seed must be non-negative, got {rng}")

@@ -40,6 +40,10 @@ class LinearOperator:
     [1.0, 1.0, 1.0]
     """
 
+    # Make NumPy defer to ``__rmatmul__``/``__rmul__`` (``y @ A`` with ``y`` an
+    # ndarray would otherwise treat ``A`` as a 0-d object array and fail).
+    __array_ufunc__ = None
+
     def __init__(self, shape, dtype=None, xp=None, *, symmetric: bool = False):
         if len(shape) != 2 or any(int(s) < 0 for s in shape):
             raise ValueError(f"shape must be a pair of non-negative integers, got {shape}")
