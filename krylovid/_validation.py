@@ -66,9 +66,13 @@ def check_array(x, name: str, *, ndim=None, min_size: int = 1, finite: bool = Tr
     kind = getattr(getattr(x, "dtype", None), "kind", None)
     if isinstance(x, np.ndarray) and kind not in ("f", "i", "u", "b", "c"):
         raise TypeError(f"{name} must have a numeric dtype, got {x.dtype}")
-    if not allow_complex and (kind == "c" or (not isinstance(x, np.ndarray) and xp_x.isdtype(x.dtype, "complex floating"))):
+    is_complex = kind == "c" or (not isinstance(x, np.ndarray) and xp_x.isdtype(x.dtype, "complex floating"))
+    if is_complex and not allow_complex:
         raise TypeError(f"{name} must be real, got dtype {x.dtype}")
-    if dtype is None:
+    if dtype is None and is_complex:
+        # allow_complex: keep the imaginary part (casting to float64 would drop it)
+        dtype = xp.complex64 if str(x.dtype) == "complex64" else xp.complex128
+    elif dtype is None:
         dtype = xp.float32 if str(x.dtype) == "float32" else xp.float64
     x = asarray(x, xp, dtype=dtype) if xp_x is not xp else xp.astype(x, dtype) if x.dtype != dtype else x
     if ndim is not None:
