@@ -141,8 +141,9 @@ def hutchpp(A, num_matvecs, rng=None, distribution="rademacher"):
     --------
     >>> import numpy as np
     >>> A = np.diag(0.5 ** np.arange(50))
-    >>> round(hutchpp(A, 60, rng=0).estimate, 6)
-    2.0
+    >>> res = hutchpp(A, 60, rng=0)
+    >>> bool(abs(res.estimate - 2.0) < 1e-4)
+    True
     """
     op = as_operator(A, square=True)
     m = check_int(num_matvecs, "num_matvecs", minimum=3)
