@@ -1,0 +1,184 @@
+"""Shared pieces of the command line: errors, option types, output files, tables.
+
+Private to :mod:`krylovid.cli`; the rules implemented here are documented
+there and in the README's CLI section.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["CLIError", "UsageError", "add_common", "positive_int", "nonneg_int", "fraction",
+           "noise_variance", "check_output", "write_json", "format_table", "echo", "jsonable"]
+
+
+class CLIError(Exception):
+    """A data or file error reported as one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class UsageError(CLIError):
+    """A bad option or option combination (exit status 2)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, code=2)
+
+
+def add_common(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """``--quiet`` / ``--verbose``, accepted before and after the command name.
+
+    On subcommands the defaults are suppressed so that an option given
+    before the command is not reset by the subparser.
+    """
+    default_q = False if top else argparse.SUPPRESS
+    default_v = 0 if top else argparse.SUPPRESS
+    parser.add_argument("-q", "--quiet", action="store_true", default=default_q,
+                        help="print only results and errors (no progress bars, no notes)")
+    parser.add_argument("-v", "--verbose", action="count", default=default_v,
+                        help="log Krylov depth and bounds (-vv: debug details and tracebacks)")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {v}")
+    return v
+
+
+def noise_variance(text: str):
+    """argparse type: ``ls``, ``ml`` or a positive number."""
+    low = text.strip().lower()
+    if low in ("ls", "ml"):
+        return low
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'ls', 'ml' or a positive number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"the noise variance must be positive and finite, got {v}")
+    return v
+
+
+_FIGURE_EXTS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
+def check_output(path, force: bool, what: str, exts=None) -> str | None:
+    """Refuse an output path that exists (unless ``force``) or cannot be written.
+
+    Called before any computation so that a long run never ends in a refusal.
+    """
+    if path is None:
+        return None
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if exts is not None and ext not in exts:
+        raise UsageError(f"{what} {path!r} must end in one of {', '.join(exts)}")
+    if os.path.isdir(path):
+        raise CLIError(f"{what} {path!r} is a directory")
+    if os.path.exists(path) and not force:
+        raise CLIError(f"{what} {path!r} already exists; use --force to overwrite it")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CLIError(f"cannot write {what} {path!r}: directory {parent!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CLIError(f"cannot write {what} {path!r}: directory {parent!r} is not writable")
+    return path
+
+
+def figure_path(path, force: bool, what: str = "plot file") -> str | None:
+    """:func:`check_output` for figure files (known image extensions)."""
+    return check_output(path, force, what, exts=_FIGURE_EXTS)
+
+
+def jsonable(obj):
+    """Convert NumPy scalars/arrays, tuples and dataclass-like objects for ``json``."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    try:
+        from .backend import to_numpy
+        return jsonable(to_numpy(obj))
+    except Exception:  # noqa: BLE001 - anything else is written as text
+        return str(obj)
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write ``payload`` as indented JSON (through a temporary file, then rename)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(jsonable(payload), fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}" if abs(v) < 1e5 else f"{v:.8g}"
+    return str(v)
+
+
+def format_table(header, rows) -> str:
+    """Plain-text table with right-aligned numbers and left-aligned text."""
+    cells = [[str(h) for h in header]] + [[_cell(v) for v in r] for r in rows]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
+    numeric = [all(isinstance(r[j], (int, float)) or r[j] is None for r in rows) for j in range(len(header))]
+    lines = []
+    for i, r in enumerate(cells):
+        parts = [c.rjust(w) if numeric[j] else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(parts).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def echo(text: str = "", *, quiet: bool = False, essential: bool = True) -> None:
+    """Print to stdout; notes (``essential=False``) are dropped under ``--quiet``."""
+    if essential or not quiet:
+        print(text, file=sys.stdout, flush=True)
