@@ -115,3 +115,46 @@ def test_ls_fir_bad_input():
         ls_fir(np.random.default_rng(0).standard_normal(50), np.ones(49), 5)
     with pytest.raises(ValueError, match="method"):
         ls_fir(np.random.default_rng(0).standard_normal(50), np.ones(50), 5, method="svd")
+
+
+# ----------------------------------------------------------------------------- data checks
+from krylovid.sysid.data import check_data, effective_length  # noqa: E402
+
+_rng = np.random.default_rng(9)
+_U, _Y = _rng.standard_normal(40), _rng.standard_normal(40)
+
+
+def test_check_data_accepts_and_converts():
+    u, y = check_data(list(range(1, 31)), np.arange(30, dtype=np.float32), 5)
+    assert u.shape == (30, 1) and y.shape == (30,) and u.dtype == y.dtype == np.float64
+    u, y = check_data(_rng.standard_normal((40, 2)), _Y[:, None], 5, delay=0, initial="drop")
+    assert u.shape == (40, 2) and y.shape == (40,)
+    assert effective_length(40, 5, 2, "drop") == 34 and effective_length(40, 5, 2, "zero") == 40
+
+
+@pytest.mark.parametrize("u,y,kw,exc,match", [
+    (np.array([1.0, np.nan] * 20), _Y, {}, ValueError, "u"),
+    (_U, np.r_[_Y[:-1], np.inf], {}, ValueError, "y"),
+    (_U, _Y[:-1], {}, ValueError, "length"),
+    (_U, _Y, {"order": 40}, ValueError, "order"),
+    (_U, _Y, {"order": 20, "initial": "drop"}, ValueError, "order"),
+    (np.c_[_U, _U], _Y, {"order": 20}, ValueError, "order"),
+    (np.ones(40), _Y, {}, ValueError, "u.*constant"),
+    (np.zeros(40), _Y, {}, ValueError, "u.*zero"),
+    (np.c_[_U, np.zeros(40)], _Y, {}, ValueError, "column 1"),
+    (np.array([]), np.array([]), {}, ValueError, "u"),
+    (np.ones((40, 1, 1)), _Y, {}, ValueError, "u"),
+    (_U, np.ones((40, 2)), {}, ValueError, "y"),
+    (np.array(["a"] * 40), _Y, {}, TypeError, "u"),
+    ("abc", _Y, {}, TypeError, "u"),
+    (_U + 1j, _Y, {}, TypeError, "u"),
+    (_U, _Y, {"order": 2.5}, TypeError, "order"),
+    (_U, _Y, {"order": 0}, ValueError, "order"),
+    (_U, _Y, {"delay": -1}, ValueError, "delay"),
+    (_U, _Y, {"initial": "free"}, ValueError, "initial"),
+])
+def test_check_data_rejects(u, y, kw, exc, match):
+    kw = {"order": 5, **kw}
+    order = kw.pop("order")
+    with pytest.raises(exc, match=match):
+        check_data(u, y, order, **kw)
