@@ -169,6 +169,10 @@ class TrigRandomFeatures(_Projected):
         are l2-normalised and the constant ``exp(1/2)`` dropped, so
         ``phi(x).phi(y)`` estimates ``exp(x^.y^ - 1)``, a Gaussian kernel of the
         unit vectors.
+    stabilize : bool
+        Divide the ``exp(|x|^2/2)`` factor by its per-row value (queries) or
+        its maximum over keys (keys); these factors cancel in attention.  Set
+        False to get the raw, unbiased features.
 
     Notes
     -----
@@ -186,10 +190,11 @@ class TrigRandomFeatures(_Projected):
     (2, 128)
     """
 
-    def __init__(self, d, num_features, orthogonal=True, rng=None, normalize=False):
+    def __init__(self, d, num_features, orthogonal=True, rng=None, normalize=False, stabilize=True):
         super().__init__(d, num_features, orthogonal, rng)
         self.num_features = 2 * self.num_projections
         self.normalize = bool(normalize)
+        self.stabilize = bool(stabilize)
 
     def __call__(self, X, is_query: bool):
         xp = array_namespace(X)
@@ -201,7 +206,8 @@ class TrigRandomFeatures(_Projected):
         if self.normalize:
             return F
         h = sq / 2
-        h = h - (xp.max(h, axis=-2, keepdims=True) if not is_query else h)  # row constant for queries
+        if self.stabilize:
+            h = h - (h if is_query else xp.max(h, axis=-2, keepdims=True))
         return F * xp.exp(h)
 
 
