@@ -98,12 +98,12 @@ def add_parsers(sub) -> None:
 def fit_model(u, y, *, order, kernel="TC", method="krylov", noise_variance="ls", delay=1,
               initial="zero", seed=0, quiet=False, desc=None):
     """Fit a KernelFIR and return ``(model, wall_time_s)``, logging Krylov depth and bounds."""
-    from .sysid import KernelFIR
-
     n_samples = int(np.shape(y)[0])
     if order >= n_samples:
         raise CLIError(f"too little data for --order {order}: {n_samples} samples "
                        f"(need more samples than the order)")
+    from .sysid import KernelFIR
+
     with progress_bar(None, desc=desc or method, quiet=quiet) as bar:
         model = KernelFIR(order, kernel=kernel, method=method, noise_variance=noise_variance,
                           delay=delay, initial=initial, random_state=seed,

@@ -57,11 +57,11 @@ def band_multiplier(level: float) -> float:
 
     ``level=0.99`` gives 2.576, ``level=0.95`` gives 1.960.
     """
-    from scipy.stats import norm
+    from scipy.special import ndtri
 
     if not 0.0 < float(level) < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    return float(norm.ppf(0.5 + 0.5 * float(level)))
+    return float(ndtri(0.5 + 0.5 * float(level)))
 
 
 def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay=1,

