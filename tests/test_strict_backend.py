@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.linalg as sla
 
 from krylovid.backend import array_namespace, asarray, is_numpy, to_numpy
 
@@ -97,8 +98,6 @@ def test_composition_on_backend(xp):
 
     g = np.random.default_rng(7)
     c, r, M = g.standard_normal(9), g.standard_normal(5), g.standard_normal((5, 5))
-    import scipy.linalg as sla
-
     t = sla.toeplitz(c, r)
     T = Counted(Toeplitz(asarray(c, xp), asarray(r, xp)))
     G = Shifted(T.T @ T, 0.5) + Dense(asarray(M, xp)) * 2.0
@@ -115,3 +114,137 @@ def test_operator_inputs_from_other_backend_are_refused(xp):
     op = Dense(asarray(np.eye(3), xp))
     with pytest.raises(TypeError):
         op.matvec(np.ones(3))  # a host array on a device operator must not pass silently
+
+
+# ----------------------------------------------------------------------------- Krylov and sketching primitives
+# Test problem: T Toeplitz (40, 5), A = T T^T (PSD, rank 5) built from operators on
+# the backend under test; dense references from scipy.linalg.toeplitz.
+_g0 = np.random.default_rng(2024)
+_C, _R = _g0.standard_normal(40), _g0.standard_normal(5)
+_T_REF = sla.toeplitz(_C, _R)
+_A_REF = _T_REF @ _T_REF.T
+
+
+def _problem(xp):
+    from krylovid.operators import Toeplitz
+
+    on = (lambda a: a) if xp is None else (lambda a: asarray(a, xp))
+    T = Toeplitz(on(_C), on(_R))
+    return T, T @ T.T, on
+
+
+def _host_seeded(xp) -> bool:
+    """True where random draws are made on the host (all but CuPy): results match NumPy's."""
+    from krylovid.backend import is_cupy
+
+    return not is_cupy(xp)
+
+
+def _host(a):
+    return np.asarray(to_numpy(a), dtype=np.float64)
+
+
+def test_lanczos_on_backend_matches_numpy(xp):
+    from krylovid.krylov import lanczos
+    from krylovid.operators import Shifted
+
+    b = np.random.default_rng(1).standard_normal(40)
+    results = {}
+    for name, ns in (("numpy", None), ("backend", xp)):
+        _, A, on = _problem(ns)
+        results[name] = lanczos(Shifted(A, 0.1), on(b), 12)
+    ref, got = results["numpy"], results["backend"]
+    _same_backend(got.Q, xp)
+    assert got.info.status == ref.info.status == "invariant"  # rank 5 + shift: 6 distinct eigenvalues
+    assert got.num_steps == ref.num_steps == 6
+    np.testing.assert_allclose(got.alpha, ref.alpha, rtol=1e-10, atol=1e-10 * np.abs(ref.alpha).max())
+    np.testing.assert_allclose(got.beta[:-1], ref.beta[:-1], rtol=1e-10)
+    # Lanczos identities on the backend result: Q^T Q = I, A Q = Q T + r e^T
+    Q = _host(got.Q)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(6), atol=1e-12)
+    AQ = (_A_REF + 0.1 * np.eye(40)) @ Q
+    E = np.zeros((1, 6)); E[0, -1] = 1.0
+    np.testing.assert_allclose(AQ, Q @ got.tridiagonal() + _host(got.residual)[:, None] @ E,
+                               atol=1e-10 * np.linalg.norm(_A_REF))
+    # the Ritz values are the exact distinct eigenvalues of A + 0.1 I
+    w = np.linalg.eigvalsh(_A_REF + 0.1 * np.eye(40))
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(got.tridiagonal()))[1:], w[-5:], rtol=1e-9)
+
+
+def test_block_lanczos_on_backend_matches_numpy(xp):
+    from krylovid.krylov import BlockLanczos, block_lanczos
+
+    B = np.random.default_rng(2).standard_normal((40, 2))
+    out = {}
+    for name, ns in (("numpy", None), ("backend", xp)):
+        _, A, on = _problem(ns)
+        bl = BlockLanczos(A, on(B))
+        bl.extend(2)
+        bl.extend(3)  # resumable: 5 steps in two calls
+        out[name] = (bl, block_lanczos(A, on(B), 5))
+    (bl_ref, res_ref), (bl, res) = out["numpy"], out["backend"]
+    _same_backend(bl.Q, xp)
+    _same_backend(res.Q, xp)
+    assert bl.invariant and bl_ref.invariant and bl.dim == bl_ref.dim == 7  # span(B) + range(A)
+    assert res.info.status == res_ref.info.status == "invariant"
+    np.testing.assert_allclose(_host(res.T), _host(res_ref.T), atol=1e-10 * np.linalg.norm(_A_REF))
+    Q = _host(res.Q)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+    # invariant space: T = Q^T A Q exactly and its nonzero eigenvalues are those of A
+    np.testing.assert_allclose(_host(res.T), Q.T @ _A_REF @ Q, atol=1e-10 * np.linalg.norm(_A_REF))
+    np.testing.assert_allclose(np.linalg.eigvalsh(_host(res.T))[-5:], np.linalg.eigvalsh(_A_REF)[-5:], rtol=1e-9)
+
+
+def test_randomized_svd_on_backend(xp):
+    from krylovid.sketch import randomized_svd
+
+    s_ref = np.linalg.svd(_T_REF, compute_uv=False)
+    T_np, _, _ = _problem(None)
+    T, _, _ = _problem(xp)
+    ref = randomized_svd(T_np, 3, oversample=2, power_iters=1, rng=5)
+    got = randomized_svd(T, 3, oversample=2, power_iters=1, rng=5)
+    for arr in (got.U, got.s, got.Vt):
+        _same_backend(arr, xp)
+    # rank-5 operator, 5 test vectors: the sketch spans the range, the result is exact
+    np.testing.assert_allclose(_host(got.s), s_ref[:3], rtol=1e-10)
+    U, s, Vt = _host(got.U), _host(got.s), _host(got.Vt)
+    T3 = (U * s) @ Vt
+    best = np.linalg.svd(_T_REF)
+    np.testing.assert_allclose(T3, (best[0][:, :3] * best[1][:3]) @ best[2][:3], atol=1e-9)
+    if _host_seeded(xp):  # same host draws: same numbers as the NumPy run
+        np.testing.assert_allclose(s, _host(ref.s), rtol=1e-12)
+
+
+def test_nystrom_on_backend(xp):
+    from krylovid.sketch import nystrom
+
+    _, A, on = _problem(xp)
+    res = nystrom(A, 8, rng=3)  # k = 8 >= rank 5: exact up to the stabilising shift
+    _same_backend(res.U, xp)
+    _same_backend(res.s, xp)
+    approx = _host(res.U) @ np.diag(_host(res.s)) @ _host(res.U).T
+    np.testing.assert_allclose(approx, _A_REF, atol=1e-8 * np.linalg.norm(_A_REF))
+    x = np.random.default_rng(4).standard_normal(40)
+    y = res.solve(on(x), 0.5)
+    _same_backend(y, xp)
+    np.testing.assert_allclose(_host(y), np.linalg.solve(_A_REF + 0.5 * np.eye(40), x), rtol=1e-7)
+
+
+def test_hutchpp_on_backend(xp):
+    from krylovid.sketch.trace import hutchpp
+
+    _, A, _ = _problem(xp)
+    _, A_np, _ = _problem(None)
+    got = hutchpp(A, 30, rng=1)  # 10 sketch vectors >= rank 5: the deflated part vanishes
+    np.testing.assert_allclose(got.estimate, np.trace(_A_REF), rtol=1e-10)
+    if _host_seeded(xp):
+        assert abs(got.estimate - hutchpp(A_np, 30, rng=1).estimate) <= 1e-10 * np.trace(_A_REF)
+    # a full-rank operator: error of the estimate shrinks as the budget grows (fixed seeds)
+    from krylovid.operators import Diagonal
+
+    d = 1.0 / np.arange(1, 201) ** 0.5
+    D = Diagonal(asarray(d, xp))
+    errs = [np.median([abs(hutchpp(D, m, rng=seed).estimate - d.sum()) for seed in range(6)])
+            for m in (12, 48, 192)]
+    assert errs[2] < errs[1] < errs[0]
+
