@@ -9,9 +9,12 @@
 """
 from ._common import ConvergenceWarning
 from .block_lanczos import BlockLanczos, BlockLanczosResult, block_lanczos
+from .cg import BlockCGResult, CGResult, block_cg, cg
 from .lanczos import LanczosResult, lanczos
+from .quadrature import QuadraticFormBounds, gauss_quadrature, gauss_radau, quadratic_form_bounds
 
 __all__ = [
     "lanczos", "LanczosResult", "BlockLanczos", "block_lanczos", "BlockLanczosResult",
-    "ConvergenceWarning",
+    "cg", "block_cg", "CGResult", "BlockCGResult", "ConvergenceWarning",
+    "gauss_quadrature", "gauss_radau", "quadratic_form_bounds", "QuadraticFormBounds",
 ]
