@@ -190,3 +190,19 @@ def test_check_int_bounds(k, lo, hi):
 def test_check_int_bad_types(bad):
     with _raises_naming(TypeError, "arg_k"):
         check_int(bad, "arg_k")
+
+
+# ----------------------------------------------------------------------------- KrylovInfo
+def test_krylov_info_validates_status_and_is_frozen():
+    import dataclasses
+
+    from krylovid.info import STATUSES, KrylovInfo
+
+    with pytest.raises(ValueError, match="status"):
+        KrylovInfo("done", 1, 1)
+    info = KrylovInfo("max_iter", 3, 6, residual=0.5, history=(1.0, 0.5))
+    assert not info.converged and info.matvecs == 6 and info.history == (1.0, 0.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.status = "converged"
+    assert {s for s in STATUSES if KrylovInfo(s, 0, 0).converged} == {"converged", "invariant", "exact"}
+    assert np.isnan(KrylovInfo("exact", 0, 0).residual)
