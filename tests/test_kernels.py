@@ -74,6 +74,9 @@ def test_structured_products_match_dense(name, p, n):
     Ls = np.linalg.norm(L, 2) * np.linalg.norm(X)
     assert np.linalg.norm(K.sqrt_matmat(n, p, X) - L @ X) <= 1e-12 * Ls
     assert np.linalg.norm(K.sqrt_rmatmat(n, p, X) - L.T @ X) <= 1e-12 * Ls
+    Lop = K.sqrt_operator(n, p)
+    assert np.linalg.norm(Lop.matmat(X) - L @ X) <= 1e-12 * Ls
+    assert np.linalg.norm(Lop.T.matmat(X) - L.T @ X) <= 1e-12 * Ls
     assert K.trace(n, p) == pytest.approx(np.trace(D), rel=1e-12)
 
 

@@ -122,13 +122,14 @@ class FIRRegressor(LinearOperator):
         first_col = xp.permute_dims(corr, (2, 1, 0))                    # [i, l, k] = M_il[k, 0]
         head = self._tail(s0 - 1)                                       # (m, n): w(s0-1-r)
         tail = self._tail(N - 1)                                        # (m, n): w(N-1-r)
-        rows = [first_row]
+        G = xp.zeros((m, n, m, n), dtype=xp.float64)                    # [i, k, l, j]
+        row = first_row
+        G[:, 0, :, :] = row
         for k in range(n - 1):
             inc = head[:, None, k:k + 1] * head[None, :, :-1] - tail[:, None, k:k + 1] * tail[None, :, :-1]
-            nxt = rows[-1][:, :, :-1] + inc
-            rows.append(xp.concat([first_col[:, :, k + 1:k + 2], nxt], axis=2))
-        G = xp.stack(rows, axis=2)                                      # [i, l, k, j]
-        return xp.reshape(xp.permute_dims(G, (0, 2, 1, 3)), (m * n, m * n))
+            row = xp.concat([first_col[:, :, k + 1:k + 2], row[:, :, :-1] + inc], axis=2)
+            G[:, k + 1, :, :] = row
+        return xp.reshape(G, (m * n, m * n))
 
     def _tail(self, start: int):
         """``w_i(start - r)`` for ``r = 0..n-1`` as ``(m, n)``, zero for negative indices."""
