@@ -287,3 +287,32 @@ def test_slq_logdet_on_backend(xp):
     errs = [np.median([abs(slq_logdet(Shifted(A, 0.5), 0.0, p, 10, rng=seed).logdet[0] - exact[0])
                        for seed in range(5)]) for p in (2, 8, 64)]
     assert errs[2] < errs[1] < errs[0]
+
+
+def test_cg_and_block_cg_on_backend(xp):
+    from krylovid.krylov import block_cg, cg
+
+    g = np.random.default_rng(6)
+    b, Bm = g.standard_normal(40), g.standard_normal((40, 3))
+    _, A, on = _problem(xp)
+    _, A_np, _ = _problem(None)
+    ref_x = np.linalg.solve(_A_REF + 0.3 * np.eye(40), b)
+    got = cg(A, on(b), shift=0.3, rtol=1e-10)
+    _same_backend(got.x, xp)
+    assert got.info.status == "converged"
+    np.testing.assert_allclose(_host(got.x), ref_x, rtol=0, atol=1e-8 * np.linalg.norm(ref_x))
+    # stopping rule ||r|| <= atol + rtol ||b|| holds for the true residual too
+    r = b - (_A_REF + 0.3 * np.eye(40)) @ _host(got.x)
+    assert np.linalg.norm(r) <= 1e-10 * np.linalg.norm(b) * 10
+    # rank 5 + shift: 6 distinct eigenvalues, so CG is exact after 6 steps (convergence is
+    # checked only every few iterations, hence the slack) -- far fewer than n = 40
+    assert got.info.iterations <= 12
+    res_np = cg(A_np, b, shift=0.3, rtol=1e-10)
+    # NumPy checks convergence every step, device backends every few: compare the solutions
+    np.testing.assert_allclose(_host(got.x), _host(res_np.x), rtol=0, atol=1e-8 * np.linalg.norm(ref_x))
+    # block CG: every column converges
+    blk = block_cg(A, on(Bm), shift=0.3, rtol=1e-10)
+    _same_backend(blk.X, xp)
+    assert bool(np.all(blk.converged))
+    np.testing.assert_allclose(_host(blk.X), np.linalg.solve(_A_REF + 0.3 * np.eye(40), Bm),
+                               rtol=0, atol=1e-8 * np.linalg.norm(Bm) / 0.3)
