@@ -5,7 +5,8 @@ import pytest
 import array_api_strict as xs
 
 from krylovid.operators import Counted, Dense
-from krylovid.sketch import hutchinson, hutchpp, xtrace
+from krylovid.sketch import hutchinson, hutchpp, xnystrace, xtrace
+from krylovid.sketch.trace import _xnystrace_samples, _xtrace_samples
 
 N = 60
 
@@ -115,3 +116,54 @@ def test_bad_input(fn):
         fn(np.eye(4), 6.5)
     with pytest.raises(ValueError, match="distribution"):
         fn(np.eye(4), 6, distribution="cauchy")
+
+
+# ------------------------------------------------------------- leave-one-out identities
+def test_xtrace_samples_equal_brute_force_leave_one_out():
+    rng = np.random.default_rng(6)
+    n, m = 25, 5
+    B = rng.standard_normal((n, n))
+    A = B + B.T
+    Om = rng.standard_normal((n, m))
+    Y = A @ Om
+    Q, R = np.linalg.qr(Y)
+    vals, _ = _xtrace_samples(Dense(A), Om, Y, Q, R, False)
+    for i in range(m):
+        Qi, _ = np.linalg.qr(np.delete(Y, i, axis=1))
+        P = np.eye(n) - Qi @ Qi.T
+        ref = np.trace(Qi.T @ A @ Qi) + Om[:, i] @ P @ A @ P @ Om[:, i]      # Hutch++ without omega_i
+        assert vals[i] == pytest.approx(ref, rel=1e-9)
+
+
+def test_xnystrace_samples_equal_brute_force_leave_one_out():
+    rng = np.random.default_rng(7)
+    n, m = 25, 5
+    A = _sym(lambda i: 1.0 + i / 10, seed=7, n=n)
+    Om = rng.standard_normal((n, m))
+    Y = A @ Om
+    vals = _xnystrace_samples(Y, Om, 0.0, False)
+    for i in range(m):
+        Oi, Yi = np.delete(Om, i, axis=1), np.delete(Y, i, axis=1)
+        Ah = Yi @ np.linalg.solve(Oi.T @ Yi, Yi.T)                       # Nystrom without omega_i
+        ref = np.trace(Ah) + Om[:, i] @ (A - Ah) @ Om[:, i]
+        assert vals[i] == pytest.approx(ref, rel=1e-9)
+
+
+def test_xnystrace_unbiased_and_accurate_on_psd():
+    for A in (A_SLOW, A_FAST):
+        tr = np.trace(A)
+        runs = _runs(xnystrace, A, 20, range(100))
+        assert abs(runs[:, 0].mean() - tr) < 4 * runs[:, 0].std(ddof=1) / 10
+        assert np.median(np.abs(runs[:, 0] - tr) / runs[:, 1]) < 3         # error bar right order
+    err_ny = np.sqrt(np.mean((_runs(xnystrace, A_FAST, 24, range(30))[:, 0] - np.trace(A_FAST)) ** 2))
+    err_x = np.sqrt(np.mean((_runs(xtrace, A_FAST, 24, range(30))[:, 0] - np.trace(A_FAST)) ** 2))
+    assert err_ny < 0.5 * err_x                                            # PSD structure pays off
+
+
+def test_xnystrace_fallback_and_bad_input():
+    res = xnystrace(np.zeros((10, 10)), 4, rng=0)
+    assert res.info.status == "fallback" and res.estimate == 0.0
+    with pytest.raises(ValueError, match="square"):
+        xnystrace(np.ones((4, 3)), 3)
+    with pytest.raises(ValueError, match="num_matvecs"):
+        xnystrace(np.eye(4), 1)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_int
-from ..backend import array_namespace, default_rng, eps, solve_triangular, to_numpy
+from ..backend import array_namespace, default_rng, eps, to_numpy
 from ..info import KrylovInfo
-from ._utils import as_operator, check_output_finite, orthonormalize
+from ._utils import as_operator, check_output_finite, orthonormalize, symmetric_operator
 from .random import gaussian_matrix, rademacher_matrix
 
-__all__ = ["TraceEstimate", "hutchinson", "hutchpp", "xtrace", "TRACE_DISTRIBUTIONS"]
+__all__ = ["TraceEstimate", "hutchinson", "hutchpp", "xtrace", "xnystrace", "TRACE_DISTRIBUTIONS"]
 
 #: Test-vector distributions accepted by the estimators.
 TRACE_DISTRIBUTIONS = ("rademacher", "gaussian", "sphere")
@@ -180,7 +180,7 @@ def _xtrace_samples(op, Om, Y, Q, R, normalize):
     xp = array_namespace(Q)
     n, m = Om.shape
     W = Q.T @ Om
-    Rinv_T = solve_triangular(R, xp.eye(m, dtype=R.dtype), lower=False).T   # (R^{-1})^T
+    Rinv_T = xp.linalg.inv(R).T                       # small (m x m): stays on the device
     S = Rinv_T / xp.linalg.vector_norm(Rinv_T, axis=0)[None, :]
     if normalize:
         Om, Y, R, W = _xtrace_normalize(Om, Y, R, W, S, n, m)
@@ -253,3 +253,100 @@ def xtrace(A, num_matvecs, rng=None, distribution="sphere"):
     est, se = _mean_se(vals)
     info = KrylovInfo("converged", m, 2 * m, residual=se, message=f"XTrace with {m} {distribution} test vectors")
     return TraceEstimate(est, se, 2 * m, info)
+
+
+def _loo_scale(Om):
+    """Leave-one-out normalisation ``(n - m + 1) / (n - ||w_i||^2 + (s_i^T w_i)^2)`` for sphere vectors."""
+    xp = array_namespace(Om)
+    n, m = Om.shape
+    Qo, Ro = xp.linalg.qr(Om, mode="reduced")
+    Wo = Qo.T @ Om
+    So = xp.linalg.inv(Ro).T
+    So = So / xp.linalg.vector_norm(So, axis=0)[None, :]
+    d = _colsum(So, Wo)
+    return (n - m + 1) / (n - _colsum(Wo, Wo) + d * d)
+
+
+def _xnystrace_samples(Y, Om, nu, normalize):
+    """The ``m`` exchangeable XNysTrace estimates, or ``None`` if the core is not PD."""
+    xp = array_namespace(Y)
+    n, m = Om.shape
+    Q, R = xp.linalg.qr(Y, mode="reduced")
+    H = Om.T @ Y
+    try:
+        L = xp.linalg.cholesky((H + H.T) / 2)              # H = L L^T
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    if not bool(xp.all(xp.isfinite(L))):
+        return None
+    Linv = xp.linalg.inv(L)                                 # small (m x m)
+    B = R @ Linv.T                                          # R L^{-T}: Nystrom = Q B B^T Q^T
+    RHinv = B @ Linv                                        # R H^{-1}
+    S = RHinv / xp.linalg.vector_norm(Linv, axis=0)[None, :]      # divide by sqrt(diag H^{-1})
+    dSW = _colsum(S, Q.T @ Om)
+    scale = _loo_scale(Om) if normalize else 1.0
+    ests = xp.sum(B * B) - _colsum(S, S) + dSW * dSW * scale - nu * n
+    return to_numpy(ests).astype(np.float64)
+
+
+def xnystrace(A, num_matvecs, rng=None, distribution="sphere"):
+    """XNysTrace: exchangeable Nyström trace estimator for symmetric PSD ``A``.
+
+    Epperly, Tropp and Webber (2024).  Each of the ``m`` estimates is the
+    trace of the Nyström approximation built from all test vectors but
+    ``omega_i`` plus a Hutchinson correction on ``omega_i``; all ``m`` share
+    one sketch ``Y = A Omega``, so only ``m`` applications of ``A`` are needed.
+
+    Parameters
+    ----------
+    A : array or LinearOperator of shape (n, n)
+        Symmetric positive semidefinite.
+    num_matvecs : int
+        ``m >= 2`` test vectors (``m <= n``) = applications of ``A``.
+    rng : None, int or numpy.random.Generator
+    distribution : {"sphere", "gaussian", "rademacher"}
+
+    Returns
+    -------
+    TraceEstimate
+        ``std_error = std(t_i) / sqrt(m)``.  The ``t_i`` are correlated, and
+        for rapidly decaying spectra this error estimate is optimistic (by a
+        factor 2-3 in our tests, while the error itself is far below that of
+        :func:`xtrace`); use :func:`xtrace` when a calibrated error bar
+        matters more than accuracy.  When ``Omega^T A Omega`` is not
+        numerically positive definite (``A`` of rank below ``m`` or not PSD)
+        the plain Hutchinson estimate from the same samples is returned with
+        status ``"fallback"``.
+
+    Notes
+    -----
+    Shifted Nyström ``Y_nu = Y + nu Omega = Q R``, ``H = Omega^T Y_nu = L L^T``,
+    ``B = R L^{-T}``; with ``s_i`` the ``i``-th column of ``R H^{-1}`` divided by
+    ``sqrt((H^{-1})_{ii})`` and ``w_i = Q^T omega_i``:
+    ``t_i = ||B||_F^2 - ||s_i||^2 + c_i (s_i^T w_i)^2 - nu n``
+    (``c_i`` the leave-one-out normalisation of sphere vectors, else 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.diag(0.6 ** np.arange(50))
+    >>> res = xnystrace(A, 20, rng=0)
+    >>> bool(abs(res.estimate - 2.5) < 1e-3)
+    True
+    """
+    op = symmetric_operator(A)
+    n, xp = op.shape[0], op.xp
+    m = min(check_int(num_matvecs, "num_matvecs", minimum=2), n)
+    if distribution not in TRACE_DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {TRACE_DISTRIBUTIONS}, got {distribution!r}")
+    Om = _test_vectors(distribution, n, m, rng, xp, op.dtype)
+    Y = op.matmat(Om)
+    check_output_finite(Y)
+    nu = eps(xp, op.dtype) * float(to_numpy(xp.linalg.vector_norm(Y))) / math.sqrt(n)
+    vals = _xnystrace_samples(Y + nu * Om, Om, nu, distribution == "sphere")
+    status, msg = "converged", f"XNysTrace with {m} {distribution} test vectors"
+    if vals is None:
+        vals = to_numpy(_colsum(Om, Y)).astype(np.float64)
+        status, msg = "fallback", "Omega^T A Omega not positive definite: Hutchinson estimate from the same samples"
+    est, se = _mean_se(vals)
+    return TraceEstimate(est, se, m, KrylovInfo(status, m, m, residual=se, message=msg))
