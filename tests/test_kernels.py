@@ -248,3 +248,45 @@ def test_array_api_strict_products(name):
         np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
     Ds = K.dense(n, p, xp=xps)
     assert isinstance(Ds, type(Xs))
+
+
+def test_large_n_products_finite_and_accurate():
+    """No overflow/NaN at n = 1500 for extreme parameters (generator forms would overflow)."""
+    n = 1500
+    x = np.random.default_rng(8).standard_normal(n)
+    k = np.arange(1, n + 1, dtype=float)
+    for name, p in [("DC", {"alpha": 0.999, "rho": 0.999}), ("DC", {"alpha": 0.01, "rho": -0.999}),
+                    ("SS", {"beta": 0.999}), ("TC", {"beta": 1e-3})]:
+        K = get_kernel(name)
+        y = K.matmat(n, p, x)
+        assert np.all(np.isfinite(y))
+        rows = [0, 7, n // 2, n - 1]
+        for r in rows:   # literal rows of the table, one at a time
+            kk, jj = k[r], k
+            m = np.maximum(kk, jj)
+            if name == "DC":
+                row = p["alpha"] ** ((kk + jj) / 2) * p["rho"] ** np.abs(kk - jj)
+            elif name == "SS":
+                row = p["beta"] ** (kk + jj + m) / 2 - p["beta"] ** (3 * m) / 6
+            else:
+                row = p["beta"] ** m
+            assert abs(y[r] - row @ x) <= 1e-12 * (np.abs(row) @ np.abs(x)) + 1e-300
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True).filter(lambda v: not 0.0 < v < 1.0))
+def test_property_out_of_bounds_beta_rejected(v):
+    with pytest.raises(ValueError, match="beta"):
+        TCKernel().check_params({"beta": v})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6))
+def test_property_from_unconstrained_always_valid(z1, z2):
+    K = DCKernel()
+    p = K.from_unconstrained([z1, z2])
+    K.check_params(p)
+    assert 0.0 < p["alpha"] < 1.0 and -1.0 < p["rho"] < 1.0
