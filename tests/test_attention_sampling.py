@@ -125,3 +125,14 @@ def test_bad_input(qkv):
         hyperattention(Q[..., :5, :], K, V, 4, 4, causal=True)
     with pytest.raises(TypeError, match="rng"):
         hyperattention(Q, K, V, 4, 4, rng="seed")
+
+
+def test_cross_attention(rng):
+    Q = rng.standard_normal((2, 17, 4))
+    K = rng.standard_normal((2, 29, 4))
+    V = rng.standard_normal((2, 29, 3))
+    ref = softmax_attention(Q, K, V)
+    np.testing.assert_allclose(hyperattention(Q, K, V, 5, 29, rng=0), ref, atol=1e-12)
+    np.testing.assert_allclose(skeinformer_attention(Q, K, V, 29, rng=0), ref, atol=1e-12)
+    assert hyperattention(Q, K, V, 5, 6, rng=0).shape == (2, 17, 3)
+    assert skeinformer_attention(Q, K, V, 6, rng=0).shape == (2, 17, 3)

@@ -201,3 +201,25 @@ def test_bad_input(qkv):
         topk_attention(Q, K[..., :3], V, 2)
     with pytest.raises(TypeError, match="window"):
         sliding_window_attention(Q, K, V, 1.5)
+
+
+def test_scatterbrain_large_logits_stay_finite(rng):
+    Q, K, V = rng.standard_normal((3, 30, 4)) * 40  # logits ~ 1e3
+    ref = softmax_attention(Q, K, V)
+    Y = scatterbrain_attention(Q, K, V, 16, window=3, topk=2, rng=0)
+    assert np.all(np.isfinite(Y))
+    np.testing.assert_allclose(scatterbrain_attention(Q, K, V, 16, window=30, rng=0), ref, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", [
+    lambda Q, K, V: sliding_window_attention(Q, K, V, 40),
+    lambda Q, K, V: topk_attention(Q, K, V, 29),
+    lambda Q, K, V: lsh_attention(Q, K, V, 1),
+    lambda Q, K, V: kmeans_attention(Q, K, V, 1, rng=0),
+    lambda Q, K, V: scatterbrain_attention(Q, K, V, 4, topk=29, rng=0),
+])
+def test_cross_attention_exact_limits(rng, method):
+    Q = rng.standard_normal((2, 17, 4))
+    K = rng.standard_normal((2, 29, 4))
+    V = rng.standard_normal((2, 29, 3))
+    np.testing.assert_allclose(method(Q, K, V), softmax_attention(Q, K, V), atol=1e-12)

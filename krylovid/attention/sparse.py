@@ -430,8 +430,9 @@ def scatterbrain_attention(Q, K, V, num_features, window=None, topk=None, rng=No
     Notes
     -----
     Queries are stabilised by their largest log-feature ``c_i`` and keys by
-    the global largest ``c_K``; the exact entries are scaled by the same
-    ``exp(-c_i - c_K)`` so both parts share one scale.  Entries of ``A_hat``
+    the global largest ``c_K``; each row is then brought to the common scale
+    ``exp(-r_i)``, ``r_i = max(c_i + c_K, max_{j in support} s_ij)``, for both
+    the feature part and the exact entries, so no exponent is positive.  Entries of ``A_hat``
     are positive, so the normaliser is too.  A support covering every key
     gives exact attention.
 
@@ -462,11 +463,14 @@ def scatterbrain_attention(Q, K, V, num_features, window=None, topk=None, rng=No
     for i0, i1 in _qblocks(t.n_q):
         S = matmul_t(xp, t.Q[..., i0:i1, :], t.K) * t.scale
         keep = _support(xp, S, i0, i1, t.n_k, w, kk)
-        exact = xp.exp(S - cq[..., i0:i1, :] - ck)
-        low = matmul_t(xp, FQ[..., i0:i1, :], FK)
-        corr = xp.where(keep, exact - low, xp.zeros_like(low))
-        nums.append(num[..., i0:i1, :] + xp.matmul(corr, t.V))
-        dens.append(den[..., i0:i1] + xp.sum(corr, axis=-1))
+        base = cq[..., i0:i1, :] + ck                       # log scale of the feature part
+        Smax = xp.max(xp.where(keep, S, xp.full_like(S, -xp.inf)), axis=-1, keepdims=True)
+        shift = xp.maximum(base, Smax)                      # common row scale, no overflow
+        g = xp.exp(base - shift)
+        low = matmul_t(xp, FQ[..., i0:i1, :], FK) * g
+        corr = xp.where(keep, xp.exp(S - shift) - low, xp.zeros_like(low))
+        nums.append(num[..., i0:i1, :] * g + xp.matmul(corr, t.V))
+        dens.append(den[..., i0:i1] * g[..., 0] + xp.sum(corr, axis=-1))
         kept += float(xp.sum(xp.astype(xp.broadcast_to(keep, S.shape), xp.float64)))
     num, den = xp.concat(nums, axis=-2), xp.concat(dens, axis=-1)
     out = num / den[..., None]
