@@ -231,7 +231,7 @@ class BlockLanczos:
         """Rank-revealing orthonormalization ``W ~ Qn C`` (QR, then SVD of R on the host)."""
         xp = self._xp
         Qw, R = xp.linalg.qr(W, mode="reduced")
-        U, S, Vt = np.linalg.svd(host(R))
+        U, S, Vt = np.linalg.svd(host(R), full_matrices=False)
         if not np.all(np.isfinite(S)):
             return None, None, S
         r = min(int(np.count_nonzero(S > abs_tol)), max_rank)
