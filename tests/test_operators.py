@@ -23,6 +23,8 @@ import pytest
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from krylovid.backend import asarray, to_numpy
 from krylovid.operators import (
@@ -466,3 +468,18 @@ def test_sum_and_scaled_types():
     A = Dense(np.eye(2))
     assert isinstance(A + A, Sum) and isinstance(2 * A, Scaled) and isinstance(A - A, Sum)
     assert_close((A - A).to_dense(), np.zeros((2, 2)), 1.0)
+
+
+# ----------------------------------------------------------------------------- property test over sizes
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 40), n=st.integers(1, 40), k=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_toeplitz_any_shape_matches_scipy(m, n, k, seed):
+    """Circulant embedding is right for every (m, n), including the FFT-length edge cases."""
+    g = np.random.default_rng(seed)
+    c, r = g.standard_normal(m), g.standard_normal(n)
+    ref = sla.toeplitz(c, r)
+    T = Toeplitz(c, r)
+    assert T.fft_len >= m + n - 1
+    X, Y = g.standard_normal((n, k)), g.standard_normal((m, k))
+    assert_close(T.matmat(X), ref @ X, _norm(ref) * _norm(X))
+    assert_close(T.rmatmat(Y), ref.T @ Y, _norm(ref) * _norm(Y))
