@@ -151,6 +151,7 @@ def test_check_data_accepts_and_converts():
     (_U, _Y, {"order": 2.5}, TypeError, "order"),
     (_U, _Y, {"order": 0}, ValueError, "order"),
     (_U, _Y, {"delay": -1}, ValueError, "delay"),
+    (_U, _Y, {"delay": 40}, ValueError, "delay"),
     (_U, _Y, {"initial": "free"}, ValueError, "initial"),
 ])
 def test_check_data_rejects(u, y, kw, exc, match):

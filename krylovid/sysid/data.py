@@ -55,7 +55,7 @@ def check_data(u, y, order: int, *, delay: int = 1, initial: str = "zero"):
         too little data (``N_eff <= m * order`` with ``N_eff`` the number of
         usable rows, so that the least-squares noise variance has at least one
         degree of freedom), an input column that is constant (in particular
-        zero) and therefore does not excite the system, a bad ``initial``.
+        zero) and therefore does not excite the system, ``delay >= N``, a bad ``initial``.
 
     Examples
     --------
@@ -83,6 +83,9 @@ def check_data(u, y, order: int, *, delay: int = 1, initial: str = "zero"):
         raise ValueError(f"u has no input columns (shape {tuple(u.shape)})")
     if y.shape[0] != N:
         raise ValueError(f"y must have the same length as u: len(u) = {N}, len(y) = {y.shape[0]}")
+    if delay >= N:
+        raise ValueError(f"delay: a delay of {delay} samples leaves no output that depends on the "
+                         f"input (N = {N})")
     n_eff = effective_length(N, order, delay, initial)
     if n_eff <= m * order:
         raise ValueError(f"order: too little data for order={order} with {m} input(s): {n_eff} usable "
