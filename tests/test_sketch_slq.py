@@ -123,3 +123,25 @@ def test_bad_input():
     bad[3, 3] = np.nan
     with pytest.raises(ValueError, match="A"):
         slq(bad, np.log, 2, 5)
+
+
+def test_batched_lanczos_matches_krylov_lanczos_per_probe():
+    from krylovid.krylov import lanczos
+    from krylovid.sketch.slq import _batched_lanczos
+
+    Z = np.random.default_rng(9).standard_normal((N, 3))
+    alpha, beta, active = _batched_lanczos(Dense(A), Z, 12, "full")
+    assert active.all()
+    for c in range(3):
+        ref = lanczos(Dense(A), Z[:, c], 12, reorth="full")
+        np.testing.assert_allclose(alpha[:, c], ref.alpha, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(beta[:11, c], ref.beta[:11], rtol=1e-10, atol=1e-12)
+
+
+def test_batched_lanczos_breakdown_is_handled():
+    from krylovid.sketch.slq import _batched_lanczos
+
+    d = np.repeat([1.0, 3.0], 5)                              # 2 distinct eigenvalues: breakdown at step 2
+    alpha, beta, active = _batched_lanczos(Dense(np.diag(d)), np.ones((10, 2)), 6, "full")
+    assert active.sum(axis=0).tolist() == [2, 2]
+    assert np.all(np.isfinite(alpha)) and np.all(beta[1:] == 0)

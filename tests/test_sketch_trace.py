@@ -95,7 +95,7 @@ def test_matvec_count_and_nonsymmetric(fn):
     assert abs(mean - np.trace(B)) < 4 * np.std([r.estimate for r in ests]) / np.sqrt(60)
 
 
-@pytest.mark.parametrize("fn", ESTIMATORS)
+@pytest.mark.parametrize("fn", ESTIMATORS + [xnystrace])
 def test_array_api_strict_matches_numpy(fn):
     a = fn(xs.asarray(A_SLOW), 12, rng=5)
     b = fn(A_SLOW, 12, rng=5)
