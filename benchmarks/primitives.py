@@ -36,6 +36,7 @@ import sys
 import time
 
 import numpy as np
+import scipy.linalg as sla
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
 from krylovid.operators import LinearOperator, Product, Toeplitz  # noqa: E402
@@ -84,6 +85,13 @@ def side_by_side(fns: dict, repeats: int) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def _check(got, want) -> None:
+    """Refuse to time a wrong answer: the FFT product must match the dense one."""
+    err = float(np.max(np.abs(got - want))) / max(float(np.max(np.abs(want))), 1e-300)
+    if not err < 1e-10:
+        raise AssertionError(f"FFT and dense products differ (relative error {err:.2e})")
+
+
 def _fmt_t(t) -> str:
     if t is None:
         return "—"
@@ -120,12 +128,13 @@ def bench_tall(Ns, ks, n, dense_max, repeats, rng):
     for N in Ns:
         c, r = rng.standard_normal(N), rng.standard_normal(n)
         T = Toeplitz(c, r)
-        M = T.to_dense() if N <= dense_max else None
+        M = sla.toeplitz(c, r) if N <= dense_max else None
         for k in ks:
             X = rng.standard_normal((n, k))
             fns = {"fft": lambda: T.matmat(X)}
             if M is not None:
                 fns["dense"] = lambda: M @ X
+                _check(T.matmat(X), M @ X)
             t = side_by_side(fns, repeats)
             td = t.get("dense")
             ratio = f"{td / t['fft']:.2f}" if td else "—"
@@ -139,13 +148,15 @@ def bench_square(Ns, ks, dense_max, repeats, rng):
     """Symmetric Toeplitz N x N block matvec vs the dense N x N matrix."""
     rows = ["| N | k | Toeplitz (FFT) | dense N x N | dense / FFT |", "|---|---|---|---|---|"]
     for N in Ns:
-        T = Toeplitz(rng.standard_normal(N))
-        M = T.to_dense() if N <= dense_max else None
+        c = rng.standard_normal(N)
+        T = Toeplitz(c)
+        M = sla.toeplitz(c) if N <= dense_max else None
         for k in ks:
             X = rng.standard_normal((N, k))
             fns = {"fft": lambda: T.matmat(X)}
             if M is not None:
                 fns["dense"] = lambda: M @ X
+                _check(T.matmat(X), M @ X)
             t = side_by_side(fns, repeats)
             td = t.get("dense")
             ratio = f"{td / t['fft']:.2f}" if td else "—"
