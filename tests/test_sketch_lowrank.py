@@ -1,6 +1,8 @@
 """Range finder, randomized SVD / eigh and Nyström against dense references."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import array_api_strict as xs
 from array_api_compat import is_array_api_strict_namespace, array_namespace
@@ -208,3 +210,17 @@ def test_bad_options():
         res.solve(np.ones(4), 0.0)
     with pytest.raises(ValueError, match="B"):
         res.solve(np.ones(5), 1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(i=st.integers(0, 5), j=st.integers(0, 5), bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+       which=st.integers(0, 3))
+def test_nonfinite_entry_anywhere_is_refused(i, j, bad, which):
+    from krylovid.sketch import hutchinson, slq_logdet
+
+    A = np.eye(6)
+    A[i, j] = bad
+    calls = [lambda: randomized_svd(A, 2, rng=0), lambda: nystrom(A, 2, rng=0),
+             lambda: hutchinson(A, 3, rng=0), lambda: slq_logdet(A, 1.0, 2, 3, rng=0)]
+    with pytest.raises(ValueError, match="A"):
+        calls[which]()
