@@ -70,6 +70,18 @@ def test_pca_activation_aware():
     assert err(pca) < 0.5 * err(svd)
     with pytest.raises(ValueError, match="X"):
         L.mha_to_mla(W_k, W_v, 4, method="pca")
+    # fewer calibration tokens than the width: plain PCA (ridge=0) cannot reach the rank, the ridge can
+    few = X[:5]
+    with pytest.raises(ValueError, match="latent_dim"):
+        L.mha_to_mla(W_k, W_v, 12, method="pca", X=few, ridge=0.0)
+    full = L.mha_to_mla(W_k, W_v, 12, method="pca", X=few)
+    assert full.error_k < 1e-9 and full.error_v < 1e-9
+    # ridge=0 equals the SVD of the balanced calibration outputs: compare the subspace with a direct PCA
+    p0 = L.mha_to_mla(W_k, W_v, 4, method="pca", X=X, ridge=0.0)
+    Z = np.hstack([X @ W_k.T / np.linalg.norm(X @ W_k.T), X @ W_v.T / np.linalg.norm(X @ W_v.T)])
+    R = np.linalg.svd(Z, full_matrices=False)[2][:4].T
+    Rb = np.vstack([p0.W_up_k / np.linalg.norm(X @ W_k.T), p0.W_up_v / np.linalg.norm(X @ W_v.T)]) * np.sqrt(N)
+    np.testing.assert_allclose(Rb @ Rb.T, R @ R.T, atol=1e-8)
 
 
 def test_gqa_to_mla_exact_attention():

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validation import check_array, check_int
-from ..backend import array_namespace, eps, svd
+from .._validation import check_array, check_int, check_positive
+from ..backend import array_namespace, eigh, eps, svd
 
 __all__ = ["MLAWeights", "mha_to_mla", "gqa_to_mla", "absorb", "AbsorbedQuery",
            "KVCacheSize", "kv_cache_bytes", "latent_kv", "numerical_rank"]
@@ -130,23 +130,26 @@ def _svd_split(xp, W_k, W_v, r):
     return down, up_k, up_v, rank_k + rank_v, xp.concat([sk, sv])
 
 
-def _pca(xp, W_k, W_v, r, X):
-    """Activation-aware: PCA of the balanced calibration outputs ``[X W_k^T / a_k, X W_v^T / a_v]``."""
-    Kc, Vc = X @ W_k.T, X @ W_v.T
-    a_k = float(xp.linalg.vector_norm(Kc)) or 1.0
-    a_v = float(xp.linalg.vector_norm(Vc)) or 1.0
-    Z = xp.concat([Kc / a_k, Vc / a_v], axis=1)           # (N, 2 H d_h)
-    _, s, Rt = svd(Z)
-    rank = numerical_rank(s, Z.shape)
-    if r > rank:
-        _too_large(r, rank, "the calibration outputs X [W_k; W_v]^T")
-    R = Rt[:r, :].T                                       # (2 H d_h, r), orthonormal columns
-    hd = W_k.shape[0]
+def _pca(xp, W_k, W_v, r, X, ridge):
+    """Activation-aware: PCA of the balanced outputs ``[X W_k^T / a_k, X W_v^T / a_v]`` (ridge-regularised)."""
+    N, width = X.shape
+    C = X.T @ X / N                                       # uncentred input covariance (width, width)
+    a_k = float(xp.sqrt(xp.sum((W_k @ C) * W_k))) or 1.0  # ||X W_k^T||_F / sqrt(N)
+    a_v = float(xp.sqrt(xp.sum((W_v @ C) * W_v))) or 1.0
+    C = C + (ridge * float(xp.sum(xp.linalg.diagonal(C))) / width) * xp.eye(width, dtype=C.dtype)
+    lam, E = eigh(C)
+    S = E * xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))[None, :]   # C = S S^T
     M_bal = xp.concat([W_k / a_k, W_v / a_v], axis=0)
+    U, s, _ = svd(M_bal @ S)                              # left singular vectors = output PCA basis
+    rank = numerical_rank(s, M_bal.shape)
+    if r > rank:
+        _too_large(r, rank, "the calibration outputs X [W_k; W_v]^T (increase ridge or use more tokens)")
+    R = U[:, :r]                                          # (2 H d_h, r), orthonormal columns
+    hd = W_k.shape[0]
     return R.T @ M_bal, a_k * R[:hd, :], a_v * R[hd:, :], rank, s
 
 
-def mha_to_mla(W_k, W_v, latent_dim, method="svd", X=None, b_k=None, b_v=None) -> MLAWeights:
+def mha_to_mla(W_k, W_v, latent_dim, method="svd", X=None, b_k=None, b_v=None, ridge=1e-3) -> MLAWeights:
     """Convert multi-head key/value projections to a latent (MLA) cache of size ``latent_dim``.
 
     Parameters
@@ -166,11 +169,16 @@ def mha_to_mla(W_k, W_v, latent_dim, method="svd", X=None, b_k=None, b_v=None) -
         activation-aware; the calibration outputs ``X W_k^T`` and ``X W_v^T`` are
         balanced to unit Frobenius norm each and their joint (uncentred) PCA gives
         an orthonormal basis ``R`` of the output space; ``W_down = R^T
-        [W_k/a_k; W_v/a_v]`` and the up-projections undo the balancing.
+        [W_k/a_k; W_v/a_v]`` and the up-projections undo the balancing.  The
+        input covariance ``X^T X / N`` gets a ridge ``ridge * tr/width * I`` so
+        few calibration tokens still give a full-rank, exact-at-rank result.
     X : array of shape (N, width), optional
         Calibration activations (required for ``"pca"``).
     b_k, b_v : arrays of shape (H * d_h,), optional
         Biases; carried over unchanged.
+    ridge : float
+        Relative isotropic regularisation of the calibration covariance (``"pca"``
+        only; 0 gives plain PCA of the calibration outputs).
 
     Returns
     -------
@@ -210,7 +218,8 @@ def mha_to_mla(W_k, W_v, latent_dim, method="svd", X=None, b_k=None, b_v=None) -
         X = check_array(X, "X", ndim=2, xp=xp, dtype=W_k.dtype)
         if X.shape[1] != W_k.shape[1]:
             raise ValueError(f"X must have {W_k.shape[1]} columns (the model width), got {X.shape[1]}")
-        down, up_k, up_v, rank, s = _pca(xp, W_k, W_v, r, X)
+        ridge = check_positive(ridge, "ridge", strict=False)
+        down, up_k, up_v, rank, s = _pca(xp, W_k, W_v, r, X, ridge)
     elif method == "svd":
         down, up_k, up_v, rank, s = _svd_joint(xp, W_k, W_v, r)
     else:
