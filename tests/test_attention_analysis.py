@@ -123,3 +123,13 @@ def test_bad_inputs():
         AN.error_curve(Q, K, V, None)
     with pytest.raises(ValueError, match="ms"):
         AN.error_curve(Q, K, V, lambda *a: V, ms=(64,))
+
+
+def test_array_api_strict_backend():
+    xs = pytest.importorskip("array_api_strict")
+    Q, K, _ = _qkv(5, n=24)
+    ref = AN.attention_spectrum(Q, K, 3, rng=0)
+    out = AN.attention_spectrum(xs.asarray(Q), xs.asarray(K), 3, rng=0)
+    np.testing.assert_allclose(out.singular_values, ref.singular_values, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(out.row_entropy), ref.row_entropy, atol=1e-12)
+    assert AN.relative_error(xs.asarray(Q), xs.asarray(K)) == pytest.approx(AN.relative_error(Q, K))

@@ -162,3 +162,16 @@ def test_bad_inputs():
         L.absorb(W_k, W_k[:, :2], 4)
     with pytest.raises(ValueError, match="head_dim"):
         L.kv_cache_bytes(2, 0)
+
+
+def test_array_api_strict_backend():
+    xs = pytest.importorskip("array_api_strict")
+    rng = np.random.default_rng(6)
+    W_q, W_k, W_v = rng.standard_normal((3, 8, 6))
+    X = rng.standard_normal((20, 6))
+    for method in ("svd", "svd_split", "pca"):
+        ref = L.mha_to_mla(W_k, W_v, 4, method=method, X=X)
+        out = L.mha_to_mla(xs.asarray(W_k), xs.asarray(W_v), 4, method=method, X=xs.asarray(X))
+        np.testing.assert_allclose(np.asarray(out.W_up_k @ out.W_down), ref.W_up_k @ ref.W_down, atol=1e-10)
+    ab = L.absorb(xs.asarray(W_q), xs.asarray(ref.W_up_k), 2)
+    np.testing.assert_allclose(np.asarray(ab.W_q_latent), L.absorb(W_q, ref.W_up_k, 2).W_q_latent, atol=1e-12)

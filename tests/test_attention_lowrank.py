@@ -110,3 +110,20 @@ def test_bad_inputs():
         LR.linformer_attention(Q, K, V, 2.5)
     with pytest.raises(ValueError, match="Q"):
         LR.nystrom_attention(np.full_like(Q, np.nan), K, V, 4)
+
+
+def test_array_api_strict_backend():
+    xs = pytest.importorskip("array_api_strict")
+    Q, K, V = _qk(8, n=24)
+    cases = {
+        "lowrank": lambda Q, K, V: LR.lowrank_attention(Q, K, V, 6, rng=0),
+        "segment_means": lambda Q, K, V: LR.nystrom_attention(Q, K, V, 6),
+        "sampled": lambda Q, K, V: LR.nystrom_attention(Q, K, V, 6, "sampled", rng=0),
+        "skyformer": lambda Q, K, V: LR.nystrom_attention(Q, K, V, 6, "skyformer", rng=0),
+        "linformer": lambda Q, K, V: LR.linformer_attention(Q, K, V, 6, rng=0),
+        "truncated_svd": lambda Q, K, V: LR.truncated_svd_attention(Q, K, V, 6),
+    }
+    for name, fn in cases.items():
+        out = fn(*(xs.asarray(a) for a in (Q, K, V)))
+        assert "array_api_strict" in type(out).__module__, name
+        np.testing.assert_allclose(np.asarray(out), fn(Q, K, V), atol=1e-10, err_msg=name)

@@ -14,7 +14,7 @@ batches.
 from __future__ import annotations
 
 from .._validation import check_int
-from ..backend import default_rng, eps, standard_normal, svd
+from ..backend import array_namespace, default_rng, eps, standard_normal, svd, to_numpy
 from ..sketch import randomized_svd
 from ._common import check_qkv, matmul_t, softmax
 from .exact import AttentionOperator, attention_matrix, softmax_attention
@@ -53,8 +53,6 @@ def stable_pinv_apply(A, B, rcond=None):
     >>> stable_pinv_apply(A, np.eye(2)).tolist()
     [[1.0, 0.0], [0.0, 0.0]]
     """
-    from ..backend import array_namespace
-
     xp = array_namespace(A, B)
     U, s, Vt = svd(A)
     rc = max(A.shape) * eps(xp, A.dtype) if rcond is None else float(rcond)
@@ -167,7 +165,7 @@ def _skyformer(xp, Q, K, V, idx, scale, rcond):
     rhs = xp.concat([CkT @ (w * V), CkT @ w], axis=1)
     Z = G(Q, L) @ stable_pinv_apply(core, rhs, rcond)
     num, den = Z[:, :-1], Z[:, -1:]
-    tiny = float(eps(xp, Q.dtype)) * xp.max(xp.abs(den))
+    tiny = eps(xp, Q.dtype) * float(to_numpy(xp.max(xp.abs(den))))   # one host scalar
     return num / xp.where(xp.abs(den) > tiny, den, xp.full_like(den, tiny))
 
 
