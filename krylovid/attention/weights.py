@@ -16,6 +16,7 @@ import importlib.resources
 import importlib.util
 import json
 import os
+import pathlib
 import unicodedata
 from dataclasses import dataclass
 
@@ -117,11 +118,16 @@ def read_safetensors(path) -> dict:
 
 
 # ----------------------------------------------------------------------------- locating the model
-def _model_dir():
-    if importlib.util.find_spec(_PACKAGE) is None:
+def _model_dir() -> pathlib.Path:
+    """The package's ``model/`` folder, found without importing the package (it declares torch)."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None:
         raise ModuleNotFoundError(f"the MiniLM weights package is not installed; run: {_INSTALL}",
                                   name=_PACKAGE)
-    return importlib.resources.files(_PACKAGE) / "model"
+    locations = list(spec.submodule_search_locations or [])
+    if not locations:
+        raise FileNotFoundError(f"{_PACKAGE} is installed but is not a package directory; reinstall with: {_INSTALL}")
+    return pathlib.Path(locations[0]) / "model"
 
 
 def minilm_path(filename: str = "model.safetensors") -> str:
@@ -371,7 +377,7 @@ def minilm_tokenizer() -> WordPieceTokenizer:
 # ----------------------------------------------------------------------------- forward pass
 def default_text() -> str:
     """The fixed English passage shipped in ``krylovid/data/minilm_text.txt``."""
-    return importlib.resources.files("krylovid").joinpath("data", "minilm_text.txt").read_text(encoding="utf-8")
+    return importlib.resources.files("krylovid").joinpath("data").joinpath("minilm_text.txt").read_text(encoding="utf-8")
 
 
 def _layer_norm(x, weight, bias, eps):
