@@ -33,8 +33,21 @@ METHODS = {
 def test_exact_at_full_rank(name):
     Q, K, V = _qk(0, n=40)
     ref = _dense_P(Q, K) @ V
-    out = METHODS[name](Q, K, V, 40, 1)
+    if name in ("segment_means", "sampled"):   # exact Moore-Penrose inverse (the default cutoff regularises)
+        out = LR.nystrom_attention(Q, K, V, 40, name, rng=1, rcond=1e-13)
+        assert np.linalg.norm(LR.nystrom_attention(Q, K, V, 40, name, rng=1) - ref) > 1e-8
+    else:
+        out = METHODS[name](Q, K, V, 40, 1)
     np.testing.assert_allclose(out, ref, atol=1e-10)
+
+
+def test_regularised_pinv_beats_exact_pinv_below_full_rank():
+    Q, K, V = _qk(9, n=128, temp=1.5)
+    ref = _dense_P(Q, K) @ V
+    for name in ("segment_means", "sampled"):
+        e_reg = np.linalg.norm(LR.nystrom_attention(Q, K, V, 32, name, rng=0) - ref)
+        e_exact = np.linalg.norm(LR.nystrom_attention(Q, K, V, 32, name, rng=0, rcond=1e-13) - ref)
+        assert e_reg < e_exact
 
 
 def test_skyformer_exact_with_all_points():
@@ -110,6 +123,8 @@ def test_bad_inputs():
         LR.linformer_attention(Q, K, V, 2.5)
     with pytest.raises(ValueError, match="Q"):
         LR.nystrom_attention(np.full_like(Q, np.nan), K, V, 4)
+    with pytest.raises(ValueError, match="rcond"):
+        LR.nystrom_attention(Q, K, V, 4, rcond=-1.0)
 
 
 def test_array_api_strict_backend():
