@@ -164,6 +164,13 @@ def test_bad_inputs():
         L.kv_cache_bytes(2, 0)
 
 
+def test_kv_cache_bytes_known_answers():
+    # MiniLM, fp16: 6 layers x (K and V) x 12 heads x 32 dims x 2 bytes = 9216 bytes per token
+    kv = L.kv_cache_bytes(12, 32, latent_dim=96, num_layers=6)
+    assert (kv.mha, kv.mla, kv.ratio) == (9216, 1152, 0.125)
+    assert L.kv_cache_bytes(8, 128, bytes_per_element=4).mla == 2 * 8 * 128 * 4
+
+
 def test_array_api_strict_backend():
     xs = pytest.importorskip("array_api_strict")
     rng = np.random.default_rng(6)

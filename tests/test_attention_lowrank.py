@@ -142,3 +142,15 @@ def test_array_api_strict_backend():
         out = fn(*(xs.asarray(a) for a in (Q, K, V)))
         assert "array_api_strict" in type(out).__module__, name
         np.testing.assert_allclose(np.asarray(out), fn(Q, K, V), atol=1e-10, err_msg=name)
+
+
+def test_stable_pinv_apply_matches_numpy_pinv():
+    rng = np.random.default_rng(10)
+    A = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 5))        # rank 3
+    B = rng.standard_normal((6, 2))
+    np.testing.assert_allclose(LR.stable_pinv_apply(A, B), np.linalg.pinv(A, rcond=1e-12) @ B, atol=1e-10)
+    # a cutoff above the smallest kept singular value truncates like a rank-2 pseudo-inverse
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    rc = (s[1] + s[2]) / 2 / s[0]
+    np.testing.assert_allclose(LR.stable_pinv_apply(A, B, rcond=rc), Vt[:2].T @ np.diag(1 / s[:2]) @ U[:, :2].T @ B,
+                               atol=1e-10)
