@@ -430,7 +430,7 @@ def main(argv=None):
     else:
         n_tok, heads, ms, seeds = 512, [(l, h) for l in range(6) for h in range(12)], (16, 32, 64, 128, 256), (0, 1)
         ns, taus, latents = (1024, 4096, 16384), (0.5, 1.0, 2.0), (48, 96, 192, 288, 384)
-        ms_for = lambda n: (16, 32, 64, 128, 256, 512) + ((1024,) if n <= 4096 else ())  # noqa: E731
+        ms_for = lambda n: (16, 32, 64, 128, 256, 512) + ((1024,) if n <= 1024 else ())  # noqa: E731
         seeds_for = lambda n: (0, 1) if n <= 4096 else (0,)  # noqa: E731
     act = minilm_qkv(max_tokens=n_tok)
     lines = []
@@ -453,7 +453,7 @@ def main(argv=None):
             "thread, machine shared with other jobs).", ""]
     if not args.quick:
         head += ["Deviations from the issue, to fit about 10 minutes on 2 cores: 2 seeds (not 3) for the randomized "
-                 "methods on MiniLM and at n <= 4096; 1 seed and m <= 512 at n = 16384; MiniLM budgets m <= 256 "
+                 "methods on MiniLM and at n <= 4096; 1 seed at n = 16384; m <= 512 at n >= 4096; MiniLM budgets m <= 256 "
                  "(m = 512 = n is exact for most methods); randomized SVD of P only at n <= 1024 (each of its "
                  "products with P costs as much as exact attention).  Nystromformer / sampled Nystrom use the "
                  "regularised pseudo-inverse (cutoff 1e-3 s_max, the default of `nystrom_attention`).", ""]
