@@ -7,7 +7,7 @@ an interactive terminal.  Otherwise it returns a no-op bar with the same
 methods, so callers never branch on whether progress is shown.
 
 :func:`progress_callback` adapts a bar to the ``progress`` callback of the
-tuning code (``callback(done, total)`` or ``callback()`` for one step).
+tuning code (``callback(k, params, F)`` after each evaluation).
 """
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ def progress_bar(iterable_or_total=None, desc=None, enabled=None, *, quiet=False
 
 
 def progress_callback(bar):
-    """Adapt ``bar`` to a callback ``cb(done=None, total=None, **info)``.
+    """Adapt ``bar`` to the tuning callback ``cb(k, params, F)``.
 
     Parameters
     ----------
@@ -154,26 +154,23 @@ def progress_callback(bar):
     Returns
     -------
     callable
-        ``cb()`` advances by one; ``cb(done, total)`` sets the absolute
-        position (and the total when given). Extra keyword arguments are
-        shown as a postfix (e.g. ``F=..``).
+        ``cb(k, params=None, F=None)`` moves the bar to position ``k`` (the
+        number of evaluations so far) and shows ``F``; ``cb()`` advances by one.
+        ``params`` (the shape hyperparameters) is accepted and ignored.
 
     Examples
     --------
     >>> bar = progress_bar(4, enabled=False)
     >>> cb = progress_callback(bar)
-    >>> cb(); cb(3, 4)
+    >>> cb(); cb(3, {"beta": 0.9}, -12.5)
     >>> bar.n
     3
     """
-    def callback(done=None, total=None, **info):
-        if total is not None:
-            bar.total = total
-        if done is None:
+    def callback(k=None, params=None, F=None):
+        if k is None:
             bar.update(1)
         else:
-            bar.update(int(done) - bar.n)
-        if info:
-            bar.set_postfix_str(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in info.items()), refresh=False)
+            bar.update(int(k) - bar.n)
+        if F is not None:
+            bar.set_postfix_str(f"F={float(F):.6g}", refresh=False)
     return callback

@@ -370,14 +370,30 @@ def plot_singular_values(s, ax=None, *, labels=None, normalize=False, title=None
     return fig
 
 
-def plot_error_curves(*args, **kwargs):
-    """Attention error-vs-budget curves; see :func:`krylovid.attention.analysis.plot_error_curves`.
+def plot_error_curves(curves, bound=None, ax=None, **kwargs):
+    """Attention error-vs-budget curves (wraps the attention analysis module).
 
-    Imported lazily so that plotting identification results does not need
-    the attention package. Returns what that function returns.
+    Calls :func:`krylovid.attention.analysis.plot_error_curves`, imported
+    lazily so that plotting identification results does not need the
+    attention package, and returns the Figure like the other functions here.
+
+    Parameters
+    ----------
+    curves : sequence of ErrorCurve
+        From :func:`krylovid.attention.analysis.error_curve`.
+    bound : TruncatedSVDBound or (ms, errors) pair, optional
+        Drawn as a dashed reference line.
+    ax : matplotlib Axes, optional
+    **kwargs
+        ``title``, ``xlabel``, ``ylabel``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
     """
     try:
         from .attention.analysis import plot_error_curves as _plot
     except ImportError as exc:
         raise ImportError(f"plot_error_curves needs krylovid.attention.analysis ({exc})") from None
-    return _plot(*args, **kwargs)
+    res = _plot(curves, bound=bound, ax=ax, **kwargs)
+    return res[0] if isinstance(res, tuple) else res

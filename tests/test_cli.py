@@ -268,7 +268,7 @@ def test_progress_callback_positions():
     cb()
     cb()
     assert bar.n == 2
-    cb(7, 12, F=1.5)
-    assert bar.n == 7 and bar.total == 12
+    cb(7, {"beta": 0.5}, 1.5)
+    assert bar.n == 7
     with pytest.raises(ValueError, match=">= 0"):
         _progress.progress_bar(-1)
