@@ -92,3 +92,23 @@ def test_mha_to_mla(tmp_path):
     errs = _numbers(r"output error ([\d.e+-]+)", out)
     assert errs == sorted(errs, reverse=True)        # more latent dims, smaller error
     assert (tmp_path / "mha_to_mla.png").stat().st_size > 1000
+
+
+def _readme_python_blocks():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    start = text.find("## Install")
+    return re.findall(r"```python\n(.*?)```", text[start:], re.S) if start >= 0 else []
+
+
+def test_readme_python_blocks_run(capsys):
+    """The Python snippets of the README sections (after Quick start) run as written."""
+    _needs_sysid()
+    pytest.importorskip("krylovid.attention.features")
+    blocks = _readme_python_blocks()
+    assert len(blocks) >= 3
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    (fit_pct,) = _numbers(r"fit to the truth: ([-\d.]+) %", out)
+    assert fit_pct > 80.0, out
