@@ -1,0 +1,142 @@
+"""``FIRProblem``: validated data of one identification problem and the
+quantities every evaluator of the objective shares.
+
+The model (DESIGN §2) is ``y = Phi g + e``, ``g ~ N(0, c Kbar)``,
+``e ~ N(0, sigma2 I)``, so ``Sigma = c (A + lam I)`` with ``A = Phi Kbar Phi^T``
+and ``lam = sigma2 / c``.  Everything that does not depend on the
+hyperparameters is computed here once: the regressor operator, the
+least-squares fit (for the ``"ls"`` noise variance and for the exact split
+``y = Phi g_LS + r``), ``Phi^T y`` and, lazily, the Gram matrix
+``M = Phi^T Phi`` used by the dual formulation.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from .._validation import check_int
+from .data import check_data
+from .kernels import BlockDiagonalKernel, get_kernel
+from .regressors import fir_regressor, ls_fir
+
+__all__ = ["FIRProblem"]
+
+
+class FIRProblem:
+    """Data and shared precomputations of a kernel-regularized FIR problem.
+
+    Parameters
+    ----------
+    u : array of shape (N,) or (N, m)
+        Input signal(s).
+    y : array of shape (N,)
+        Output signal.
+    order : int
+        FIR order ``n`` per input.
+    kernel : str, Kernel or callable
+        Prior covariance family; several inputs get a block-diagonal prior.
+    delay : int
+        Input delay ``d`` (``d = 0``: feedthrough).
+    initial : {"zero", "drop"}
+        Zero past input, or drop the first outputs (DESIGN §2).
+
+    Attributes
+    ----------
+    Phi : LinearOperator of shape (N_eff, n_tot)
+        FIR regressor (FFT matvecs).
+    y : ndarray of shape (N_eff,)
+        Outputs used in the likelihood.
+    N, n : int
+        ``N_eff`` and ``n_tot = m * order``.
+    kernel : Kernel
+        Prior covariance family over the ``n_tot`` coefficients.
+    ls_residual2 : float
+        ``||y - Phi g_LS||^2``.
+    fit2 : float
+        ``||Phi g_LS||^2``.
+    Phty : ndarray of shape (n_tot,)
+        ``Phi^T y``.
+    """
+
+    def __init__(self, u, y, order, *, kernel="TC", delay: int = 1, initial: str = "zero"):
+        order = check_int(order, "order", minimum=1)
+        delay = check_int(delay, "delay", minimum=0)
+        if initial not in ("zero", "drop"):
+            raise ValueError(f"initial must be 'zero' or 'drop', got {initial!r}")
+        u2, y_full = check_data(u, y, order, delay=delay, initial=initial)
+        self.order, self.delay, self.initial = order, delay, initial
+        self.num_inputs = int(u2.shape[1])
+        base = get_kernel(kernel)
+        self.kernel = base if self.num_inputs == 1 else BlockDiagonalKernel(base, self.num_inputs)
+        self.Phi = fir_regressor(u2, order, delay=delay, initial=initial)
+        self.y = np.ascontiguousarray(y_full[self.Phi.rows], dtype=np.float64)
+        self.N, self.n = int(self.Phi.shape[0]), int(self.Phi.shape[1])
+        if self.N <= self.n:
+            raise ValueError(f"too little data: {self.N} usable outputs for {self.n} FIR coefficients "
+                             f"(order={order}, inputs={self.num_inputs}); need more samples than coefficients")
+        ls = ls_fir(u2, y_full, order, delay=delay, initial=initial)
+        self.g_ls = np.asarray(ls.g, dtype=np.float64).reshape(-1)
+        resid = self.y - self.Phi.matvec(self.g_ls)
+        self.ls_residual2 = float(resid @ resid)
+        self.fit2 = float(np.sum((self.y - resid) ** 2))
+        self.Phty = self.Phi.rmatvec(self.y)
+        self.u = u2
+
+    @property
+    def y_norm2(self) -> float:
+        return float(self.y @ self.y)
+
+    @property
+    def ls_noise_variance(self) -> float:
+        """``||y - Phi g_LS||^2 / (N - n)``: the ``"ls"`` noise variance of DESIGN §2."""
+        return self.ls_residual2 / (self.N - self.n)
+
+    @cached_property
+    def gram(self) -> np.ndarray:
+        """``M = Phi^T Phi`` of shape ``(n_tot, n_tot)`` (autocorrelation + boundary corrections)."""
+        return np.asarray(self.Phi.gram(), dtype=np.float64)
+
+    @cached_property
+    def dense_regressor(self) -> np.ndarray:
+        """Dense ``Phi`` of shape ``(N, n_tot)`` (small problems only)."""
+        return np.asarray(self.Phi.dense(), dtype=np.float64)
+
+    def _kernel_column_blocks(self, params):
+        """Yield ``(start, stop, Kbar[:, start:stop])`` in blocks of at most ~4e6 entries."""
+        n = self.n
+        step = max(1, min(n, 4_000_000 // max(n, 1)))
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            E = np.zeros((n, stop - start))
+            E[np.arange(start, stop), np.arange(stop - start)] = 1.0
+            yield start, stop, np.asarray(self.kernel.matmat(n, params, E))
+
+    def kernel_trace_gram(self, params) -> float:
+        """``tr(Kbar M) = tr(Phi Kbar Phi^T)``, exact, from column blocks of ``Kbar``."""
+        M = self.gram
+        return float(sum(np.sum(M[:, a:b] * KE) for a, b, KE in self._kernel_column_blocks(params)))
+
+    def kernel_diagonal(self, params) -> np.ndarray:
+        """``diag(Kbar)`` of shape ``(n_tot,)`` from column blocks of ``Kbar``."""
+        out = np.empty(self.n)
+        for a, b, KE in self._kernel_column_blocks(params):
+            out[a:b] = KE[np.arange(a, b), np.arange(b - a)]
+        return out
+
+    def regressor_rows(self, start: int, stop: int) -> np.ndarray:
+        """Dense rows ``start:stop`` of ``Phi`` (for the chunked QR of the Chen–Ljung method)."""
+        t = np.asarray(self.Phi.rows)[start:stop]
+        lags = t[:, None] - self.delay - np.arange(self.order)[None, :]
+        blocks = []
+        for j in range(self.num_inputs):
+            col = self.u[:, j]
+            blocks.append(np.where(lags >= 0, col[np.clip(lags, 0, None)], 0.0))
+        return np.concatenate(blocks, axis=1)
+
+    def shape_params(self, hyperparameters: dict) -> dict:
+        """The kernel's shape parameters from a hyperparameter dict (``c`` removed), validated."""
+        if not isinstance(hyperparameters, dict):
+            raise TypeError(f"hyperparameters must be a dict, got {type(hyperparameters).__name__}")
+        shape = {k: v for k, v in hyperparameters.items() if k != "c"}
+        return self.kernel.check_params(shape)
