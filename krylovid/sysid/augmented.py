@@ -108,6 +108,7 @@ class AugmentedKrylov:
         self._lanczos = BlockLanczos(A, start)
         self._qtb = np.zeros(0)
         self._spectral = None
+        self._lanczos.extend(1)  # the space always holds at least the start block
 
     # ---------------------------------------------------------------- growth
     @property
