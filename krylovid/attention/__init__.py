@@ -1,0 +1,56 @@
+"""Attention approximations measured against exact softmax attention.
+
+All functions take arrays of shape ``(..., n, d)`` (leading dimensions are
+batch and heads) and run on NumPy, CuPy or any array-API namespace.
+
+* exact: :func:`softmax_attention` (blocked, log-sum-exp merging),
+  :class:`AttentionOperator` (implicit ``P`` for Krylov methods);
+* low rank / subspace: :func:`lowrank_attention`, :func:`nystrom_attention`,
+  :func:`linformer_attention`, :func:`truncated_svd_attention` (the oracle);
+* kernel reformulations: :func:`performer_attention`,
+  :func:`random_feature_attention`, :func:`linear_attention`,
+  :func:`cosformer_attention` on one :class:`FeatureMap` interface;
+* sampling: :func:`skeinformer_attention`, :func:`hyperattention`;
+* sparsity / clustering: :func:`sliding_window_attention`, :func:`bigbird_attention`,
+  :func:`topk_attention`, :func:`lsh_attention`, :func:`kmeans_attention`,
+  :func:`scatterbrain_attention`;
+* tensor: :func:`tucker`, :func:`cp_als` of stacked per-head weights;
+* latent attention (MLA): :func:`mha_to_mla`, :func:`gqa_to_mla`, :func:`absorb`,
+  :func:`kv_cache_bytes`;
+* evaluation: :func:`attention_spectrum`, :func:`error_curve`,
+  :func:`truncated_svd_bound`, :func:`relative_error`, ... (:mod:`.analysis`);
+* real weights: :func:`~krylovid.attention.weights.minilm_qkv` (all-MiniLM-L6-v2).
+"""
+from .analysis import (EntropyStrata, ErrorCurve, SpectrumResult, TruncatedSVDBound, attention_spectrum,
+                       error_curve, frobenius_norm, plot_error_curves, relative_error, row_entropy,
+                       row_normalizer_error, stratify_by_entropy, top1_retention, truncated_svd_bound)
+from .exact import (AttentionOperator, attention_logits, attention_matrix, attention_matvec, attention_rmatvec,
+                    row_normalizer, softmax_attention)
+from .features import (CosformerFeatures, EluFeatures, FeatureMap, PositiveRandomFeatures, TrigRandomFeatures,
+                       cosformer_attention, kernel_attention, linear_attention, performer_attention,
+                       random_feature_attention)
+from .latent import AbsorbedQuery, KVCacheSize, MLAWeights, absorb, gqa_to_mla, kv_cache_bytes, mha_to_mla
+from .lowrank import linformer_attention, lowrank_attention, nystrom_attention, truncated_svd_attention
+from .sampling import SamplingAttentionResult, hyperattention, skeinformer_attention
+from .sparse import (SparseAttentionResult, bigbird_attention, bigbird_block_mask, kmeans_attention,
+                     lsh_attention, scatterbrain_attention, sliding_window_attention, topk_attention)
+from .tensor import CPResult, TuckerResult, cp_als, tucker
+from .weights import load_minilm, minilm_qkv, read_safetensors
+
+__all__ = [
+    "softmax_attention", "attention_logits", "attention_matrix", "attention_matvec", "attention_rmatvec",
+    "row_normalizer", "AttentionOperator",
+    "lowrank_attention", "nystrom_attention", "linformer_attention", "truncated_svd_attention",
+    "FeatureMap", "PositiveRandomFeatures", "TrigRandomFeatures", "EluFeatures", "CosformerFeatures",
+    "kernel_attention", "performer_attention", "random_feature_attention", "linear_attention",
+    "cosformer_attention",
+    "skeinformer_attention", "hyperattention", "SamplingAttentionResult",
+    "sliding_window_attention", "bigbird_attention", "bigbird_block_mask", "topk_attention", "lsh_attention",
+    "kmeans_attention", "scatterbrain_attention", "SparseAttentionResult",
+    "tucker", "cp_als", "TuckerResult", "CPResult",
+    "mha_to_mla", "gqa_to_mla", "absorb", "kv_cache_bytes", "MLAWeights", "AbsorbedQuery", "KVCacheSize",
+    "attention_spectrum", "error_curve", "truncated_svd_bound", "relative_error", "row_normalizer_error",
+    "top1_retention", "row_entropy", "frobenius_norm", "stratify_by_entropy", "plot_error_curves",
+    "SpectrumResult", "ErrorCurve", "TruncatedSVDBound", "EntropyStrata",
+    "load_minilm", "minilm_qkv", "read_safetensors",
+]
