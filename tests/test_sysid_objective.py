@@ -206,3 +206,31 @@ def test_cholesky_refuses_huge_N():
     p = FIRProblem(u, y, 20)
     with pytest.raises(ValueError, match="max_n"):
         CholeskyEvaluator(p, max_n=100)
+
+
+@pytest.mark.parametrize("kernel,shape", [("TC", {"beta": 0.8}), ("DI", {"beta": 0.75})])
+def test_truncated_dual_is_exact_and_certified(kernel, shape):
+    """Long FIR with fast decay: the dual runs on a leading block and still matches the dense F."""
+    u, y = make_data(700, seed=12)
+    hp = {"c": np.array([1e-2, 1.0, 1e2]), **shape}
+    ref = objective(u, y, order=300, kernel=kernel, hyperparameters=hp, method="cholesky")
+    res = evaluate_objective(u, y, order=300, kernel=kernel, hyperparameters=hp, method="krylov",
+                             formulation="dual", random_state=0)
+    assert res.info["dual_size"] < 200
+    np.testing.assert_allclose(res.F, ref, rtol=1e-8)
+    assert np.all(res.F_lower <= ref + 1e-9 * np.abs(ref)) and np.all(ref <= res.F_upper + 1e-9 * np.abs(ref))
+    full = evaluate_objective(u, y, order=300, kernel=kernel, hyperparameters=hp, method="krylov",
+                              formulation="dual", truncate=False, random_state=0)
+    assert full.info["dual_size"] == 300
+    np.testing.assert_allclose(full.F, ref, rtol=1e-8)
+
+
+def test_truncated_posterior_matches_cholesky():
+    from krylovid import KernelFIR
+
+    u, y = make_data(700, seed=13)
+    mk = KernelFIR(order=250, kernel="TC", random_state=0).fit(u, y)
+    assert mk.info_["formulation"] == "dual"
+    mq = KernelFIR(order=250, kernel="TC", method="qr").fit(u, y)
+    assert abs(mk.objective_ - mq.objective_) <= 1e-6 * abs(mq.objective_)
+    np.testing.assert_allclose(mk.impulse_response_, mq.impulse_response_, rtol=1e-3, atol=1e-6)

@@ -237,7 +237,7 @@ class _LanczosState(ShiftState):
 
         p = ev.problem
         A = PrimalOperator(p, params)
-        trace = p.kernel_trace_gram(params)
+        self.trace = trace = p.kernel_trace_gram(params)
         self.q_est = AugmentedKrylov(A, p.y, trace=trace, block_size=0, max_dim=p.n + 1)
         self.q_est.extend_to(min(p.n + 1, 20))
         nodes, weights = [], []

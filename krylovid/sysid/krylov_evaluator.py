@@ -33,16 +33,57 @@ class KrylovBudgetWarning(RuntimeWarning):
 
 
 class DualOperator(LinearOperator):
-    """``G = L^T M L`` (``n x n``) with the kernel's square root ``L`` and the Gram ``M``."""
+    """``G = L^T M L`` (``n x n``), or its leading ``k x k`` block, with ``Kbar = L L^T`` and ``M = Phi^T Phi``.
 
-    def __init__(self, problem, params):
+    The leading block is used for kernels whose square root is upper
+    triangular (TC, DI): then ``G[:k, :k] = L_k^T M[:k, :k] L_k`` only needs
+    ``M``'s leading block, and the trailing coordinates, whose prior variance
+    decays geometrically, are accounted for by the certificate (see
+    ``_KrylovState``).
+    """
+
+    def __init__(self, problem, params, k: int | None = None):
         self.problem, self.params = problem, params
-        self.M = problem.gram
-        super().__init__((problem.n, problem.n), symmetric=True)
+        n = problem.n
+        self.k = n if k is None else int(k)
+        self.M = problem.gram if self.k == n else np.ascontiguousarray(problem.gram[:self.k, :self.k])
+        super().__init__((self.k, self.k), symmetric=True)
+
+    def _pad(self, X):
+        if self.k == self.problem.n:
+            return X
+        out = np.zeros((self.problem.n, X.shape[1]))
+        out[:self.k] = X
+        return out
 
     def _matmat(self, X):
-        k, n, p = self.problem.kernel, self.problem.n, self.params
-        return np.asarray(k.sqrt_rmatmat(n, p, self.M @ np.asarray(k.sqrt_matmat(n, p, X))))
+        ker, n, p, k = self.problem.kernel, self.problem.n, self.params, self.k
+        LX = np.asarray(ker.sqrt_matmat(n, p, self._pad(X)))[:k]
+        return np.asarray(ker.sqrt_rmatmat(n, p, self._pad(self.M @ LX)))[:k]
+
+
+def dual_diagonal(problem, params):
+    """``diag(G) = diag(L^T M L)`` in ``O(n)`` for TC and DI (``None`` for other kernels)."""
+    from .kernels import DIKernel, TCKernel
+
+    ker = problem.kernel
+    if type(ker) is TCKernel:
+        from ..backend import numpy_namespace
+
+        D = np.asarray(ker._d(problem.n, params["beta"], numpy_namespace()))
+        return D * problem.gram_prefix
+    if type(ker) is DIKernel:
+        return params["beta"] ** np.arange(1, problem.n + 1) * np.diag(problem.gram)
+    return None
+
+
+def truncation_index(diag_G, rel_tol: float = 1e-15, minimum: int = 16) -> int:
+    """Smallest ``k`` with ``sum(diag_G[k:]) <= rel_tol * sum(diag_G)`` (at least ``minimum``)."""
+    tail = np.cumsum(diag_G[::-1])[::-1]
+    total = tail[0]
+    idx = np.nonzero(tail <= rel_tol * total)[0]
+    k = int(idx[0]) if idx.size else diag_G.size
+    return int(min(diag_G.size, max(k, minimum)))
 
 
 def choose_formulation(problem, dual_max_n: int = 12000) -> str:
@@ -67,12 +108,17 @@ class KrylovEvaluator:
         Seeds ``Omega`` once; the same ``Omega`` is reused for every shape
         parameter (common random numbers), so the objective is a deterministic,
         smooth function of the hyperparameters.
+    truncate : bool
+        Dual form with TC/DI kernels: run the estimator on the leading
+        ``k x k`` block of ``G`` that holds all but ``1e-15`` of its trace;
+        the rest (``eps = tr G22``) enters the certified bounds: ``eps / lam``
+        on the log-det, a shift ``lam -> lam + eps`` on the data fit.
     """
 
     method = "krylov"
 
     def __init__(self, problem, *, formulation: str = "auto", block_size: int = 8, max_dim=None,
-                 random_state=None, fallback_max_n: int = 4000):
+                 random_state=None, truncate: bool = True):
         if formulation not in ("auto", "primal", "dual"):
             raise ValueError(f"formulation must be 'auto', 'primal' or 'dual', got {formulation!r}")
         self.problem = problem
@@ -81,7 +127,7 @@ class KrylovEvaluator:
         s = int(min(block_size, max(D - 1, 0)))
         self.Omega = default_rng(random_state).standard_normal((D, s))
         self.max_dim = max_dim
-        self.fallback_max_n = fallback_max_n
+        self.truncate = bool(truncate)
 
     def prepare(self, params) -> "ShiftState":
         return _KrylovState(self, params)
@@ -94,16 +140,25 @@ class _KrylovState(ShiftState):
     def __init__(self, ev, params):
         p = ev.problem
         self.problem, self.params, self.dual = p, params, ev.formulation == "dual"
-        trace = p.kernel_trace_gram(params)
+        self.k, self.tail_trace = p.n, 0.0
         if self.dual:
-            op = DualOperator(p, params)
-            b = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
+            z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
+            diag_G = dual_diagonal(p, params) if ev.truncate else None
+            if diag_G is not None:
+                self.trace = float(np.sum(diag_G))
+                k = truncation_index(diag_G)
+                self.k, self.tail_trace = k, float(np.sum(diag_G[k:]))
+            else:
+                self.trace = p.kernel_trace_gram(params)
+            op, b = DualOperator(p, params, self.k), z[:self.k]
         else:
+            self.trace = p.kernel_trace_gram(params)
             op, b = PrimalOperator(p, params), p.y
-        self.Omega = ev.Omega
-        self.est = AugmentedKrylov(op, b, trace=trace, Omega=ev.Omega, max_dim=ev.max_dim)
+        trace = self.trace - self.tail_trace
+        Omega = ev.Omega[:self.k] if self.dual else ev.Omega
+        self.Omega = Omega
+        self.est = AugmentedKrylov(op, b, trace=trace, Omega=Omega, max_dim=ev.max_dim)
         self.est.extend(2)
-        self.fallback_max_n = ev.fallback_max_n
         self.status = "converged"
         self.history = []
 
@@ -113,10 +168,16 @@ class _KrylovState(ShiftState):
         if not self.dual:
             return b
         p = self.problem
-        base = p.ls_residual2 / lam + p.fit2 / lam
-        extra = (p.N - p.n) * np.log(lam)
-        return ShiftBounds(lam, base - b.q_upper / lam, base - b.q_lower / lam,
-                           b.l_lower + extra, b.l_upper + extra, b.dim)
+        # Truncated dual (eps = tr G22 > 0): with B = Phi L = [B1 B2] and A1 = B1 B1^T,
+        # A1 <= A <= A1 + eps I, so q1(lam + eps) <= q(lam) <= q1(lam) and
+        # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + eps / lam,
+        # where q1(s) = (||y||^2 - z1^T (G11 + s)^{-1} z1) / s comes from the same space.
+        eps = self.tail_trace
+        b_eps = self.est.bounds(lam + eps) if eps > 0 else b
+        q_lo = (p.ls_residual2 + p.fit2 - b_eps.q_upper) / (lam + eps)
+        q_hi = (p.ls_residual2 + p.fit2 - b.q_lower) / lam
+        extra = (p.N - self.k) * np.log(lam)
+        return ShiftBounds(lam, q_lo, q_hi, b.l_lower + extra, b.l_upper + extra + eps / lam, b.dim)
 
     def refine(self, gap_ok) -> bool:
         """Grow the space geometrically until ``gap_ok`` holds; fall back or warn at the budget."""
@@ -158,7 +219,8 @@ class _KrylovState(ShiftState):
 
     def stats(self) -> dict:
         return {"subspace_dim": self.est.dim, "matvecs": self.est.matvecs, "status": self.status,
-                "formulation": "dual" if self.dual else "primal", "invariant": self.est.invariant}
+                "formulation": "dual" if self.dual else "primal", "invariant": self.est.invariant,
+                "dual_size": self.k if self.dual else None}
 
 
 def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = None,
@@ -174,21 +236,36 @@ def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = No
     from ..krylov.cg import cg
 
     p = problem
-    G = DualOperator(p, params)
-    z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
     if est is None:
-        est = AugmentedKrylov(G, z, trace=p.kernel_trace_gram(params), block_size=8, rng=0)
+        z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
+        est = AugmentedKrylov(DualOperator(p, params), z, trace=p.kernel_trace_gram(params), block_size=8, rng=0)
         est.extend_to(min(p.n, 200))
+    G, z, k = est.A, est.b, est.D   # the (possibly leading-block) dual operator and vector
     Q, theta, S = est.basis()
     QS = Q @ S
-    precond = _DeflatedInverse(QS, theta, lam)
-    x0 = est.solve(lam)
-    res = cg(G, z, x0=x0, rtol=rtol, atol=0.0, maxiter=max(200, p.n), M=precond, shift=lam)
-    mean = np.asarray(p.kernel.sqrt_matmat(p.n, params, np.asarray(res.x)[:, None]))[:, 0]
-    LQS = np.asarray(p.kernel.sqrt_matmat(p.n, params, QS))
-    diagK = p.kernel_diagonal(params)
+    res = cg(G, z, x0=est.solve(lam), rtol=rtol, atol=0.0, maxiter=max(200, k), M=_DeflatedInverse(QS, theta, lam),
+             shift=lam)
+    pad = np.zeros((p.n, QS.shape[1] + 1))
+    pad[:k, 0], pad[:k, 1:] = np.asarray(res.x), QS
+    LX = np.asarray(p.kernel.sqrt_matmat(p.n, params, pad))
+    mean, LQS = LX[:, 0], LX[:, 1:]
+    diagK = _kernel_diagonal(p, params)
     var = lam * np.sum(LQS ** 2 / (theta + lam)[None, :], axis=1) + diagK - np.sum(LQS ** 2, axis=1)
-    return Posterior(mean, np.maximum(var, 0.0), exact=bool(est.invariant))
+    return Posterior(mean, np.maximum(var, 0.0), exact=bool(est.invariant and k == p.n))
+
+
+def _kernel_diagonal(problem, params):
+    """``diag(Kbar)``: closed form for TC (suffix sums of ``D``) and DI, else from column blocks."""
+    from ..backend import numpy_namespace
+    from .kernels import DIKernel, TCKernel
+
+    ker, n = problem.kernel, problem.n
+    if type(ker) is TCKernel:
+        D = np.asarray(ker._d(n, params["beta"], numpy_namespace()))
+        return np.cumsum(D[::-1])[::-1]
+    if type(ker) is DIKernel:
+        return params["beta"] ** np.arange(1, n + 1)
+    return problem.kernel_diagonal(params)
 
 
 class _DeflatedInverse(LinearOperator):

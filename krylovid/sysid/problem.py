@@ -11,6 +11,7 @@ least-squares fit (for the ``"ls"`` noise variance and for the exact split
 """
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 
 import numpy as np
@@ -21,6 +22,9 @@ from .kernels import BlockDiagonalKernel, get_kernel
 from .regressors import fir_regressor, ls_fir
 
 __all__ = ["FIRProblem"]
+
+#: Above this many coefficients the least-squares fit is solved by CG on the Gram matrix.
+LS_CG_MIN_N = 3000
 
 
 class FIRProblem:
@@ -75,13 +79,35 @@ class FIRProblem:
         if self.N <= self.n:
             raise ValueError(f"too little data: {self.N} usable outputs for {self.n} FIR coefficients "
                              f"(order={order}, inputs={self.num_inputs}); need more samples than coefficients")
-        ls = ls_fir(u2, y_full, order, delay=delay, initial=initial)
-        self.g_ls = np.asarray(ls.g, dtype=np.float64).reshape(-1)
+        self.u = u2
+        g = self._ls_cg() if self.n > LS_CG_MIN_N else None
+        if g is None:
+            g = ls_fir(u2, y_full, order, delay=delay, initial=initial).g
+        self.g_ls = np.asarray(g, dtype=np.float64).reshape(-1)
         resid = self.y - self.Phi.matvec(self.g_ls)
         self.ls_residual2 = float(resid @ resid)
         self.fit2 = float(np.sum((self.y - resid) ** 2))
         self.Phty = self.Phi.rmatvec(self.y)
-        self.u = u2
+
+    def _ls_cg(self):
+        """Least squares by Jacobi-preconditioned CG on ``M g = Phi^T y`` (large ``n``).
+
+        For inputs that excite the system ``M`` is well conditioned and CG
+        converges in tens of ``O(n^2)`` products instead of an ``O(n^3)``
+        factorization.  Returns ``None`` (caller falls back to a direct
+        solve) when it does not reach relative residual 1e-13.
+        """
+        from ..krylov.cg import cg
+        from ..operators import Dense, Diagonal
+
+        M = self.gram
+        b = np.asarray(self.Phi.rmatvec(self.y))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = cg(Dense(M, symmetric=True), b, rtol=1e-13, maxiter=400, M=Diagonal(1.0 / np.diag(M)))
+        x = np.asarray(res.x)
+        ok = np.linalg.norm(M @ x - b) <= 1e-12 * np.linalg.norm(b)
+        return x if ok else None
 
     @property
     def y_norm2(self) -> float:
@@ -116,6 +142,17 @@ class FIRProblem:
         """``tr(Kbar M) = tr(Phi Kbar Phi^T)``, exact, from column blocks of ``Kbar``."""
         M = self.gram
         return float(sum(np.sum(M[:, a:b] * KE) for a, b, KE in self._kernel_column_blocks(params)))
+
+    @cached_property
+    def gram_prefix(self) -> np.ndarray:
+        """``S_k = sum_{i, j <= k} M_ij`` of shape ``(n_tot,)``: ``diag(U^T M U)`` for the ones matrix ``U``.
+
+        With it ``diag(L^T M L) = D * S`` for the TC square root ``L = U D^{1/2}``
+        at any ``beta`` in ``O(n)`` (used by the truncated dual formulation).
+        """
+        M = self.gram
+        above = np.array([M[:k, k].sum() for k in range(self.n)])
+        return np.cumsum(2.0 * above + np.diag(M))
 
     def kernel_diagonal(self, params) -> np.ndarray:
         """``diag(Kbar)`` of shape ``(n_tot,)`` from column blocks of ``Kbar``."""

@@ -175,7 +175,9 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
             return cache[key][0]
         params = kernel.from_unconstrained(np.atleast_1d(z)) if kernel.param_names else {}
         state = evaluator.prepare(params)
-        lam_scale = max(problem.kernel_trace_gram(params), 1e-300) / max(problem.n, 1)
+        trace = getattr(state, "trace", None)  # adaptive states already hold tr A
+        trace = problem.kernel_trace_gram(params) if trace is None else trace
+        lam_scale = max(trace, 1e-300) / max(problem.n, 1)
         opt = profile_shift(state, N, sigma2, lam_scale, rtol=rtol, lam_hint=hint["lam"])
         hint["lam"] = opt.lam
         counters["shift"] += opt.shift_evaluations
