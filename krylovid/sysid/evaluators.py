@@ -217,12 +217,10 @@ class LanczosEvaluator:
 
     method = "lanczos"
 
-    def __init__(self, problem, *, num_probes: int = 16, num_iter: int = 60, rtol: float = 1e-8,
-                 random_state=None):
-        self.problem, self.rtol = problem, rtol
-        rng = np.random.default_rng(random_state)
-        self.probes = rng.choice([-1.0, 1.0], size=(problem.N, num_probes))
-        self.num_iter = num_iter
+    def __init__(self, problem, *, num_probes: int = 16, num_iter: int = 60, random_state=None):
+        self.problem = problem
+        self.num_probes, self.num_iter = int(num_probes), int(num_iter)
+        self.seed = int(np.random.default_rng(random_state).integers(2**63 - 1))
 
     def prepare(self, params) -> "ShiftState":
         return _LanczosState(self, params)
@@ -233,35 +231,21 @@ class _LanczosState(ShiftState):
     exact = False
 
     def __init__(self, ev, params):
-        from ..krylov import lanczos
+        from ..sketch import slq_quadrature
 
         p = ev.problem
         A = PrimalOperator(p, params)
         self.trace = trace = p.kernel_trace_gram(params)
         self.q_est = AugmentedKrylov(A, p.y, trace=trace, block_size=0, max_dim=p.n + 1)
         self.q_est.extend_to(min(p.n + 1, 20))
-        nodes, weights = [], []
-        for j in range(ev.probes.shape[1]):
-            res = lanczos(A, ev.probes[:, j], min(ev.num_iter, p.n + 1))
-            T = np.asarray(res.tridiagonal(), dtype=np.float64)
-            th, S = np.linalg.eigh(T)
-            nodes.append(np.maximum(th, 0.0))
-            weights.append(float(res.b_norm) ** 2 * S[0, :] ** 2)
-        self.nodes, self.weights, self.N = nodes, weights, p.N
-        self.slq_matvecs = sum(len(w) for w in weights)
+        # the same probes (same seed) for every shape: common random numbers
+        self.quad = slq_quadrature(A, ev.num_probes, min(ev.num_iter, p.n + 1), rng=ev.seed)
         self.problem, self.params = p, params
-
-    def _slq(self, lam):
-        vals = np.array([np.sum(w[:, None] * np.log(t[:, None] + lam[None, :]), axis=0)
-                         for t, w in zip(self.nodes, self.weights)])
-        est = vals.mean(axis=0)
-        se = vals.std(axis=0, ddof=1) / np.sqrt(vals.shape[0]) if vals.shape[0] > 1 else np.zeros_like(est)
-        return est, se
 
     def bounds(self, lam) -> ShiftBounds:
         lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
         qb = self.q_est.bounds(lam)
-        l, se = self._slq(lam)
+        l, se, _ = self.quad.logdet(lam)
         return ShiftBounds(lam, qb.q_lower, qb.q_upper, l - 2 * se, l + 2 * se, self.q_est.dim)
 
     def refine(self, gap_ok) -> bool:
@@ -278,4 +262,4 @@ class _LanczosState(ShiftState):
         return dual_posterior(self.problem, self.params, lam)
 
     def stats(self) -> dict:
-        return {"subspace_dim": self.q_est.dim, "matvecs": self.q_est.matvecs + self.slq_matvecs}
+        return {"subspace_dim": self.q_est.dim, "matvecs": self.q_est.matvecs + self.quad.num_matvecs}
