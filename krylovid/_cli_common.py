@@ -164,11 +164,20 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def format_table(header, rows) -> str:
     """Plain-text table with right-aligned numbers and left-aligned text."""
     cells = [[str(h) for h in header]] + [[_cell(v) for v in r] for r in rows]
     widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
-    numeric = [all(isinstance(r[j], (int, float)) or r[j] is None for r in rows) for j in range(len(header))]
+    numeric = [all(r[j] is None or isinstance(r[j], (int, float)) or _is_number(r[j]) for r in rows)
+               for j in range(len(header))]
     lines = []
     for i, r in enumerate(cells):
         parts = [c.rjust(w) if numeric[j] else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))]

@@ -272,3 +272,105 @@ def test_progress_callback_positions():
     assert bar.n == 7
     with pytest.raises(ValueError, match=">= 0"):
         _progress.progress_bar(-1)
+
+
+# --------------------------------------------------------------------- identification commands
+
+def _sysid():
+    sysid = pytest.importorskip("krylovid.sysid")
+    if not hasattr(sysid, "KernelFIR"):
+        pytest.skip("krylovid.sysid.KernelFIR is not available")
+    return sysid
+
+
+def test_identify_end_to_end_json_and_plot(tmp_path, capsys, csv_file):
+    sysid = _sysid()
+    js, png = tmp_path / "r.json", tmp_path / "g.png"
+    code, out, err = _run(["-v", "identify", csv_file, "--input", "u", "--output", "y", "--order", "20",
+                           "--method", "qr", "--json", str(js), "--plot", str(png)], capsys)
+    assert code == 0, err
+    assert "qr: status" in err                      # --verbose logs depth/bounds to stderr
+    res = json.loads(js.read_text())
+    assert res["options"]["order"] == 20 and res["inputs"] == ["u"] and res["output"] == "y"
+    g = np.array(res["impulse_response"])
+    assert g.shape == (20,) and np.array(res["impulse_response_std"]).shape == (20,)
+    _, _, g0 = _fir_data()
+    assert sysid.fit(g0[:20], g) > 90.0             # close to the known system
+    # the reported objective is the exact F at the reported hyperparameters (independent evaluator)
+    u, y, _ = _fir_data()
+    F = sysid.objective(u, y, order=20, kernel="TC", hyperparameters=res["hyperparameters"],
+                        noise_variance=res["noise_variance"], method="cholesky")
+    assert res["objective"] == pytest.approx(F, rel=1e-8)
+    assert f"objective F: {res['objective']:.10g}" in out
+    assert png.stat().st_size > 1000
+    # a second run refuses to overwrite, --force overwrites
+    code, _, err = _run(["identify", csv_file, "--input", "u", "--output", "y", "--order", "20",
+                         "--json", str(js)], capsys)
+    assert code == 1 and "already exists" in err
+    code, _, _ = _run(["-q", "identify", csv_file, "--input", "u", "--output", "y", "--order", "20",
+                       "--method", "qr", "--json", str(js), "--force"], capsys)
+    assert code == 0
+
+
+def test_compare_validation_split(tmp_path, capsys, csv_file):
+    sysid = _sysid()
+    js = tmp_path / "c.json"
+    code, out, err = _run(["compare", csv_file, "--input", "1", "--output", "2", "--order", "15",
+                           "--methods", "qr,cholesky", "--cholesky-max", "100", "--validation", "0.25",
+                           "--json", str(js)], capsys)
+    assert code == 0, err
+    assert "cholesky skipped: 225 training samples > --cholesky-max 100" in out
+    res = json.loads(js.read_text())
+    assert res["num_train"] == 225 and res["num_validation"] == 75
+    (qr,) = res["results"]
+    u, y, _ = _fir_data()
+    model = sysid.KernelFIR(15, kernel="TC", method="qr", random_state=0).fit(u[:225], y[:225])
+    y_hat = model.predict(u)[225:]
+    expected = 100 * (1 - np.linalg.norm(y[225:] - y_hat) / np.linalg.norm(y[225:] - y[225:].mean()))
+    assert qr["validation_fit"] == pytest.approx(expected, rel=1e-9)
+    assert qr["objective"] == pytest.approx(model.objective_, rel=1e-10)
+    code, _, err = _run(["compare", csv_file, "--input", "u", "--output", "y", "--order", "250"], capsys)
+    assert code == 1 and "too little data for --order 250" in err
+
+
+def test_compare_methods_agree_on_F(capsys, csv_file):
+    _sysid()
+    code, out, err = _run(["compare", csv_file, "--input", "u", "--output", "y", "--order", "10",
+                           "--methods", "krylov,qr"], capsys)
+    assert code == 0, err
+    F = {ln.split()[0]: float(ln.split()[1]) for ln in out.splitlines() if ln.split()[:1] in (["krylov"], ["qr"])}
+    assert F["krylov"] == pytest.approx(F["qr"], rel=1e-7)
+
+
+def test_demo_refuses_foreign_file_and_owns_its_output(tmp_path, capsys, monkeypatch):
+    from krylovid import _cli_sysid
+
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "demo.png").write_text("someone else's")
+    code, _, err = _run(["demo", "--out", str(out), "--N", "50", "--order", "5"], capsys)
+    assert code == 1 and "was not written by the demo; use --force" in _one_error_line(err)
+    assert (out / "demo.png").read_text() == "someone else's"
+    # the manifest makes the file the demo's own: no refusal afterwards
+    _cli_sysid._record_demo_files(str(out), set(), ["demo.png"])
+    assert _cli_sysid._prepare_demo_dir(str(out), ["demo.png"], force=False) == {"demo.png"}
+    with pytest.raises(_cli_sysid.CLIError, match="not a directory"):
+        _cli_sysid._prepare_demo_dir(str(out / "demo.png"), ["demo.png"], force=False)
+
+
+def test_python_m_krylovid_demo_end_to_end(tmp_path):
+    """The README's main command, small: default output dir created in the cwd."""
+    _sysid()
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "krylovid", "demo", "--N", "300", "--order", "20", "--cholesky-max", "100"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    png = tmp_path / "krylovid-demo" / "demo.png"
+    assert png.stat().st_size > 1000
+    rows = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.split()[:1] in
+            (["krylov"], ["qr"], ["cholesky*"])}
+    assert set(rows) == {"krylov", "qr", "cholesky*"}
+    diff = float(r.stdout.split("largest relative difference of F to")[1].split(":")[1].split()[0])
+    assert diff < 1e-6
+    r2 = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r2.returncode == 0, r2.stderr                # may overwrite its own figure
