@@ -87,13 +87,16 @@ class BatchResult:
         return list(keys)
 
     def column(self, name: str) -> np.ndarray:
-        """Column ``name`` as an array: float (missing/None -> nan) when numeric, else object.
+        """Column ``name`` as an array: int64 for integers, float (missing/None -> nan) for
+        other numbers, else object.
 
         Raises ``KeyError`` when no row has the key.
         """
         if name not in self.columns:
             raise KeyError(f"name: no column {name!r}; columns are {self.columns}")
         values = [row.get(name) for row in self.rows]
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+            return np.array(values, dtype=np.int64 if max(map(abs, values)) < 2**63 else object)
         if all(v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
                for v in values):
             return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
@@ -347,21 +350,25 @@ def _execute(tasks, payloads, *, client, executor, n_jobs, progress, retries, bl
 
 
 # ----------------------------------------------------------------------------- inputs
-def _spawn_seeds(random_state, n: int) -> list:
-    """One non-negative 63-bit integer seed per task, from ``SeedSequence(random_state).spawn(n)``."""
+def _seed_sequence(random_state) -> np.random.SeedSequence:
+    """``random_state`` (None, int, SeedSequence or Generator) as a SeedSequence."""
+    if isinstance(random_state, np.random.SeedSequence):
+        return random_state
     if isinstance(random_state, np.random.Generator):
-        seq = np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
-    elif isinstance(random_state, np.random.SeedSequence):
-        seq = random_state
-    elif random_state is None or (isinstance(random_state, (int, np.integer))
-                                  and not isinstance(random_state, bool)):
+        return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
+    if random_state is None or (isinstance(random_state, (int, np.integer))
+                                and not isinstance(random_state, bool)):
         if random_state is not None and random_state < 0:
             raise ValueError(f"random_state: a seed must be non-negative, got {random_state}")
-        seq = np.random.SeedSequence(random_state)
-    else:
-        raise TypeError("random_state: expected None, an int, a SeedSequence or a Generator, "
-                        f"got {type(random_state).__name__}")
-    return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(n)]
+        return np.random.SeedSequence(random_state)
+    raise TypeError("random_state: expected None, an int, a SeedSequence or a Generator, "
+                    f"got {type(random_state).__name__}")
+
+
+def _spawn_seeds(random_state, n: int) -> list:
+    """One non-negative 63-bit integer seed per task, from ``SeedSequence(random_state).spawn(n)``."""
+    children = _seed_sequence(random_state).spawn(n)
+    return [int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in children]
 
 
 def _scalar(value) -> bool:
@@ -538,9 +545,12 @@ def bank_study(num_systems, *, kernels=("TC", "DC", "SS"), methods=("krylov", "q
         Data length and FIR order of the fitted models.
     n_truth : int, optional
         Length of the true impulse response (default: the simulator's).
-    random_state : None, int or SeedSequence
-        Seeds both the data (one child per collection) and the fits (one seed
-        per dataset, shared by all kernel/method combinations).
+    random_state : None, int, SeedSequence or Generator
+        ``data_seq, fit_seq = SeedSequence(random_state).spawn(2)``: collection
+        ``j`` is ``bank(kind, snr, num_systems, N=N, rng=default_rng(data_seq.spawn(
+        len(collections))[j]))`` and the fits get the seeds of
+        ``identify_many(datasets, random_state=fit_seq)`` (one per dataset, shared
+        by all kernel/method combinations).
     client, executor, n_jobs, progress, blas_threads, retries
         As in :func:`identify_many`; all fits run as one batch.
     **fit_options
@@ -563,7 +573,7 @@ def bank_study(num_systems, *, kernels=("TC", "DC", "SS"), methods=("krylov", "q
     n_jobs, blas_threads, retries = _scheduler_options(client, executor, n_jobs, blas_threads, retries)
     if not kernels or not methods or not collections:
         raise ValueError("kernels, methods and collections must each be non-empty")
-    data_seq, fit_seq = np.random.SeedSequence(random_state).spawn(2)
+    data_seq, fit_seq = _seed_sequence(random_state).spawn(2)
     payloads, names, tags = _bank_datasets(num_systems, tuple(collections), N, n_truth, data_seq)
     seeds = _spawn_seeds(fit_seq, len(payloads))
     tasks = []

@@ -105,7 +105,7 @@ def _client(args):
         raise CommandError("the bank command needs dask.distributed: pip install 'dask[distributed]'", 1)
     if args.scheduler == "local":
         cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         return Client(cluster), cluster
     try:
         return Client(args.scheduler, timeout=f"{args.timeout}s"), None

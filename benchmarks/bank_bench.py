@@ -1,0 +1,148 @@
+"""Batch / Dask benchmark: many identifications at once.
+
+Three measurements, printed as a Markdown block for benchmarks/RESULTS.md:
+
+1. speed-up: a bank of ``--systems`` simulated systems identified serially and
+   on a LocalCluster of ``--workers`` processes (1 thread each); cluster
+   start-up is reported separately, not counted in the batch time;
+2. per-task overhead: median over ``--repeats`` batches of ``--tiny`` tasks
+   whose fit does nothing, ``(wall - sum of task times / workers) / tasks``,
+   for the serial loop, a process pool and Dask;
+3. the bank study (fast/slow x SNR 10/1, ``--K`` systems each, TC/DC/SS,
+   krylov) on the cluster: CSV table and box plot written to ``--out``.
+
+Usage::
+
+    python benchmarks/bank_bench.py                  # the recorded run (a few minutes)
+    python benchmarks/bank_bench.py --quick          # smoke test (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from krylovid.batch import bank_study, identify_many, plot_bank_boxplot
+from krylovid.sysid.simulate import bank
+
+
+class NullModel:
+    """A model whose fit does nothing: isolates the scheduling overhead."""
+
+    def __init__(self, order=1, random_state=None):
+        self.order = order
+
+    def fit(self, u, y):
+        self.objective_ = self.noise_variance_ = 0.0
+        self.hyperparameters_ = {}
+        self.impulse_response_ = np.zeros(self.order)
+        return self
+
+
+def _parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--systems", type=int, default=200)
+    p.add_argument("--N", type=int, default=300)
+    p.add_argument("--order", type=int, default=30)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--tiny", type=int, default=200, help="tasks per overhead batch")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--K", type=int, default=25, help="systems per collection in the study")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "figures"))
+    p.add_argument("--quick", action="store_true", help="tiny sizes, nothing written")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.systems, args.tiny, args.repeats, args.K = 8, 20, 2, 2
+    return args
+
+
+def _speedup(args, client):
+    data = bank("fast", 10, args.systems, N=args.N, rng=np.random.default_rng(0))
+    opts = dict(order=args.order, kernel="TC", method="krylov", random_state=0, progress=False)
+    serial = identify_many(data, **opts)
+    dask = identify_many(data, client=client, **opts)
+    same = all(a["objective"] == b["objective"] for a, b in zip(serial.rows, dask.rows))
+    return serial, dask, same
+
+
+def _overhead(args, client):
+    data = [(np.zeros(4), np.zeros(4))] * args.tiny
+    out = {}
+    for label, kw in (("serial", {}), ("processes", {"n_jobs": args.workers}),
+                      ("dask", {"client": client})):
+        per_task = []
+        for _ in range(args.repeats):
+            res = identify_many(data, estimator=NullModel, progress=False, **kw)
+            busy = float(np.sum(res.column("time_s")))
+            width = 1 if label == "serial" else args.workers
+            per_task.append((res.wall_time_s - busy / width) / args.tiny)
+        out[label] = statistics.median(per_task)
+    return out
+
+
+def _study(args, client):
+    res = bank_study(args.K, kernels=("TC", "DC", "SS"), methods=("krylov",), N=args.N,
+                     order=args.order, random_state=0, client=client, progress=False)
+    if not args.quick:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        res.to_csv(out / f"bank_study_K{args.K}.csv")
+        plot_bank_boxplot(res, out / f"bank_boxplot_K{args.K}.png")
+    return res
+
+
+def _report(args, start_s, serial, dask, same, overhead, study):
+    fits = {}
+    for r in study.rows:
+        fits.setdefault((r["collection"], r["kernel"]), []).append(r["fit"] if r["fit"] is not None
+                                                                   else np.nan)
+    lines = [
+        f"- machine: {platform.node()} ({os.cpu_count()} cores, {platform.processor() or platform.machine()}),"
+        f" Python {platform.python_version()}, numpy {np.__version__};"
+        f" date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip(),
+        f"- LocalCluster({args.workers} worker processes x 1 thread) start-up: {start_s:.1f} s",
+        f"- speed-up: {args.systems} systems (fast, SNR 10, N={args.N}, order {args.order}, TC, krylov):"
+        f" serial {serial.wall_time_s:.1f} s, Dask {dask.wall_time_s:.1f} s ->"
+        f" **{serial.wall_time_s / dask.wall_time_s:.2f}x**; rows identical: {same};"
+        f" median fit time {np.median(serial.column('time_s')) * 1e3:.0f} ms",
+        f"- per-task overhead (median of {args.repeats} batches of {args.tiny} no-op tasks): "
+        + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in overhead.items()),
+        f"- bank study K={args.K} per collection, TC/DC/SS, krylov: {len(study)} fits,"
+        f" {study.ok} ok, {study.wall_time_s:.1f} s on the cluster; median fit:",
+        "",
+        "| collection | " + " | ".join(dict.fromkeys(k for _, k in fits)) + " |",
+        "|---|" + "---|" * len(dict.fromkeys(k for _, k in fits)),
+    ]
+    for coll in dict.fromkeys(c for c, _ in fits):
+        cells = [f"{np.nanmedian(v):.1f}" for (c, _), v in fits.items() if c == coll]
+        lines.append(f"| {coll} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = _parse(argv)
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
+        start_s = time.perf_counter() - t0
+        serial, dask, same = _speedup(args, client)
+        overhead = _overhead(args, client)
+        study = _study(args, client)
+    print(_report(args, start_s, serial, dask, same, overhead, study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Tests of krylovid.batch.identify_many: schedulers agree exactly, no lost or
+duplicated datasets when a Dask worker dies, bad datasets give error rows.
+
+One LocalCluster (2 worker processes, 1 thread each) is shared by the module.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from krylovid.batch import BatchResult, identify_many
+
+distributed = pytest.importorskip("distributed")
+
+N, ORDER, SEED = 200, 20, 7
+OPTIONS = {"order": ORDER, "kernel": "TC", "method": "krylov"}
+
+
+def _truth(k: int) -> np.ndarray:
+    t = np.arange(1, 41)
+    return (0.6 + 0.04 * k) ** t * np.cos(0.3 * (k + 1) * t)
+
+
+def _datasets(num=6, seed=0):
+    """FIR data y = g0 * u (delay 1, zero initial conditions) + noise, built with np.convolve."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(num):
+        g0, u = _truth(k), rng.standard_normal(N)
+        y0 = np.convolve(u, np.r_[0.0, g0])[:N]
+        y = y0 + np.sqrt(np.var(y0) / 10) * rng.standard_normal(N)
+        out.append({"u": u, "y": y, "truth": g0, "name": f"sys{k}"})
+    return out
+
+
+def _same(rows_a, rows_b):
+    """Rows equal exactly, except for the worker wall time."""
+    strip = [{k: v for k, v in r.items() if k != "time_s"} for r in rows_a]
+    return strip == [{k: v for k, v in r.items() if k != "time_s"} for r in rows_b]
+
+
+def _fit_percent(g0, g):
+    g = np.r_[g, np.zeros(len(g0) - len(g))]
+    return 100 * (1 - np.linalg.norm(g0 - g) / np.linalg.norm(g0 - g0.mean()))
+
+
+class KillOnce:
+    """Array stand-in whose conversion SIGKILLs the converting process, once (marker file)."""
+
+    def __init__(self, array, marker):
+        self.array, self.marker = array, str(marker)
+
+    def __array__(self, dtype=None, copy=None):
+        if not os.path.exists(self.marker):
+            with open(self.marker, "w") as fh:
+                fh.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return np.asarray(self.array, dtype=dtype)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _datasets()
+
+
+@pytest.fixture(scope="module")
+def serial(data):
+    return identify_many(data, random_state=SEED, progress=False, **OPTIONS)
+
+
+def test_serial_rows_are_the_single_fits(data, serial):
+    from krylovid.sysid import KernelFIR
+
+    assert isinstance(serial, BatchResult) and serial.scheduler == "serial"
+    assert serial.ok == len(data) and serial.failed == []
+    assert [r["name"] for r in serial.rows] == [d["name"] for d in data]
+    seeds = serial.column("seed")
+    assert len(set(seeds.tolist())) == len(data)
+    for d, row in zip(data, serial.rows):
+        model = KernelFIR(random_state=row["seed"], **OPTIONS).fit(d["u"], d["y"])
+        assert row["objective"] == model.objective_
+        assert row["noise_variance"] == model.noise_variance_
+        assert row["hp_c"] == model.hyperparameters_["c"]
+        assert row["hp_beta"] == model.hyperparameters_["beta"]
+        assert row["fit"] == pytest.approx(_fit_percent(d["truth"], model.impulse_response_), abs=1e-10)
+        assert row["fit"] > 60 and row["kernel"] == "TC" and row["method"] == "krylov"
+        assert row["error"] is None and row["time_s"] > 0
+
+
+def test_seeds_follow_random_state(data, serial):
+    again = identify_many(data[:3], random_state=SEED, progress=False, **OPTIONS)
+    other = identify_many(data[:3], random_state=SEED + 1, progress=False, **OPTIONS)
+    assert again.column("seed").tolist() == serial.column("seed")[:3].tolist()
+    assert not set(other.column("seed").tolist()) & set(serial.column("seed").tolist())
+    expected = [int(c.generate_state(1, np.uint64)[0] >> np.uint64(1))
+                for c in np.random.SeedSequence(SEED).spawn(len(data))]
+    assert serial.column("seed").tolist() == expected
+
+
+def test_dask_equals_serial(client, data, serial):
+    res = identify_many(data, client=client, random_state=SEED, progress=False, **OPTIONS)
+    assert res.scheduler == "dask"
+    assert _same(res.rows, serial.rows)
+
+
+def test_executor_and_process_pool_equal_serial(data, serial):
+    with ThreadPoolExecutor(2) as pool:
+        res = identify_many(data, executor=pool, random_state=SEED, progress=False, **OPTIONS)
+    assert res.scheduler == "executor" and _same(res.rows, serial.rows)
+    res = identify_many(data[:2], n_jobs=2, random_state=SEED, progress=False, **OPTIONS)
+    assert res.scheduler == "processes" and _same(res.rows, serial.rows[:2])
+
+
+@pytest.mark.parametrize("scatter", [False, True], ids=["inline", "scattered"])
+def test_killed_worker_loses_and_duplicates_nothing(client, data, serial, tmp_path, monkeypatch,
+                                                    scatter):
+    if scatter:  # ship every dataset with client.scatter: lost data must be scattered again
+        monkeypatch.setattr("krylovid.batch.SCATTER_BYTES", 0)
+    marker = tmp_path / "killed"
+    batch = list(data)
+    batch[2] = {**data[2], "u": KillOnce(data[2]["u"], marker)}
+    res = identify_many(batch, client=client, random_state=SEED, progress=False, **OPTIONS)
+    assert marker.exists() and int(marker.read_text()) != os.getpid()  # a worker died
+    assert [r["index"] for r in res.rows] == list(range(len(data)))
+    assert _same(res.rows, serial.rows)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_bad_datasets_give_error_rows(client, data, serial):
+    nan_u = data[0]["u"].copy()
+    nan_u[5] = np.nan
+    batch = [data[0], {"u": nan_u, "y": data[0]["y"], "name": "nan"},
+             (data[1]["u"][:15], data[1]["y"][:15]),                 # N <= order
+             (data[1]["u"], data[1]["y"][:-3]), data[1]]            # length mismatch
+    for kwargs in ({}, {"client": client}):
+        res = identify_many(batch, random_state=SEED, progress=False, **OPTIONS, **kwargs)
+        assert len(res) == 5 and res.ok == 2
+        assert [r["index"] for r in res.failed] == [1, 2, 3]
+        for row in res.failed:
+            assert row["error"].startswith("ValueError: ") and row["objective"] is None
+        assert res.rows[0]["objective"] == serial.rows[0]["objective"]
+        assert np.isnan(res.column("fit")[1:4]).all()
+
+
+def test_result_table(serial, tmp_path):
+    path = tmp_path / "rows.csv"
+    serial.to_csv(path)
+    with open(path, newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["name"] for r in table] == [r["name"] for r in serial.rows]
+    assert np.allclose([float(r["objective"]) for r in table], serial.column("objective"), rtol=1e-15)
+    assert all(r["error"] == "" for r in table)
+    assert serial.column("name").tolist() == [f"sys{k}" for k in range(6)]
+    with pytest.raises(KeyError, match="nope"):
+        serial.column("nope")
+
+
+def test_tags_and_dataset_forms(data):
+    u, y = data[0]["u"], data[0]["y"]
+    res = identify_many([(u, y), {"u": u, "y": y, "group": "a"}], random_state=1, progress=False,
+                        **OPTIONS)
+    assert [r["name"] for r in res.rows] == ["dataset-0", "dataset-1"]
+    assert res.rows[1]["group"] == "a" and res.rows[0]["fit"] is None
+
+
+@pytest.mark.parametrize("datasets, kwargs, exc, match", [
+    ([], {}, ValueError, "datasets"),
+    ("abc", {}, TypeError, "datasets"),
+    ([np.ones(3)], {}, TypeError, r"datasets\[0\]"),
+    ([{"u": np.ones(3)}], {}, ValueError, r"datasets\[0\].*'y'"),
+    ([{"u": np.ones(3), "y": np.ones(3), "extra": np.ones(2)}], {}, ValueError, "extra"),
+    ([(np.ones(3), np.ones(3))], {"n_jobs": 0}, ValueError, "n_jobs"),
+    ([(np.ones(3), np.ones(3))], {"blas_threads": 0}, ValueError, "blas_threads"),
+    ([(np.ones(3), np.ones(3))], {"random_state": -1}, ValueError, "random_state"),
+    ([(np.ones(3), np.ones(3))], {"random_state": "x"}, TypeError, "random_state"),
+    ([(np.ones(3), np.ones(3))], {"client": object()}, TypeError, "client"),
+    ([(np.ones(3), np.ones(3))], {"executor": 1, "client": 1}, ValueError, "client and executor"),
+])
+def test_bad_arguments(datasets, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        identify_many(datasets, progress=False, order=2, **kwargs)
