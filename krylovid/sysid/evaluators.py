@@ -65,7 +65,7 @@ class ShiftState:
     def posterior(self, lam: float) -> Posterior:
         raise NotImplementedError
 
-    def refine(self, gap_ok) -> bool:
+    def refine(self, gap_ok, warn: bool = True) -> bool:
         """Grow the approximation until ``gap_ok(self.bounds)`` holds; exact states return True."""
         return True
 
@@ -248,7 +248,7 @@ class _LanczosState(ShiftState):
         l, se, _ = self.quad.logdet(lam)
         return ShiftBounds(lam, qb.q_lower, qb.q_upper, l - 2 * se, l + 2 * se, self.q_est.dim)
 
-    def refine(self, gap_ok) -> bool:
+    def refine(self, gap_ok, warn: bool = True) -> bool:
         while True:
             if gap_ok(self.bounds, q_only=True):
                 return True

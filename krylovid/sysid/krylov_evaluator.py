@@ -169,18 +169,19 @@ class _KrylovState(ShiftState):
             return b
         p = self.problem
         # Truncated dual (eps = tr G22 > 0): with B = Phi L = [B1 B2] and A1 = B1 B1^T,
-        # A1 <= A <= A1 + eps I, so q1(lam + eps) <= q(lam) <= q1(lam) and
+        # A1 <= A <= A1 + eps I, so for y_p = Phi g_LS q1(lam + eps) <= y_p^T (A + lam)^{-1} y_p <= q1(lam) and
         # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + eps / lam,
-        # where q1(s) = (||y||^2 - z1^T (G11 + s)^{-1} z1) / s comes from the same space.
+        # where q1(s) = (||y_p||^2 - z1^T (G11 + s)^{-1} z1) / s comes from the same space.
+        # The residual r of the least-squares fit is orthogonal to range(Phi) and enters exactly.
         eps = self.tail_trace
         b_eps = self.est.bounds(lam + eps) if eps > 0 else b
-        q_lo = (p.ls_residual2 + p.fit2 - b_eps.q_upper) / (lam + eps)
-        q_hi = (p.ls_residual2 + p.fit2 - b.q_lower) / lam
+        q_lo = p.ls_residual2 / lam + (p.fit2 - b_eps.q_upper) / (lam + eps)
+        q_hi = p.ls_residual2 / lam + (p.fit2 - b.q_lower) / lam
         extra = (p.N - self.k) * np.log(lam)
         return ShiftBounds(lam, q_lo, q_hi, b.l_lower + extra, b.l_upper + extra + eps / lam, b.dim)
 
-    def refine(self, gap_ok) -> bool:
-        """Grow the space geometrically until ``gap_ok`` holds; fall back or warn at the budget."""
+    def refine(self, gap_ok, warn: bool = True) -> bool:
+        """Grow the space geometrically until ``gap_ok`` holds; ``False`` (and a warning) when it cannot."""
         while True:
             ok = gap_ok(self.bounds)
             self.history.append((self.est.dim, ok))
@@ -189,13 +190,13 @@ class _KrylovState(ShiftState):
             if self.est.exhausted:
                 break
             self.est.extend_to(max(self.est.dim + 1, int(self.est.dim * 1.3)))
-        if self.est.invariant:
-            self.status = "invariant"
-            return True
+        # Exhausted: the space is invariant up to the deflation tolerance (or at its budget) and the
+        # bounds still do not meet the tolerance at some shift; report them as they are.
         self.status = "budget"
-        warnings.warn(f"krylov: bounds did not meet the tolerance at subspace dimension {self.est.dim} "
-                      f"(budget {self.est.max_dim}); the result is reported with its bounds",
-                      KrylovBudgetWarning, stacklevel=3)
+        why = "numerically invariant" if self.est.invariant else f"at its budget {self.est.max_dim}"
+        if warn:
+            warnings.warn(f"krylov: bounds did not meet the tolerance at subspace dimension {self.est.dim} "
+                          f"({why}); the result is reported with its bounds", KrylovBudgetWarning, stacklevel=3)
         return False
 
     def bound_history(self, lam) -> list:

@@ -199,7 +199,7 @@ class KernelFIR:
             "method": self.method.lower(), "subspace_dim": int(stats.get("subspace_dim", 0)),
             "matvecs": int(stats.get("matvecs", 0)), "F_lower": float(opt.F_lower), "F_upper": float(opt.F_upper),
             "wall_time_s": time.perf_counter() - t0,
-            "status": stats.get("status", "exact" if state.exact else ("converged" if opt.certified else "budget")),
+            "status": "exact" if state.exact else ("converged" if opt.certified else "budget"),
             "n_evaluations": result.n_evaluations, "n_shift_evaluations": result.n_shift_evaluations,
             "formulation": stats.get("formulation"), "posterior_exact": bool(post.exact),
             "history": [(dict(p), float(F)) for p, F in result.history],
