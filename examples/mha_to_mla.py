@@ -25,7 +25,7 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OU
 os.makedirs(OUT, exist_ok=True)
 
 n = 64 if SMALL else 256
-latents = (96, 192, 384) if SMALL else (48, 96, 144, 192, 288, 384)
+latents = (192, 384) if SMALL else (48, 96, 144, 192, 288, 384)
 layer, H, dh = 1, 12, 32
 
 weights = load_minilm()

@@ -19,7 +19,7 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OU
                                              or tempfile.mkdtemp(prefix="krylovid-example-"))
 os.makedirs(OUT, exist_ok=True)
 
-N, order = (400, 30) if SMALL else (1000, 60)
+N, order = (300, 20) if SMALL else (1000, 60)
 rng = np.random.default_rng(7)
 systems = [random_system(order=10, kind="fast", rng=rng) for _ in range(2)]
 u = rng.standard_normal((N, 2))

@@ -118,8 +118,8 @@ def fit_model(u, y, *, order, kernel="TC", method="krylov", noise_variance="ls",
     logger.info("%s: status %s, subspace dim %s, matvecs %s, F in [%s, %s], %s evaluations, %.3f s",
                 method, info.get("status"), info.get("subspace_dim"), info.get("matvecs"),
                 info.get("F_lower"), info.get("F_upper"), info.get("n_evaluations"), elapsed)
-    for row in info.get("history") or []:
-        logger.debug("%s: subspace dim %s, relative gap %s", method, *tuple(row)[:2])
+    for i, row in enumerate(info.get("history") or []):
+        logger.debug("%s: history[%d] = %s", method, i, row)
     return model, elapsed
 
 

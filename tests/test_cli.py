@@ -16,6 +16,9 @@ from krylovid import _progress
 from krylovid.cli import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# one BLAS thread per subprocess: small dense factorizations slow down 20x or more
+# when multithreaded BLAS competes for a shared 2-core machine
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _run(argv, capsys):
@@ -172,7 +175,7 @@ def test_bank_subcommand_registered_when_available(capsys):
 
 def test_python_m_entry_point_errors(tmp_path):
     """End to end through ``python -m krylovid``: exit status and one stderr line."""
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, "-m", "krylovid", "identify", str(tmp_path / "missing.csv"),
                         "--input", "u", "--output", "y", "--order", "3"],
                        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
@@ -361,7 +364,7 @@ def test_demo_refuses_foreign_file_and_owns_its_output(tmp_path, capsys, monkeyp
 def test_python_m_krylovid_demo_end_to_end(tmp_path):
     """The README's main command, small: default output dir created in the cwd."""
     _sysid()
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "krylovid", "demo", "--N", "300", "--order", "20", "--cholesky-max", "100"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
