@@ -407,3 +407,27 @@ def test_attention_minilm_default(capsys):
     assert len(errs) == 2 and max(errs) < 1e-8                   # rank n: both exact
     code, _, err = _run(["attention", "compare", "--layer", "6"], capsys)
     assert code == 1 and "MiniLM has 6 layers x 12 heads" in _one_error_line(err)
+
+
+def test_identify_two_inputs_from_npz(tmp_path, capsys):
+    sysid = _sysid()
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(4)
+    U = rng.standard_normal((400, 2))
+    g1 = 0.7 ** np.arange(1, 16)
+    g2 = -0.5 * 0.8 ** np.arange(1, 16) * np.cos(0.5 * np.arange(15))
+    y = lfilter(np.r_[0.0, g1], [1.0], U[:, 0]) + lfilter(np.r_[0.0, g2], [1.0], U[:, 1])
+    y = y + 0.02 * rng.standard_normal(400)
+    path = tmp_path / "two.npz"
+    np.savez(path, U=U, y=y)
+    js, png = tmp_path / "r.json", tmp_path / "g.png"
+    code, out, err = _run(["identify", str(path), "--input", "U", "--output", "y", "--order", "15",
+                           "--method", "qr", "--json", str(js), "--plot", str(png)], capsys)
+    assert code == 0, err
+    res = json.loads(js.read_text())
+    assert res["inputs"] == ["U[0]", "U[1]"]
+    G = np.array(res["impulse_response"])
+    assert G.shape == (2, 15)
+    assert sysid.fit(g1, G[0]) > 95 and sysid.fit(g2, G[1]) > 90
+    assert png.stat().st_size > 1000

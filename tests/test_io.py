@@ -1,6 +1,7 @@
 """Tests of krylovid.io: CSV / NPZ / whitespace tables, column selection, bad input."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from krylovid.io import load_data, read_table
 
@@ -123,3 +124,17 @@ def test_whitespace_ragged_rows(tmp_path):
     path = _write(tmp_path / "d.dat", "1 2\n3 4 5\n")
     with pytest.raises(ValueError, match=r"line 2: expected 2 fields, got 3"):
         load_data(path, 0, 1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(alphabet=st.sampled_from(list("uy,;\t #%0123456789.-eEnaif\n ")), max_size=80),
+       ext=st.sampled_from([".csv", ".dat"]))
+def test_any_text_loads_or_raises_value_error(tmp_path, text, ext):
+    """Arbitrary file contents either load as finite columns or raise a ValueError."""
+    path = tmp_path / f"h{ext}"
+    path.write_text(text)
+    try:
+        d = load_data(path, "0" if ext == ".dat" else "u", "1" if ext == ".dat" else "y")
+    except ValueError:
+        return
+    assert np.all(np.isfinite(d.u)) and np.all(np.isfinite(d.y)) and d.u.shape == d.y.shape
