@@ -69,6 +69,10 @@ class AugmentedKrylov:
     rng : None, int or Generator
     max_dim : int, optional
         Budget on the subspace dimension (default ``D``).
+    deflation_tol : float, optional
+        Relative size below which new block directions are dropped (see
+        :class:`~krylovid.krylov.BlockLanczos`); smaller keeps more of the
+        small eigenvalues and lowers the floor of the bounds.
 
     Notes
     -----
@@ -94,7 +98,7 @@ class AugmentedKrylov:
     """
 
     def __init__(self, A, b, *, trace: float, Omega=None, block_size: int = 8, rng=None,
-                 max_dim: int | None = None):
+                 max_dim: int | None = None, deflation_tol: float | None = None):
         xp = array_namespace(b)
         D = A.shape[0]
         if b.shape != (D,):
@@ -105,7 +109,7 @@ class AugmentedKrylov:
         self.A, self.b, self.D = A, b, D
         self.trace = float(trace)
         self.max_dim = D if max_dim is None else min(int(max_dim), D)
-        self._lanczos = BlockLanczos(A, start)
+        self._lanczos = BlockLanczos(A, start, deflation_tol=deflation_tol)
         self._qtb = np.zeros(0)
         self._spectral = None
         self._lanczos.extend(1)  # the space always holds at least the start block

@@ -77,7 +77,7 @@ def dual_diagonal(problem, params):
     return None
 
 
-def truncation_index(diag_G, rel_tol: float = 1e-15, minimum: int = 16) -> int:
+def truncation_index(diag_G, rel_tol: float = 1e-18, minimum: int = 16) -> int:
     """Smallest ``k`` with ``sum(diag_G[k:]) <= rel_tol * sum(diag_G)`` (at least ``minimum``)."""
     tail = np.cumsum(diag_G[::-1])[::-1]
     total = tail[0]
@@ -110,7 +110,7 @@ class KrylovEvaluator:
         smooth function of the hyperparameters.
     truncate : bool
         Dual form with TC/DI kernels: run the estimator on the leading
-        ``k x k`` block of ``G`` that holds all but ``1e-15`` of its trace;
+        ``k x k`` block of ``G`` that holds all but ``1e-18`` of its trace;
         the rest (``eps = tr G22``) enters the certified bounds: ``eps / lam``
         on the log-det, a shift ``lam -> lam + eps`` on the data fit.
     """
