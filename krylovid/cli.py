@@ -35,6 +35,7 @@ import os
 import subprocess
 import sys
 import traceback
+import warnings
 
 from . import __version__
 from ._cli_common import CLIError, UsageError, add_common
@@ -125,6 +126,15 @@ def _configure_logging(verbose: int, quiet: bool):
     return handler, old_level
 
 
+def _warning_printer(quiet: bool):
+    """``warnings.showwarning`` replacement: one line ``krylovid: warning: ...``."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not quiet:
+            text = " ".join(str(message).split())
+            print(f"krylovid: warning: {text}", file=sys.stderr)
+    return show
+
+
 def _fail(message: str, code: int) -> int:
     text = " ".join(str(message).split()) or "unknown error"
     print(f"krylovid: error: {text}", file=sys.stderr)
@@ -159,7 +169,9 @@ def main(argv=None) -> int:
     handler, old_level = _configure_logging(args.verbose, args.quiet)
     try:
         runner = getattr(args, "_runner", None) or getattr(args, "func")
-        return int(runner(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.quiet)
+            return int(runner(args) or 0)
     except UsageError as exc:
         return _fail(str(exc), 2)
     except (CLIError, ValueError, TypeError, FileNotFoundError, IsADirectoryError,

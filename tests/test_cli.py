@@ -431,3 +431,24 @@ def test_identify_two_inputs_from_npz(tmp_path, capsys):
     assert G.shape == (2, 15)
     assert sysid.fit(g1, G[0]) > 95 and sysid.fit(g2, G[1]) > 90
     assert png.stat().st_size > 1000
+
+
+def test_library_warning_is_one_line(monkeypatch, capsys, csv_file):
+    import warnings as _w
+    from krylovid import _cli_sysid
+
+    calls = []
+
+    def warn_then_fail(*a, **k):
+        calls.append(1)
+        suffix = "" if len(calls) == 1 else f" (call {len(calls)})"   # defeat the once-per-text registry
+        _w.warn(f"the optimum is not certified:\n bounds did not meet rtol{suffix}", RuntimeWarning)
+        raise ValueError("stop here")
+    monkeypatch.setattr(_cli_sysid, "fit_model", warn_then_fail)
+    argv = ["identify", csv_file, "--input", "u", "--output", "y", "--order", "5"]
+    code, _, err = _run(argv, capsys)
+    assert code == 1
+    assert err.splitlines() == ["krylovid: warning: the optimum is not certified: bounds did not meet rtol",
+                                "krylovid: error: stop here"]
+    code, _, err = _run(["-q"] + argv, capsys)
+    assert err.splitlines() == ["krylovid: error: stop here"]
