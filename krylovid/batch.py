@@ -137,20 +137,24 @@ class _Task:
 
 @contextmanager
 def _blas_limits(threads):
-    """Cap the BLAS pools at ``threads`` (threadpoolctl when installed, else env vars)."""
-    if threads is None:
-        yield
-        return
+    """Cap the BLAS pools at ``threads`` around a fit (threadpoolctl when installed).
+
+    Without threadpoolctl the BLAS environment variables are set for the
+    duration of the fit only (restored afterwards); they reach processes started
+    meanwhile, not a BLAS library that is already loaded.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        # Effective only for BLAS libraries loaded after this point (see identify_many).
-        for var in BLAS_ENV_VARS:
-            os.environ[var] = str(threads)
+        threadpool_limits = None
+    if threads is None:
         yield
-        return
-    with threadpool_limits(limits=threads):
-        yield
+    elif threadpool_limits is None:
+        with _blas_environment(threads):
+            yield
+    else:
+        with threadpool_limits(limits=threads):
+            yield
 
 
 def _as_array(x):
@@ -318,21 +322,21 @@ def _run_dask(client, tasks, payloads, bar, retries):
     futures = client.map(_run_task, tasks, [data.get(t.payload) for t in tasks], key=keys(js),
                          pure=False)
     position.update((fut.key, j) for fut, j in zip(futures, js))
-    pending = dask_as_completed(futures)
-    for fut in pending:
+    pending = dask_as_completed(futures, with_results=True, raise_errors=False)
+    for fut, result in pending:  # results are gathered concurrently, not one round trip each
         j = position.pop(fut.key)
-        try:
-            rows[j] = fut.result()  # raises for errors, cancellations and lost scattered data
-        except Exception as exc:
-            if attempts[j] <= retries:
-                new = client.submit(_run_task, tasks[j], data.get(tasks[j].payload),
-                                    key=keys([j])[0], pure=False)
-                position[new.key] = j
-                pending.add(new)
-                continue
+        fut.release()
+        if fut.status == "finished" and isinstance(result, dict):
+            rows[j] = result
+        elif attempts[j] <= retries:  # error, cancelled or lost: submit it again
+            new = client.submit(_run_task, tasks[j], data.get(tasks[j].payload), key=keys([j])[0],
+                                pure=False)
+            position[new.key] = j
+            pending.add(new)
+            continue
+        else:
+            exc = result if isinstance(result, BaseException) else RuntimeError(f"task {fut.status}")
             rows[j] = _error_row(tasks[j], exc)
-        finally:
-            fut.release()
         bar.update(1)
     return rows
 

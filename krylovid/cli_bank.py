@@ -145,6 +145,11 @@ def run(args) -> int:
         result = bank_study(args.systems, kernels=kernels, methods=methods, N=args.N,
                             order=args.order, random_state=args.seed, client=client,
                             progress=not args.quiet)
+    except (OSError, RuntimeError, TimeoutError, ValueError) as exc:  # e.g. the scheduler went away
+        first = (str(exc).splitlines() or [""])[0]
+        print(f"krylovid bank run: error: the bank study failed ({type(exc).__name__}: {first})",
+              file=sys.stderr)
+        return 1
     finally:
         client.close()
         if cluster is not None:
