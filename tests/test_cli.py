@@ -365,7 +365,7 @@ def test_python_m_krylovid_demo_end_to_end(tmp_path):
     """The README's main command, small: default output dir created in the cwd."""
     _sysid()
     env = dict(os.environ, **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "krylovid", "demo", "--N", "300", "--order", "20", "--cholesky-max", "100"]
+    cmd = [sys.executable, "-m", "krylovid", "demo", "--N", "200", "--order", "10", "--cholesky-max", "100"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     png = tmp_path / "krylovid-demo" / "demo.png"
