@@ -647,7 +647,7 @@ def plot_bank_boxplot(result, path=None, *, metric="fit", method=None):
                 patch.set_alpha(0.6)
             ax.plot([], [], "s", color=colors[k], label=kern)
         ax.set_xticks(range(len(colls)), colls)
-        ax.set_ylabel(metric)
+        ax.set_ylabel("fit (%)" if metric == "fit" else metric)
         ax.set_title(f"{metric} per collection, method={meth}")
         ax.legend(loc="lower left", fontsize="small")
         ax.grid(axis="y", alpha=0.3)
