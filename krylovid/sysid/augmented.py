@@ -7,7 +7,8 @@ For a symmetric positive semidefinite operator ``A`` (``D x D``) and a vector
 * ``q(lam) = b^T (A + lam I)^{-1} b`` with certified bounds
   ``q_hat <= q <= q_hat + ||B_next z_last(lam)||^2 / lam``, and
 * ``l(lam) = log det(A + lam I)`` with certified bounds
-  ``l_hat <= l <= l_hat + (tr A - tr T) / lam``,
+  ``l_hat <= l <= l_hat + m log(1 + (tr A - tr T) / (m lam)) <= l_hat + (tr A - tr T) / lam``
+  (``m = D - d``),
 
 where ``T = Q^T A Q = S diag(theta) S^T``.  The random block ``Omega`` captures
 the dominant eigenspace of ``A``, which deflates it for the ``b``-part and
@@ -38,6 +39,9 @@ class ShiftBounds:
         Bounds of ``log det(A + lam I)``.
     dim : int
         Dimension of the Krylov space they come from.
+    q_est, l_est : ndarray of shape (k,), optional
+        Point estimates (Galerkin for ``q``; for ``l`` the Ritz values plus the
+        unexplored trace spread over the complement).  Default: midpoints.
     """
 
     lam: np.ndarray
@@ -46,6 +50,14 @@ class ShiftBounds:
     l_lower: np.ndarray
     l_upper: np.ndarray
     dim: int
+    q_est: np.ndarray | None = None
+    l_est: np.ndarray | None = None
+
+    def estimates(self):
+        """``(q_est, l_est)``, midpoints of the bounds where no estimate was given."""
+        q = 0.5 * (self.q_lower + self.q_upper) if self.q_est is None else self.q_est
+        l = 0.5 * (self.l_lower + self.l_upper) if self.l_est is None else self.l_est
+        return q, l
 
 
 class AugmentedKrylov:
@@ -181,11 +193,12 @@ class AugmentedKrylov:
         q_lo = np.sum(coef[:, None] * W, axis=0)
         q_gap = np.sum((coupling @ W) ** 2, axis=0) / lam if coupling.size else np.zeros_like(lam)
         l_lo = np.sum(np.log(theta[:, None] + lam[None, :]), axis=0) + (self.D - self.dim) * np.log(lam)
-        # A restricted to the complement of the space has trace tr A - tr T >= 0
-        # (the complement is empty once the space fills the whole domain).
-        tail = max(self.trace - float(np.sum(theta)), 0.0) if self.dim < self.D else 0.0
-        l_gap = tail / lam
-        return ShiftBounds(lam, q_lo, q_lo + q_gap, l_lo, l_lo + l_gap, self.dim)
+        # A restricted to the complement (dimension m = D - d) of the space is PSD with trace
+        # t = tr A - tr T; by concavity sum log(1 + mu_i / lam) <= m log(1 + t / (m lam)) <= t / lam.
+        m = self.D - self.dim
+        tail = max(self.trace - float(np.sum(theta)), 0.0) if m > 0 else 0.0
+        l_gap = m * np.log1p(tail / (m * lam)) if m > 0 else np.zeros_like(lam)
+        return ShiftBounds(lam, q_lo, q_lo + q_gap, l_lo, l_lo + l_gap, self.dim, q_est=q_lo, l_est=l_lo + l_gap)
 
     def solve(self, lam: float):
         """Galerkin approximation ``Q (T + lam I)^{-1} Q^T b`` of ``(A + lam I)^{-1} b``."""

@@ -170,15 +170,18 @@ class _KrylovState(ShiftState):
         p = self.problem
         # Truncated dual (eps = tr G22 > 0): with B = Phi L = [B1 B2] and A1 = B1 B1^T,
         # A1 <= A <= A1 + eps I, so for y_p = Phi g_LS q1(lam + eps) <= y_p^T (A + lam)^{-1} y_p <= q1(lam) and
-        # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + eps / lam,
+        # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + (n - k) log(1 + eps / ((n - k) lam)),
         # where q1(s) = (||y_p||^2 - z1^T (G11 + s)^{-1} z1) / s comes from the same space.
         # The residual r of the least-squares fit is orthogonal to range(Phi) and enters exactly.
         eps = self.tail_trace
         b_eps = self.est.bounds(lam + eps) if eps > 0 else b
         q_lo = p.ls_residual2 / lam + (p.fit2 - b_eps.q_upper) / (lam + eps)
-        q_hi = p.ls_residual2 / lam + (p.fit2 - b.q_lower) / lam
+        q_hi = p.ls_residual2 / lam + (p.fit2 - b.q_lower) / lam   # Galerkin: also the estimate
+        m = p.n - self.k
         extra = (p.N - self.k) * np.log(lam)
-        return ShiftBounds(lam, q_lo, q_hi, b.l_lower + extra, b.l_upper + extra + eps / lam, b.dim)
+        trunc = m * np.log1p(eps / (m * lam)) if m > 0 else 0.0
+        l_hi = b.l_upper + extra + trunc
+        return ShiftBounds(lam, q_lo, q_hi, b.l_lower + extra, l_hi, b.dim, q_est=q_hi, l_est=l_hi)
 
     def refine(self, gap_ok, warn: bool = True) -> bool:
         """Grow the space geometrically until ``gap_ok`` holds; ``False`` (and a warning) when it cannot."""

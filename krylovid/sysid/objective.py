@@ -19,8 +19,8 @@ from .evaluators import CholeskyEvaluator, LanczosEvaluator, QREvaluator
 from .krylov_evaluator import KrylovEvaluator
 from .problem import FIRProblem
 
-__all__ = ["objective", "evaluate_objective", "ObjectiveResult", "make_evaluator", "F_bounds", "METHODS",
-           "resolve_noise_variance"]
+__all__ = ["objective", "evaluate_objective", "ObjectiveResult", "make_evaluator", "F_bounds", "F_estimate",
+           "METHODS", "resolve_noise_variance"]
 
 METHODS = ("krylov", "qr", "cholesky", "lanczos")
 
@@ -81,6 +81,15 @@ def F_bounds(b, N: int, sigma2):
     return b.q_lower / c + base + b.l_lower, b.q_upper / c + base + b.l_upper, c
 
 
+def F_estimate(b, N: int, sigma2):
+    """Point estimate of ``F`` from the estimates carried by ``b`` (see :class:`ShiftBounds`)."""
+    q, l = b.estimates()
+    if sigma2 is None:
+        return N + N * np.log(np.maximum(q, np.finfo(float).tiny) / N) + l
+    c = sigma2 / b.lam
+    return q / c + N * np.log(c) + l
+
+
 def gap_check(lam, N, sigma2, rtol):
     """A predicate on a bounds function: are the ``F`` bounds within ``rtol`` at every ``lam``?"""
     lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
@@ -102,7 +111,9 @@ class ObjectiveResult:
     Attributes
     ----------
     F, F_lower, F_upper : ndarray of shape (k,)
-        Estimate (midpoint of the bounds) and bounds; equal for exact methods.
+        Estimate (Galerkin data fit and Ritz log-determinant with the
+        unexplored trace, see :class:`~krylovid.sysid.ShiftBounds`) and
+        certified bounds; all equal for exact methods.
     c, lam : ndarray of shape (k,)
     noise_variance : float
     method : str
@@ -137,10 +148,12 @@ def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="
     state = make_evaluator(method, problem, random_state=random_state, **options).prepare(params)
     lam = sigma2 / c
     state.refine(gap_check(lam, problem.N, sigma2, rtol))
-    lo, hi, _ = F_bounds(state.bounds(lam), problem.N, sigma2)
+    bounds = state.bounds(lam)
+    lo, hi, _ = F_bounds(bounds, problem.N, sigma2)
+    F = np.clip(F_estimate(bounds, problem.N, sigma2), lo, hi)
     info = dict(state.stats())
     info.setdefault("status", "exact" if state.exact else "converged")
-    return ObjectiveResult(0.5 * (lo + hi), lo, hi, c, lam, sigma2, method, info)
+    return ObjectiveResult(F, lo, hi, c, lam, sigma2, method, info)
 
 
 def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="krylov", delay=1,

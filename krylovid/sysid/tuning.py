@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-from .objective import F_bounds, gap_check
+from .objective import F_bounds, F_estimate, gap_check
 
 __all__ = ["TuningResult", "tune", "profile_shift"]
 
@@ -78,8 +78,10 @@ def _lam_range(lam_scale: float) -> tuple[float, float]:
 
 
 def _F_mid(state, lam, N, sigma2):
-    lo, hi, c = F_bounds(state.bounds(lam), N, sigma2)
-    return 0.5 * (lo + hi), lo, hi, c
+    """``(F_estimate, F_lower, F_upper, c)`` at shifts ``lam``."""
+    b = state.bounds(lam)
+    lo, hi, c = F_bounds(b, N, sigma2)
+    return np.clip(F_estimate(b, N, sigma2), lo, hi), lo, hi, c
 
 
 def _polish(f, grid, i):
@@ -103,14 +105,15 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8, lam_hint=None) -> S
     if state.exact:
         if lam_hint is None:
             grid = np.linspace(lo, hi, 13)
-        else:
-            x0 = np.log10(lam_hint)
+        else:  # a window around the previous optimum, inside this shape's range
+            x0 = float(np.clip(np.log10(lam_hint), lo + 1.5, hi - 1.5))
             grid = np.linspace(x0 - 1.5, x0 + 1.5, 5)
         vals = [f(x) for x in grid]
         step = grid[1] - grid[0]
         i = int(np.argmin(vals))
-        # Extend the window in the direction of decrease until the minimum is interior.
-        while i in (0, len(grid) - 1) and lo < grid[i] < hi:
+        # Extend the window in the direction of decrease until the minimum is interior
+        # (or the window reaches the end of the range).
+        while (i == 0 and grid[0] - step >= lo - 1e-9) or (i == len(grid) - 1 and grid[-1] + step <= hi + 1e-9):
             if i == 0:
                 grid = np.insert(grid, 0, grid[0] - step)
                 vals.insert(0, f(grid[0]))
