@@ -175,12 +175,18 @@ def test_common_random_numbers_make_F_deterministic():
 
 def test_budget_exceeded_warns_and_reports_status():
     u, y = make_data(400, snr=1e4, seed=9)
-    with pytest.warns(RuntimeWarning, match="did not meet the tolerance"):
-        res = evaluate_objective(u, y, order=120, kernel="TC", hyperparameters={"c": 1e3, "beta": 0.97},
-                                 method="krylov", max_dim=12, random_state=0)
+    hp = {"c": 1e3, "beta": 0.97}
+    with pytest.warns(RuntimeWarning, match="did not meet"):
+        res = evaluate_objective(u, y, order=120, kernel="TC", hyperparameters=hp, method="krylov", max_dim=12,
+                                 random_state=0, fallback_max_n=0)
     assert res.info["status"] == "budget"
-    ref = objective(u, y, order=120, kernel="TC", hyperparameters={"c": 1e3, "beta": 0.97}, method="cholesky")
-    assert res.F_lower[0] <= ref <= res.F_upper[0]
+    ref = objective(u, y, order=120, kernel="TC", hyperparameters=hp, method="cholesky")
+    assert res.F_lower[0] <= ref <= res.F_upper[0] and res.F_upper[0] - res.F_lower[0] > 1e-6 * abs(ref)
+    with pytest.warns(RuntimeWarning, match="fell back to the exact QR"):
+        fb = evaluate_objective(u, y, order=120, kernel="TC", hyperparameters=hp, method="krylov", max_dim=12,
+                                random_state=0)
+    # SNR 1e4 and c = 1e3: cond(Sigma) ~ 1e10, so the two exact evaluators agree to ~1e-8 only
+    assert fb.info["status"] == "fallback" and abs(fb.F[0] - ref) <= 1e-7 * abs(ref)
 
 
 @pytest.mark.parametrize("kwargs,match", [

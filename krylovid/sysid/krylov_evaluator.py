@@ -169,7 +169,8 @@ class _KrylovState(ShiftState):
             return b
         p = self.problem
         # Truncated dual (eps = tr G22 > 0): with B = Phi L = [B1 B2] and A1 = B1 B1^T,
-        # A1 <= A <= A1 + eps I, so for y_p = Phi g_LS q1(lam + eps) <= y_p^T (A + lam)^{-1} y_p <= q1(lam) and
+        # A1 <= A <= A1 + eps I, so for y_p = Phi g_LS
+        # q1(lam + eps) <= y_p^T (A + lam)^{-1} y_p <= q1(lam) and
         # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + (n - k) log(1 + eps / ((n - k) lam)),
         # where q1(s) = (||y_p||^2 - z1^T (G11 + s)^{-1} z1) / s comes from the same space.
         # The residual r of the least-squares fit is orthogonal to range(Phi) and enters exactly.

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -133,8 +134,15 @@ class ObjectiveResult:
 
 
 def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="krylov",
-                       delay=1, initial="zero", random_state=None, rtol=1e-8, **options) -> ObjectiveResult:
-    """Evaluate ``F`` for one shape and one or many scales ``c``, with bounds. See :func:`objective`."""
+                       delay=1, initial="zero", random_state=None, rtol=1e-8, fallback_max_n=1000,
+                       **options) -> ObjectiveResult:
+    """Evaluate ``F`` for one shape and one or many scales ``c``, with bounds. See :func:`objective`.
+
+    When an approximate method cannot meet ``rtol`` within its budget it warns,
+    and for ``n_tot <= fallback_max_n`` replaces the values by the exact QR
+    evaluation (``info["status"] == "fallback"``); otherwise it reports its
+    bounds (``"budget"``).
+    """
     problem = FIRProblem(u, y, order, kernel=kernel, delay=delay, initial=initial)
     if not isinstance(hyperparameters, dict) or "c" not in hyperparameters:
         raise ValueError("hyperparameters must be a dict with the scale 'c' and the kernel's shape parameters")
@@ -147,12 +155,22 @@ def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="
     params = problem.shape_params(hyperparameters)
     state = make_evaluator(method, problem, random_state=random_state, **options).prepare(params)
     lam = sigma2 / c
-    state.refine(gap_check(lam, problem.N, sigma2, rtol))
+    certified = state.refine(gap_check(lam, problem.N, sigma2, rtol), warn=False)
     bounds = state.bounds(lam)
     lo, hi, _ = F_bounds(bounds, problem.N, sigma2)
     F = np.clip(F_estimate(bounds, problem.N, sigma2), lo, hi)
     info = dict(state.stats())
     info.setdefault("status", "exact" if state.exact else "converged")
+    if not certified:
+        if problem.n <= fallback_max_n:
+            ex = QREvaluator(problem).prepare(params).bounds(lam)
+            F = lo = hi = F_bounds(ex, problem.N, sigma2)[0]
+            info["status"] = "fallback"
+            msg = "fell back to the exact QR evaluator"
+        else:
+            msg = "reported with its bounds"
+        warnings.warn(f"{method}: bounds on F did not meet rtol={rtol:g} within the subspace budget "
+                      f"(dimension {info.get('subspace_dim')}); {msg}", RuntimeWarning, stacklevel=2)
     return ObjectiveResult(F, lo, hi, c, lam, sigma2, method, info)
 
 
