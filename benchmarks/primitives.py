@@ -238,7 +238,10 @@ def main(argv=None) -> int:
     print(f"\nBlock Lanczos on A = T T^T, {steps} block steps, median of {lz_repeats}")
     lz = bench_block_lanczos(Ns[::2] if not quick else Ns, ks, n, steps, lz_repeats, rng)
     elapsed = time.perf_counter() - t0
-    command = "python benchmarks/primitives.py" + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
+    env = "".join(f"{v}={os.environ[v]} " for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+                  if v in os.environ)
+    command = env + "python benchmarks/primitives.py" + (
+        " " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
     body = "\n".join([
         f"Machine: {machine()}.  ",
         f"Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  ",
@@ -251,6 +254,8 @@ def main(argv=None) -> int:
         "", *square, "",
         f"### Block Lanczos (full reorthogonalization) on `A = T T^T`, `T` Toeplitz `(N, {n})`, {steps} block steps",
         "", *lz, "",
+        "`in matvecs`: share of the block Lanczos time spent applying `A` (each column of `A` is one",
+        "`T^T` and one `T` FFT product); the rest is orthogonalization and deflation.",
     ])
     print(f"\n(total {elapsed:.1f} s)")
     if not (quick or args.no_write):
