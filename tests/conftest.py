@@ -9,8 +9,16 @@ strict_xp
 """
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
+
+# One BLAS thread per test process: on a small shared machine a multithreaded BLAS
+# makes the many small factorizations of the suite 10-100x slower.  Set before NumPy
+# loads its BLAS; an explicit setting in the environment wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture
