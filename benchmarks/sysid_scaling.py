@@ -161,10 +161,15 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per single run")
     ap.add_argument("--table", help="also write the markdown table to this file")
     ap.add_argument("--plot", help="write a PNG of time vs N")
+    ap.add_argument("--replot", help="redraw --plot from a rows JSON written by an earlier run")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    if args.replot:
+        with open(args.replot) as fh:
+            plot([tuple(r) for r in json.load(fh)], args.plot)
         return 0
     cases = args.cases or (QUICK if args.quick else FULL)
     methods = [m for m in args.methods.split(",") if m]
@@ -200,6 +205,8 @@ def main(argv=None):
             rows.append((exp, N, n, method, r, None if ref is None or "F" not in r else rel_err(r["F"], ref)))
     table = render(rows)
     print(table)
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "figures", "sysid_scaling_rows.json"), "w") as fh:
+        json.dump([[e, N, n, m, r, err] for e, N, n, m, r, err in rows], fh)
     if args.table:
         with open(args.table, "w") as fh:
             fh.write(table)
@@ -244,11 +251,16 @@ def plot(rows, path):
     for k, exp in enumerate(("sweep", "fit")):
         ax = fig.add_subplot(1, 2, k + 1)
         for method in METHODS:
-            pts = sorted((N * 1.0, r["seconds"], n) for e, N, n, m, r, _ in rows
+            pts = sorted((N * 1.0, r["seconds"], n, bool(r.get("estimated"))) for e, N, n, m, r, _ in rows
                          if e == exp and m == method and "seconds" in r)
             if pts:
-                ax.loglog([p[0] for p in pts], [p[1] for p in pts], "o-", label=method)
-                for N, s, n in pts:
+                line, = ax.loglog([p[0] for p in pts if not p[3]], [p[1] for p in pts if not p[3]], "o-",
+                                  label=method)
+                est = [p for p in pts if p[3]]
+                if est:
+                    ax.loglog([p[0] for p in est], [p[1] for p in est], "o", mfc="none", color=line.get_color(),
+                              label=f"{method} (estimated)")
+                for N, s, n, _ in pts:
                     ax.annotate(f"n={n}", (N, s), fontsize=7)
         ax.set_xlabel("N")
         ax.set_ylabel("seconds")
