@@ -58,26 +58,33 @@ def _parse(argv):
     p.add_argument("--study-order", type=int, default=30, help="FIR order, bank study")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tiny", type=int, default=200, help="tasks per overhead batch")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="overhead batches")
+    p.add_argument("--speedup-repeats", type=int, default=3, help="alternated serial/Dask runs")
     p.add_argument("--K", type=int, default=25, help="systems per collection in the study")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "figures"))
     p.add_argument("--quick", action="store_true", help="tiny sizes, nothing written")
     args = p.parse_args(argv)
     if args.quick:
-        args.systems, args.tiny, args.repeats, args.K = 8, 20, 2, 2
+        args.systems, args.tiny, args.repeats, args.K, args.speedup_repeats = 8, 20, 2, 2, 1
     return args
 
 
 def _speedup(args, client):
+    """Serial and Dask batch times, alternated ``--speedup-repeats`` times (the median of each
+    is reported): on a shared machine the load drifts, alternating spreads it over both."""
     data = bank("fast", 10, args.systems, N=args.N, rng=np.random.default_rng(0))
     opts = dict(order=args.order, kernel="TC", method="krylov", random_state=0, progress=False)
     warm = data[:2 * args.workers]  # imports and first-call costs, in this process and the workers
     identify_many(warm, **opts)
     identify_many(warm, client=client, **opts)
-    serial = identify_many(data, **opts)
-    dask = identify_many(data, client=client, **opts)
+    times = {"serial": [], "dask": []}
+    for _ in range(args.speedup_repeats):
+        serial = identify_many(data, **opts)
+        dask = identify_many(data, client=client, **opts)
+        times["serial"].append(serial.wall_time_s)
+        times["dask"].append(dask.wall_time_s)
     diff = max(abs(a["objective"] - b["objective"]) for a, b in zip(serial.rows, dask.rows))
-    return serial, dask, diff
+    return {k: statistics.median(v) for k, v in times.items()}, times, serial, diff
 
 
 def _overhead(args, client):
@@ -108,7 +115,8 @@ def _study(args, client):
     return res
 
 
-def _report(args, start_s, serial, dask, diff, overhead, study):
+def _report(args, start_s, speed, overhead, study):
+    med, times, serial, diff = speed
     fits = {}
     for r in study.rows:
         fits.setdefault((r["collection"], r["kernel"]), []).append(r["fit"] if r["fit"] is not None
@@ -116,14 +124,17 @@ def _report(args, start_s, serial, dask, diff, overhead, study):
     lines = [
         f"- machine: {platform.node()} ({os.cpu_count()} cores, {platform.processor() or platform.machine()}),"
         f" Python {platform.python_version()}, numpy {np.__version__};"
-        f" 1-min load average at the end {os.getloadavg()[0]:.1f} (shared machine);"
+        f" 1-min load average {args.load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+        " (shared machine);"
         f" date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip(),
         f"- LocalCluster({args.workers} worker processes x 1 thread) start-up: {start_s:.1f} s",
-        f"- speed-up: {args.systems} systems (fast, SNR 10, N={args.N}, order {args.order}, TC, krylov):"
-        f" serial {serial.wall_time_s:.1f} s, Dask {dask.wall_time_s:.1f} s ->"
-        f" **{serial.wall_time_s / dask.wall_time_s:.2f}x**; max |F_serial - F_dask| = {diff:.1e};"
-        f" median fit time {np.median(serial.column('time_s')) * 1e3:.0f} ms",
+        f"- speed-up: {args.systems} systems (fast, SNR 10, N={args.N}, order {args.order}, TC, krylov),"
+        f" median of {args.speedup_repeats} alternated runs: serial {med['serial']:.1f} s"
+        f" ({', '.join(f'{t:.1f}' for t in times['serial'])}), Dask {med['dask']:.1f} s"
+        f" ({', '.join(f'{t:.1f}' for t in times['dask'])}) -> **{med['serial'] / med['dask']:.2f}x**;"
+        f" max |F_serial - F_dask| = {diff:.1e}; median fit time"
+        f" {np.median(serial.column('time_s')) * 1e3:.0f} ms",
         f"- per-task overhead (median of {args.repeats} batches of {args.tiny} no-op tasks): "
         + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in overhead.items()),
         f"- bank study K={args.K} per collection (N={args.study_N}, order {args.study_order}),"
@@ -141,6 +152,7 @@ def _report(args, start_s, serial, dask, diff, overhead, study):
 
 def main(argv=None):
     args = _parse(argv)
+    args.load_start = os.getloadavg()[0]
     from distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
@@ -148,10 +160,10 @@ def main(argv=None):
                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         start_s = time.perf_counter() - t0
-        serial, dask, diff = _speedup(args, client)
+        speed = _speedup(args, client)
         overhead = _overhead(args, client)
         study = _study(args, client)
-    print(_report(args, start_s, serial, dask, diff, overhead, study))
+    print(_report(args, start_s, speed, overhead, study))
     return 0
 
 

@@ -137,21 +137,18 @@ class _Task:
 
 @contextmanager
 def _blas_limits(threads):
-    """Cap the BLAS pools at ``threads`` around a fit (threadpoolctl when installed).
+    """Cap the BLAS pools at ``threads`` around a fit when threadpoolctl is installed.
 
-    Without threadpoolctl the BLAS environment variables are set for the
-    duration of the fit only (restored afterwards); they reach processes started
-    meanwhile, not a BLAS library that is already loaded.
+    Without threadpoolctl nothing is done here: the BLAS environment variables
+    cannot change a BLAS library that is already loaded (they are set where
+    worker processes are started instead, see :func:`_run_processes`).
     """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         threadpool_limits = None
-    if threads is None:
+    if threads is None or threadpool_limits is None:
         yield
-    elif threadpool_limits is None:
-        with _blas_environment(threads):
-            yield
     else:
         with threadpool_limits(limits=threads):
             yield
