@@ -295,10 +295,12 @@ class _DaskPayloads:
             scattered = client.scatter([payloads[i] for i in big], hash=False)
             self.futures = dict(zip(big, scattered))
 
-    def get(self, i: int):
+    def get(self, i: int, *, rescatter: bool = False):
+        """Dataset ``i`` or its future; ``rescatter`` ships it again (for a task re-run after a
+        failure: the client may not have heard yet that the worker holding it died)."""
         if i not in self.futures:
             return self.payloads[i]
-        if self.futures[i].status != "finished":  # its worker died: scatter it again
+        if rescatter or self.futures[i].status != "finished":
             self.futures[i] = self.client.scatter([self.payloads[i]], hash=False)[0]
         return self.futures[i]
 
@@ -326,8 +328,8 @@ def _run_dask(client, tasks, payloads, bar, retries):
         if fut.status == "finished" and isinstance(result, dict):
             rows[j] = result
         elif attempts[j] <= retries:  # error, cancelled or lost: submit it again
-            new = client.submit(_run_task, tasks[j], data.get(tasks[j].payload), key=keys([j])[0],
-                                pure=False)
+            new = client.submit(_run_task, tasks[j], data.get(tasks[j].payload, rescatter=True),
+                                key=keys([j])[0], pure=False)
             position[new.key] = j
             pending.add(new)
             continue
@@ -439,7 +441,9 @@ def identify_many(datasets, *, client=None, executor=None, n_jobs=1, progress=Tr
         replicated on two workers), one task per dataset with a unique key;
         a task whose worker dies is re-run elsewhere by the scheduler.
     executor : concurrent.futures.Executor, optional
-        Run on this executor instead (e.g. a ``ProcessPoolExecutor``).
+        Run on this executor instead (e.g. a ``ProcessPoolExecutor``).  A process
+        pool cannot recover from a dead worker: the rows it had not finished get
+        the error ``"BrokenProcessPool: ..."``.
     n_jobs : int
         Without client/executor: 1 runs serially, ``n_jobs > 1`` starts a
         ``ProcessPoolExecutor`` (spawned processes) of that size; -1 uses all cores.

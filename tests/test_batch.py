@@ -9,7 +9,8 @@ import csv
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from multiprocessing import get_context
 
 import numpy as np
 import pytest
@@ -139,6 +140,30 @@ def test_killed_worker_loses_and_duplicates_nothing(client, data, serial, tmp_pa
     assert [r["index"] for r in res.rows] == list(range(len(data)))
     assert _same(res.rows, serial.rows)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_killed_process_pool_worker_gives_error_rows(data, serial, tmp_path):
+    """A process pool cannot recover from a dead worker: the unfinished rows say so, none is lost."""
+    batch = list(data)
+    batch[1] = {**data[1], "u": KillOnce(data[1]["u"], tmp_path / "killed")}
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        res = identify_many(batch, executor=pool, random_state=SEED, progress=False, **OPTIONS)
+    assert [r["index"] for r in res.rows] == list(range(len(data)))
+    assert res.rows[1]["error"].startswith("BrokenProcessPool")
+    for row, ref in zip(res.rows, serial.rows):
+        assert row["error"] is not None or _same([row], [ref])
+        assert row["error"] is None or row["error"].startswith("BrokenProcessPool")
+
+
+def test_to_pandas(serial):
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pandas"):
+            serial.to_pandas()
+        return
+    frame = serial.to_pandas()
+    assert frame["name"].tolist() == serial.column("name").tolist()
 
 
 def test_bad_datasets_give_error_rows(client, data, serial):
