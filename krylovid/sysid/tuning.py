@@ -9,8 +9,8 @@ objective is minimized over ``lam = sigma2 / c`` alone:
   grow the subspace until the bounds on ``F`` meet the tolerance at every
   ``lam`` that could still be the minimizer (``F_lower(lam) <= F_upper(lam*)``);
 * exact states (``"cholesky"``, ``"qr"``) pay one factorization per shift, so
-  they use a coarse grid once, then a Brent search in a window around the
-  previous optimum.
+  they use a coarse grid (one point per decade), then a Brent search between
+  the neighbours of its best point.
 
 The outer search over ``theta`` (1–2 dimensions, transformed to be
 unconstrained: logit / atanh / log) starts from the kernel's multistart grid
@@ -94,7 +94,7 @@ def _polish(f, grid, i):
     return x, fx, int(res.nfev) + 1
 
 
-def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8, lam_hint=None) -> ShiftOptimum:
+def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
     """Minimize ``F`` over ``lam`` at fixed shape parameters (see module notes).
 
     ``lam`` is searched over ``[1e-6, 1e6] * lam_scale``.
@@ -103,24 +103,12 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8, lam_hint=None) -> S
     f = lambda x: float(_F_mid(state, np.array([10.0 ** x]), N, sigma2)[0][0])  # noqa: E731
     f_upper = lambda x: float(_F_mid(state, np.array([10.0 ** x]), N, sigma2)[2][0])  # noqa: E731
     if state.exact:
-        if lam_hint is None:
-            grid = np.linspace(lo, hi, 13)
-        else:  # a window around the previous optimum, inside this shape's range
-            x0 = float(np.clip(np.log10(lam_hint), lo + 1.5, hi - 1.5))
-            grid = np.linspace(x0 - 1.5, x0 + 1.5, 5)
+        # One factorization per shift: a coarse grid over the whole range (one point per
+        # decade; a window around the previous optimum can sit on the flat c -> 0 plateau
+        # and miss the minimum), then Brent between the neighbours of the best point.
+        grid = np.linspace(lo, hi, 13)
         vals = [f(x) for x in grid]
-        step = grid[1] - grid[0]
         i = int(np.argmin(vals))
-        # Extend the window in the direction of decrease until the minimum is interior
-        # (or the window reaches the end of the range).
-        while (i == 0 and grid[0] - step >= lo - 1e-9) or (i == len(grid) - 1 and grid[-1] + step <= hi + 1e-9):
-            if i == 0:
-                grid = np.insert(grid, 0, grid[0] - step)
-                vals.insert(0, f(grid[0]))
-            else:
-                grid = np.append(grid, grid[-1] + step)
-                vals.append(f(grid[-1]))
-            i = int(np.argmin(vals))
         x, fx, nev = _polish(f, grid, i)
         return ShiftOptimum(10.0 ** x, fx, fx, fx, _c_at(state, 10.0 ** x, N, sigma2), len(vals) + nev, True)
     grid = np.linspace(lo, hi, 181)
@@ -182,7 +170,6 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
     kernel, N = problem.kernel, problem.N
     history, cache = [], {}
     counters = {"shift": 0}
-    hint = {"lam": None}
     keep = {"F": np.inf, "state": None}
 
     def evaluate(z):
@@ -192,8 +179,7 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         params = kernel.from_unconstrained(np.atleast_1d(z)) if kernel.param_names else {}
         state = evaluator.prepare(params)
         lam_scale = _moment_shift(problem, params, sigma2)
-        opt = profile_shift(state, N, sigma2, lam_scale, rtol=rtol, lam_hint=hint["lam"])
-        hint["lam"] = opt.lam
+        opt = profile_shift(state, N, sigma2, lam_scale, rtol=rtol)
         counters["shift"] += opt.shift_evaluations
         cache[key] = (opt.F, params, opt)
         if opt.F < keep["F"]:  # keep only the best state (a Krylov basis can be large)
