@@ -127,7 +127,7 @@ def qr_estimate(u, y, spec) -> dict:
             "estimated": True}
 
 
-SHIFTS_PER_SHAPE = 20
+SHIFTS_PER_SHAPE = 28
 
 
 def run_case(exp, N, n, method, timeout, **extra):
