@@ -1,7 +1,9 @@
 """Attention approximations measured against exact softmax attention.
 
-All functions take arrays of shape ``(..., n, d)`` (leading dimensions are
-batch and heads) and run on NumPy, CuPy or any array-API namespace.
+The exact, kernel-feature, sparse and sampling functions take arrays of shape
+``(..., n, d)`` (leading dimensions are batch and heads); the low-rank
+functions and :func:`attention_spectrum` work on one head (``(n, d)``).  All
+run on NumPy, CuPy or any array-API namespace.
 
 * exact: :func:`softmax_attention` (blocked, log-sum-exp merging),
   :class:`AttentionOperator` (implicit ``P`` for Krylov methods);
