@@ -177,7 +177,6 @@ def _reorthogonalize(w, Qt, j, reorth):
 
 
 def _finish(op, Qt, alpha, beta, r, b_norm, j, status, rel_tol) -> LanczosResult:
-    xp = op.xp
     if status == "breakdown":
         # the failed step is dropped; the residual of step j-1 is recomputed from beta
         r = Qt[j, :] * float(beta[j - 1]) if j < Qt.shape[0] else r

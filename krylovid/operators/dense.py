@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .._validation import check_array
-from ..backend import array_namespace, float_dtype
+from ..backend import array_namespace
 from .base import LinearOperator
 
 __all__ = ["Dense", "Diagonal", "Identity"]

@@ -7,7 +7,7 @@ from .._validation import check_int
 from ..backend import to_numpy
 from ..info import KrylovInfo
 from ._utils import as_operator, check_rank, symmetric_operator
-from .rangefinder import range_finder, sketch_size
+from .rangefinder import range_finder
 
 __all__ = ["SVDResult", "EighResult", "randomized_svd", "randomized_eigh"]
 
