@@ -306,7 +306,11 @@ class _DaskPayloads:
 
 
 def _run_dask(client, tasks, payloads, bar, retries):
-    """One task per row with unique keys; a task that gives no row is re-submitted ``retries`` times."""
+    """One task per row with unique keys; a task that gives no row is re-submitted ``retries`` times.
+
+    A task still cancelled after that is computed in the client process (same row: a pure
+    function of its data and seed); one that errored (e.g. ``KilledWorker``) gives an error row.
+    """
     from distributed import as_completed as dask_as_completed
 
     data, batch = _DaskPayloads(client, payloads), uuid.uuid4().hex[:12]
@@ -333,6 +337,10 @@ def _run_dask(client, tasks, payloads, bar, retries):
             position[new.key] = j
             pending.add(new)
             continue
+        elif fut.status == "cancelled":
+            # Dask gave up on the task without it failing (it never raised: _run_task turns every
+            # error into a row); the row is a pure function of (data, seed), so compute it here.
+            rows[j] = _run_task(tasks[j], payloads[tasks[j].payload])
         else:
             exc = result if isinstance(result, BaseException) else RuntimeError(f"task {fut.status}")
             rows[j] = _error_row(tasks[j], exc)
