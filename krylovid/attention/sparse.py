@@ -59,6 +59,18 @@ def _masked_softmax_rows(xp, S, keep, V):
     return xp.matmul(P, V), float(xp.sum(xp.astype(keep, xp.float64)))
 
 
+def _num_pairs(t):
+    """Number of (query, key) pairs over all batch/head entries, as a float."""
+    return float(t.n_q * t.n_k * math.prod(leading_shape(t.Q)))
+
+
+def _and_causal(xp, keep, causal, i0, i1, n_k):
+    """``keep`` restricted to ``j <= i`` for query rows ``i0:i1`` when ``causal``."""
+    if causal:
+        keep = xp.logical_and(keep, causal_mask(xp, i1 - i0, n_k, row_offset=i0))
+    return keep
+
+
 def _run_blocked(t, keep_fn, qblock=_QBLOCK):
     """Masked softmax over query blocks; ``keep_fn(S, i0, i1)`` gives the pattern."""
     xp = t.xp
@@ -70,8 +82,7 @@ def _run_blocked(t, keep_fn, qblock=_QBLOCK):
         out, k = _masked_softmax_rows(xp, S, keep, t.V)
         outs.append(out)
         kept += k
-    total = float(t.n_q * t.n_k * math.prod(leading_shape(t.Q)))
-    return xp.concat(outs, axis=-2), kept / total
+    return xp.concat(outs, axis=-2), kept / _num_pairs(t)
 
 
 def _finish(out, density, return_info, block_mask=None):
@@ -127,8 +138,7 @@ def sliding_window_attention(Q, K, V, window, causal=False, scale=None, return_i
         out, k = _masked_softmax_rows(xp, S, xp.broadcast_to(keep, S.shape), t.V[..., j0:j1, :])
         outs.append(out)
         kept += k
-    total = float(t.n_q * t.n_k * math.prod(leading_shape(t.Q)))
-    return _finish(xp.concat(outs, axis=-2), kept / total, return_info)
+    return _finish(xp.concat(outs, axis=-2), kept / _num_pairs(t), return_info)
 
 
 def bigbird_block_mask(num_blocks, num_global, num_random, window_blocks, rng=None) -> np.ndarray:
@@ -324,9 +334,7 @@ def lsh_attention(Q, K, V, num_buckets, num_hashes=1, rng=None, causal=False, sc
 
     def keep_fn(S, i0, i1):
         same = xp.any(hq[..., i0:i1, None] == hk[..., None, :], axis=-3)
-        if causal:
-            same = xp.logical_and(same, causal_mask(xp, i1 - i0, t.n_k, row_offset=i0))
-        return same
+        return _and_causal(xp, same, causal, i0, i1, t.n_k)
 
     out, dens = _run_blocked(t, keep_fn)
     return _finish(out, dens, return_info)
@@ -390,10 +398,7 @@ def kmeans_attention(Q, K, V, num_clusters, num_iters=10, rng=None, causal=False
     lq, lk = lab[..., :t.n_q], lab[..., t.n_q:]
 
     def keep_fn(S, i0, i1):
-        same = lq[..., i0:i1, None] == lk[..., None, :]
-        if causal:
-            same = xp.logical_and(same, causal_mask(xp, i1 - i0, t.n_k, row_offset=i0))
-        return same
+        return _and_causal(xp, lq[..., i0:i1, None] == lk[..., None, :], causal, i0, i1, t.n_k)
 
     out, dens = _run_blocked(t, keep_fn)
     return _finish(out, dens, return_info)
@@ -474,8 +479,7 @@ def scatterbrain_attention(Q, K, V, num_features, window=None, topk=None, rng=No
         kept += float(xp.sum(xp.astype(xp.broadcast_to(keep, S.shape), xp.float64)))
     num, den = xp.concat(nums, axis=-2), xp.concat(dens, axis=-1)
     out = num / den[..., None]
-    total = float(t.n_q * t.n_k * math.prod(leading_shape(t.Q)))
-    return _finish(out, kept / total, return_info)
+    return _finish(out, kept / _num_pairs(t), return_info)
 
 
 def _support(xp, S, i0, i1, n_k, w, k):
