@@ -102,6 +102,12 @@ def _prepare(Q, K, V, names, causal, scale, mask):
     return t, mask
 
 
+def _dense_logits(Q, K, causal, scale, mask):
+    """Validated ``(t, S)`` with the full masked logits ``S`` (one block)."""
+    t, mask = _prepare(Q, K, None, ("Q", "K"), causal, scale, mask)
+    return t, _block_logits(t.xp, t.Q, t.K, t.scale, mask, causal, 0, t.n_q, 0, t.n_k)
+
+
 # ----------------------------------------------------------------------------- public API
 def softmax_attention(Q, K, V, causal=False, block_size=None, scale=None, mask=None):
     """Exact softmax attention ``softmax(scale Q K^T) V``, blocked.
@@ -176,8 +182,8 @@ def attention_logits(Q, K, causal=False, scale=None, mask=None):
     >>> S.tolist()
     [[1.0, -inf], [0.0, 1.0]]
     """
-    t, mask = _prepare(Q, K, None, ("Q", "K"), causal, scale, mask)
-    return _block_logits(t.xp, t.Q, t.K, t.scale, mask, causal, 0, t.n_q, 0, t.n_k)
+    _, S = _dense_logits(Q, K, causal, scale, mask)
+    return S
 
 
 def attention_matrix(Q, K, causal=False, scale=None, mask=None):
@@ -204,8 +210,7 @@ def attention_matrix(Q, K, causal=False, scale=None, mask=None):
     >>> np.round(P, 3).tolist()
     [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.333, 0.333, 0.333]]
     """
-    t, mask = _prepare(Q, K, None, ("Q", "K"), causal, scale, mask)
-    S = _block_logits(t.xp, t.Q, t.K, t.scale, mask, causal, 0, t.n_q, 0, t.n_k)
+    t, S = _dense_logits(Q, K, causal, scale, mask)
     return softmax(t.xp, S, axis=-1)
 
 
