@@ -329,6 +329,12 @@ def kernel_attention(Q, K, V, feature_map, causal=False, eps=None, chunk_size=12
     return _normalize(xp, num, den, eps)
 
 
+def _scaled_kernel_attention(t, fmap, causal):
+    """:func:`kernel_attention` on ``sqrt(scale) Q``, ``sqrt(scale) K`` of checked inputs ``t``."""
+    r = math.sqrt(t.scale)
+    return kernel_attention(t.Q * r, t.K * r, t.V, fmap, causal=causal)
+
+
 def performer_attention(Q, K, V, num_features, orthogonal=True, causal=False, rng=None, scale=None):
     """Performer (FAVOR+) approximation of softmax attention.
 
@@ -362,8 +368,7 @@ def performer_attention(Q, K, V, num_features, orthogonal=True, causal=False, rn
     """
     t = check_qkv(Q, K, V, scale=scale, causal=causal)
     fmap = PositiveRandomFeatures(t.d, num_features, orthogonal=orthogonal, rng=rng)
-    r = math.sqrt(t.scale)
-    return kernel_attention(t.Q * r, t.K * r, t.V, fmap, causal=causal)
+    return _scaled_kernel_attention(t, fmap, causal)
 
 
 def random_feature_attention(Q, K, V, num_features, causal=False, rng=None, scale=None,
@@ -398,8 +403,7 @@ def random_feature_attention(Q, K, V, num_features, causal=False, rng=None, scal
     """
     t = check_qkv(Q, K, V, scale=scale, causal=causal)
     fmap = TrigRandomFeatures(t.d, num_features, orthogonal=orthogonal, rng=rng, normalize=normalize)
-    r = math.sqrt(t.scale)
-    return kernel_attention(t.Q * r, t.K * r, t.V, fmap, causal=causal)
+    return _scaled_kernel_attention(t, fmap, causal)
 
 
 def linear_attention(Q, K, V, causal=False):
