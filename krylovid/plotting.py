@@ -41,6 +41,21 @@ def _new_axes(nrows=1, ncols=1, figsize=(6.4, 4.0), sharex=False):
     return fig, axes
 
 
+def _one_axes(ax):
+    """``(fig, a)``: the given Axes and its Figure, or a new single-panel Figure."""
+    fig, axes = _new_axes() if ax is None else (ax.figure, [[ax]])
+    return fig, axes[0][0]
+
+
+def _two_axes(ax):
+    """``(fig, a0, a1)``: the given pair of Axes, or a new two-row Figure sharing x."""
+    if ax is None:
+        fig, axes = _new_axes(2, 1, figsize=(6.4, 5.6), sharex=True)
+        return fig, axes[0, 0], axes[1, 0]
+    a0, a1 = ax
+    return a0.figure, a0, a1
+
+
 def _host(x, name, ndim=(1, 2)):
     if x is None:
         return None
@@ -194,8 +209,7 @@ def plot_objective_curve(lam_curve, ax=None, *, title=None):
     for arr, nm in ((lo, "F_lower"), (hi, "F_upper"), (ex, "F_exact")):
         if arr is not None and arr.shape != lam.shape:
             raise ValueError(f"lam_curve.{nm} must have the shape of lam {lam.shape}, got {arr.shape}")
-    fig, axes = _new_axes() if ax is None else (ax.figure, [[ax]])
-    a = axes[0][0]
+    fig, a = _one_axes(ax)
     a.fill_between(lam, lo, hi, alpha=0.3, color="C1", linewidth=0, label="Krylov bounds")
     a.plot(lam, lo, color="C1", lw=1.0)
     a.plot(lam, hi, color="C1", lw=1.0, ls=":")
@@ -238,12 +252,7 @@ def plot_convergence(convergence, ax=None, *, title=None):
     if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] != 3:
         raise ValueError("convergence must be a non-empty sequence of (dim, F_lower, F_upper)")
     dim, lo, hi = rows.T
-    if ax is None:
-        fig, axes = _new_axes(2, 1, figsize=(6.4, 5.6), sharex=True)
-        a0, a1 = axes[0, 0], axes[1, 0]
-    else:
-        a0, a1 = ax
-        fig = a0.figure
+    fig, a0, a1 = _two_axes(ax)
     a0.plot(dim, lo, "o-", color="C0", label="F lower")
     a0.plot(dim, hi, "s-", color="C1", label="F upper")
     a0.set_ylabel("objective F")
@@ -301,12 +310,7 @@ def plot_bode(g, dt=1.0, ax=None, *, delay=1, num=512, input_names=None, title=N
     G = np.exp(-1j * np.outer(w * dt, lags)) @ g2.T          # (num, m)
     mag = 20 * np.log10(np.maximum(np.abs(G), 1e-300))
     phase = np.degrees(np.unwrap(np.angle(G), axis=0))
-    if ax is None:
-        fig, axes = _new_axes(2, 1, figsize=(6.4, 5.6), sharex=True)
-        a0, a1 = axes[0, 0], axes[1, 0]
-    else:
-        a0, a1 = ax
-        fig = a0.figure
+    fig, a0, a1 = _two_axes(ax)
     for i in range(g2.shape[0]):
         lbl = str(input_names[i]) if input_names is not None else (f"input {i}" if g2.shape[0] > 1 else None)
         a0.semilogx(w, mag[:, i], label=lbl)
@@ -353,8 +357,7 @@ def plot_singular_values(s, ax=None, *, labels=None, normalize=False, title=None
         curves = [s]
     if labels is not None and len(labels) != len(curves):
         raise ValueError(f"labels must have {len(curves)} entries, got {len(labels)}")
-    fig, axes = _new_axes() if ax is None else (ax.figure, [[ax]])
-    a = axes[0][0]
+    fig, a = _one_axes(ax)
     for i, c in enumerate(curves):
         v = np.sort(np.abs(_host(c, "s", ndim=(1,))))[::-1]
         if normalize and v[0] > 0:
