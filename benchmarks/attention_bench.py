@@ -46,6 +46,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the shared _results helper
+import _results  # noqa: E402
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
@@ -61,7 +63,7 @@ from krylovid.attention.sparse import sliding_window_attention  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS, FIGS = HERE / "RESULTS.md", HERE / "figures"
 BEGIN, END = "<!-- attention:begin -->", "<!-- attention:end -->"
-TITLE, SECTION = "# krylovid benchmark results", "## Attention"
+SECTION = "## Attention"
 
 # name -> (fn(Q, K, V, m, seed), randomized?, low-rank (rank <= m)?)
 METHODS = {
@@ -402,14 +404,7 @@ def _plot_synth(res, ns, taus, figs):
 # ----------------------------------------------------------------------------- driver
 def write_section(body: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the text between the Attention markers (create the file or section if needed)."""
-    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    text = path.read_text() if path.exists() else f"{TITLE}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + f"\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
+    _results.write_section(body, begin=BEGIN, end=END, heading=SECTION, path=path)
 
 
 def main(argv=None):

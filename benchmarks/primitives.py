@@ -39,11 +39,12 @@ import numpy as np
 import scipy.linalg as sla
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the shared _results helper
+import _results  # noqa: E402
 from krylovid.operators import LinearOperator, Product, Toeplitz  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
 BEGIN, END = "<!-- primitives:begin -->", "<!-- primitives:end -->"
-TITLE = "# krylovid benchmark results"
 SECTION = "## Primitives"
 
 
@@ -203,14 +204,7 @@ def bench_block_lanczos(Ns, ss, n, steps, repeats, rng, big=8 * 10**6):
 # ----------------------------------------------------------------------------- output
 def write_section(body: str, path: pathlib.Path = RESULTS) -> None:
     """Replace the text between the Primitives markers (create the file if needed)."""
-    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    text = path.read_text() if path.exists() else f"{TITLE}\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + f"\n\n{SECTION}\n\n{block}\n"
-    path.write_text(text)
+    _results.write_section(body, begin=BEGIN, end=END, heading=SECTION, path=path)
 
 
 def main(argv=None) -> int:
