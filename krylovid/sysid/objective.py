@@ -16,29 +16,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._validation import _as_scalar
-from .evaluators import CholeskyEvaluator, LanczosEvaluator, QREvaluator
-from .krylov_evaluator import KrylovEvaluator
+from .evaluators import METHODS, QREvaluator, make_evaluator
 from .problem import FIRProblem
 
 __all__ = ["objective", "evaluate_objective", "ObjectiveResult", "make_evaluator", "F_bounds", "F_estimate",
            "METHODS", "resolve_noise_variance"]
-
-METHODS = ("krylov", "qr", "cholesky", "lanczos")
-
-
-def make_evaluator(method: str, problem: FIRProblem, *, random_state=None, **options):
-    """Build the evaluator named ``method`` for ``problem`` (options go to its constructor)."""
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    method = method.lower()
-    if method == "krylov":
-        return KrylovEvaluator(problem, random_state=random_state, **options)
-    if method == "lanczos":
-        return LanczosEvaluator(problem, random_state=random_state, **options)
-    if method == "qr":
-        return QREvaluator(problem, **options)
-    return CholeskyEvaluator(problem, **options)
-
 
 def resolve_noise_variance(noise_variance, problem: FIRProblem):
     """``None`` for ``"ml"``, the LS residual variance for ``"ls"``, or the given positive number."""

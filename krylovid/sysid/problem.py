@@ -7,7 +7,8 @@ and ``lam = sigma2 / c``.  Everything that does not depend on the
 hyperparameters is computed here once: the regressor operator, the
 least-squares fit (for the ``"ls"`` noise variance and for the exact split
 ``y = Phi g_LS + r``), ``Phi^T y`` and, lazily, the Gram matrix
-``M = Phi^T Phi`` used by the dual formulation.
+``M = Phi^T Phi`` used by the dual formulation and the thin QR factor of
+``[Phi y]`` used by the exact QR and spectral evaluators.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import numpy as np
 
 from .._validation import check_int
 from .data import check_data
+from .gram import RFactor, tsqr_r
 from .kernels import BlockDiagonalKernel, get_kernel
+from .kernels.base import ones_gram_diagonal
 from .regressors import fir_regressor, ls_fir
 
 __all__ = ["FIRProblem"]
@@ -150,16 +153,37 @@ class FIRProblem:
         With it ``diag(L^T M L) = D * S`` for the TC square root ``L = U D^{1/2}``
         at any ``beta`` in ``O(n)`` (used by the truncated dual formulation).
         """
-        M = self.gram
-        above = np.array([M[:k, k].sum() for k in range(self.n)])
-        return np.cumsum(2.0 * above + np.diag(M))
+        return ones_gram_diagonal(self.gram)
 
-    def kernel_diagonal(self, params) -> np.ndarray:
-        """``diag(Kbar)`` of shape ``(n_tot,)`` from column blocks of ``Kbar``."""
-        out = np.empty(self.n)
-        for a, b, KE in self._kernel_column_blocks(params):
-            out[a:b] = KE[np.arange(a, b), np.arange(b - a)]
-        return out
+    def sqrt_gram_diagonal(self, params):
+        """``diag(L^T M L)`` of shape ``(n_tot,)`` from the kernel's hook, or ``None`` (no cheap form)."""
+        return self.kernel.sqrt_gram_diagonal(self.n, params, self.gram, self.gram_prefix)
+
+    @cached_property
+    def r_factor(self) -> RFactor:
+        """Thin QR of ``[Phi y]`` (:class:`~krylovid.sysid.gram.RFactor`), computed once."""
+        return self.compute_r_factor()
+
+    def compute_r_factor(self, chunk_rows: int | None = None) -> RFactor:
+        """Thin QR of ``[Phi y]`` by a tall-skinny QR over row chunks of ``Phi`` (memory ``O(chunk * n)``).
+
+        Parameters
+        ----------
+        chunk_rows : int, optional
+            Rows per chunk (default ``max(4 (n + 1), 2048)``).
+
+        Returns
+        -------
+        RFactor
+            ``R1`` (``n x n``, upper triangular), ``w = Q1^T y`` and ``||y - Phi g_LS||``.
+        """
+        n = self.n
+
+        def rows(start, stop):
+            return np.concatenate([self.regressor_rows(start, stop), self.y[start:stop, None]], axis=1)
+
+        R = tsqr_r(rows, self.N, n + 1, chunk_rows)
+        return RFactor(np.ascontiguousarray(R[:n, :n]), R[:n, n].copy(), abs(float(R[n, n])))
 
     def regressor_rows(self, start: int, stop: int) -> np.ndarray:
         """Dense rows ``start:stop`` of ``Phi`` (for the chunked QR of the Chen–Ljung method)."""

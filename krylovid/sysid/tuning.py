@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
+from .evaluators import KrylovBudgetWarning
 from .objective import F_bounds, F_estimate, gap_check
 
 __all__ = ["TuningResult", "tune", "profile_shift"]
@@ -210,8 +211,6 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
                           "maxiter": maxiter})
     _, params, opt = min(cache.values(), key=lambda v: v[0])
     if not opt.certified:
-        from .krylov_evaluator import KrylovBudgetWarning
-
         warnings.warn(f"{evaluator.method}: the bounds on F at the optimum are [{opt.F_lower:.10g}, "
                       f"{opt.F_upper:.10g}], wider than rtol={rtol:g}; reported as they are",
                       KrylovBudgetWarning, stacklevel=3)

@@ -44,17 +44,29 @@ import numbers  # noqa: F401
 import numpy as np  # noqa: F401
 
 from ..._validation import check_int  # noqa: F401
-from ...backend import (array_namespace, asarray, is_cupy, is_numpy, numpy_namespace,  # noqa: F401
-                        to_numpy)
+from ...backend import array_namespace, asarray, is_cupy, is_numpy, numpy_namespace, to_numpy  # noqa: F401
 from ...operators import LinearOperator  # noqa: F401
-from .base import (_BETA_GRID, _TINY, Kernel, KernelOperator, KernelSqrtOperator, _ar1_filter,  # noqa: F401
-                   _as_block, _cumsum, _geom_sum, _index, _inverse, _pow, _rcumsum, _to_xp,
-                   _transform)
+from .base import (  # noqa: F401
+                        _BETA_GRID,
+                        _TINY,
+                        Kernel,
+                        KernelOperator,
+                        KernelSqrtOperator,
+                        _ar1_filter,
+                        _as_block,
+                        _cumsum,
+                        _geom_sum,
+                        _index,
+                        _inverse,
+                        _pow,
+                        _rcumsum,
+                        _to_xp,
+                        _transform,
+)
 from .correlated import DCKernel, SEKernel
 from .spline import CSKernel, SSKernel
 from .tc import DIKernel, HFKernel, TCKernel
-from .wrappers import (_REGISTRY, KERNEL_NAMES, BlockDiagonalKernel, CallableKernel,  # noqa: F401
-                       OperatorKernel, get_kernel)
+from .wrappers import _REGISTRY, KERNEL_NAMES, BlockDiagonalKernel, CallableKernel, OperatorKernel, get_kernel  # noqa: F401
 
 __all__ = [
     "Kernel", "TCKernel", "DCKernel", "SSKernel", "SEKernel", "HFKernel", "DIKernel",

@@ -14,10 +14,10 @@ import numbers
 import numpy as np
 
 from ..._validation import check_int
-from ...backend import array_namespace, asarray, is_cupy, is_numpy
+from ...backend import array_namespace, asarray, is_cupy, is_numpy, numpy_namespace, to_numpy
 from ...operators import LinearOperator
 
-__all__ = ["Kernel", "KernelOperator", "KernelSqrtOperator"]
+__all__ = ["Kernel", "KernelOperator", "KernelSqrtOperator", "tail_index", "ones_gram_diagonal"]
 
 _BETA_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 0.99)
 _TINY = float(np.finfo(np.float64).tiny)
@@ -76,6 +76,38 @@ def _geom_sum(r: float, n: int) -> float:
     """``sum_{k=1..n} r^k`` for ``0 < r < 1``, accurate for ``r`` near 1."""
     lr = math.log(r)
     return r * math.expm1(n * lr) / math.expm1(lr)
+
+
+def tail_index(diag, rel_tol: float = 1e-18, minimum: int = 16) -> int:
+    """Smallest ``k`` with ``sum(diag[k:]) <= rel_tol * sum(diag)`` (at least ``minimum``, at most ``len(diag)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> tail_index(0.5 ** np.arange(100), rel_tol=1e-6, minimum=1)
+    20
+    """
+    diag = np.asarray(diag, dtype=np.float64)
+    tail = np.cumsum(diag[::-1])[::-1]
+    idx = np.nonzero(tail <= rel_tol * tail[0])[0]
+    k = int(idx[0]) if idx.size else diag.size
+    return int(min(diag.size, max(k, minimum)))
+
+
+def ones_gram_diagonal(M) -> np.ndarray:
+    """``S_k = sum_{i, j <= k} M_ij``: the diagonal of ``U^T M U`` for the upper-triangular ones matrix ``U``.
+
+    ``M`` is a symmetric ``(n, n)`` array; ``O(n^2)`` time, ``O(n)`` extra memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ones_gram_diagonal(np.array([[1.0, 2.0], [2.0, 3.0]])).tolist()
+    [1.0, 8.0]
+    """
+    M = np.asarray(M, dtype=np.float64)
+    below = np.array([M[k, :k].sum() for k in range(M.shape[0])])
+    return np.cumsum(2.0 * below + np.diag(M))
 
 
 def _as_block(X, n: int, what: str):
@@ -140,6 +172,10 @@ class Kernel:
         ``name -> (low, high)``, an open interval.
     fast_matmat, fast_sqrt : bool
         Whether ``matmat`` / ``sqrt_matmat`` run in ``O(n k)`` (else dense).
+    sqrt_triangular : bool
+        Whether the square root ``L`` of :meth:`sqrt` is upper triangular, so that
+        the leading ``k x k`` block of ``L^T M L`` only involves ``M[:k, :k]``
+        (what :meth:`truncation_index` relies on).
 
     Examples
     --------
@@ -157,6 +193,7 @@ class Kernel:
     bounds: dict = {}
     fast_matmat = False
     fast_sqrt = False
+    sqrt_triangular = False
 
     # ------------------------------------------------------------ parameters
     def default_grid(self, n: int | None = None) -> list:
@@ -207,7 +244,7 @@ class Kernel:
             raise ValueError(f"z must have {len(self.param_names)} entries for {self.name}, got {z.shape[0]}")
         if not np.all(np.isfinite(z)):
             raise ValueError("z contains NaN or inf values")
-        return {k: _inverse(float(zi), *self.bounds[k]) for k, zi in zip(self.param_names, z)}
+        return {k: _inverse(float(zi), *self.bounds[k]) for k, zi in zip(self.param_names, z, strict=True)}
 
     # ------------------------------------------------------------ public API
     def _prep(self, n, params):
@@ -263,12 +300,40 @@ class Kernel:
         n, p = self._prep(n, params)
         return float(self._logdet(n, p))
 
-    def operator(self, n: int, params=None) -> "KernelOperator":
+    def diagonal(self, n: int, params=None) -> np.ndarray:
+        """``diag(Kbar)`` of shape ``(n,)`` (closed form for the built-in kernels, else from column blocks)."""
+        n, p = self._prep(n, params)
+        return np.asarray(self._diagonal(n, p), dtype=np.float64)
+
+    def sqrt_gram_diagonal(self, n: int, params, M, ones_prefix=None):
+        """``diag(L^T M L)`` of shape ``(n,)`` for a symmetric ``M`` (``L = sqrt(n, params)``), or ``None``.
+
+        ``None`` when the kernel has no cheap form (the caller then does without).
+        ``ones_prefix`` is :func:`ones_gram_diagonal` of ``M`` when already known
+        (the TC form needs it and it costs ``O(n^2)`` to compute).
+        """
+        n, p = self._prep(n, params)
+        d = self._sqrt_gram_diagonal(n, p, M, ones_prefix)
+        return None if d is None else np.asarray(d, dtype=np.float64)
+
+    def truncation_index(self, n: int, params, M, ones_prefix=None, rel_tol: float = 1e-18,
+                         minimum: int = 16) -> int:
+        """Size ``k`` of the leading block of ``G = L^T M L`` that holds all but ``rel_tol`` of its trace.
+
+        ``n`` (no truncation) unless :attr:`sqrt_triangular` and the kernel has a
+        cheap :meth:`sqrt_gram_diagonal`.
+        """
+        if not self.sqrt_triangular:
+            return int(n)
+        d = self.sqrt_gram_diagonal(n, params, M, ones_prefix)
+        return int(n) if d is None else tail_index(d, rel_tol, minimum)
+
+    def operator(self, n: int, params=None) -> KernelOperator:
         """``Kbar`` as a symmetric :class:`~krylovid.operators.LinearOperator`."""
         n, p = self._prep(n, params)
         return KernelOperator(self, n, p)
 
-    def sqrt_operator(self, n: int, params=None) -> "KernelSqrtOperator":
+    def sqrt_operator(self, n: int, params=None) -> KernelSqrtOperator:
         """The square root ``L`` of :meth:`sqrt` as a LinearOperator (``matmat`` = ``L @ X``,
         ``rmatmat`` = ``L^T @ X``), ``O(n k)`` per block when ``fast_sqrt``."""
         n, p = self._prep(n, params)
@@ -293,6 +358,20 @@ class Kernel:
 
     def _trace(self, n, p):
         return float(np.trace(self._dense(n, p)))
+
+    def _diagonal(self, n, p):
+        out = np.empty(n)
+        step = max(1, min(n, 4_000_000 // max(n, 1)))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            E = np.zeros((n, b - a))
+            E[np.arange(a, b), np.arange(b - a)] = 1.0
+            out[a:b] = np.asarray(to_numpy(self._matmat(n, p, E, numpy_namespace())))[np.arange(a, b),
+                                                                                       np.arange(b - a)]
+        return out
+
+    def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
+        return None
 
     def _logdet(self, n, p):
         w = np.linalg.eigvalsh(self._dense(n, p))

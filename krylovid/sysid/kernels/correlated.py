@@ -76,6 +76,9 @@ class DCKernel(Kernel):
     def _trace(self, n, p):
         return _geom_sum(p["alpha"], n)
 
+    def _diagonal(self, n, p):
+        return to_numpy(_pow(numpy_namespace(), p["alpha"], _index(numpy_namespace(), n)))
+
     def _logdet(self, n, p):
         return 0.5 * n * (n + 1) * math.log(p["alpha"]) + (n - 1) * math.log1p(-p["rho"] ** 2)
 
@@ -117,3 +120,6 @@ class SEKernel(Kernel):
 
     def _trace(self, n, p):
         return float(n)
+
+    def _diagonal(self, n, p):
+        return np.ones(n)

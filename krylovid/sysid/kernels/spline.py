@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...backend import numpy_namespace, to_numpy
 from .base import _BETA_GRID, Kernel, _cumsum, _geom_sum, _index, _pow, _rcumsum
 
 __all__ = ["SSKernel", "CSKernel"]
@@ -53,6 +54,9 @@ class SSKernel(Kernel):
     def _trace(self, n, p):
         return _geom_sum(p["beta"] ** 3, n) / 3
 
+    def _diagonal(self, n, p):
+        return to_numpy(_pow(numpy_namespace(), p["beta"], 3.0 * _index(numpy_namespace(), n))) / 3.0
+
 
 class CSKernel(Kernel):
     """Cubic-spline kernel ``Kbar[k, j] = k j min(k,j)/2 - min(k,j)^3/6`` (no shape parameter).
@@ -86,3 +90,7 @@ class CSKernel(Kernel):
 
     def _trace(self, n, p):
         return (n * (n + 1) / 2) ** 2 / 3
+
+    def _diagonal(self, n, p):
+        k = np.arange(1, n + 1, dtype=float)
+        return k ** 3 / 3.0

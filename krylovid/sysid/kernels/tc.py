@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ...backend import numpy_namespace, to_numpy
-from .base import _BETA_GRID, Kernel, _cumsum, _geom_sum, _index, _pow, _rcumsum
+from .base import _BETA_GRID, Kernel, _cumsum, _geom_sum, _index, _pow, _rcumsum, ones_gram_diagonal
 
 __all__ = ["TCKernel", "HFKernel", "DIKernel"]
 
@@ -31,7 +31,7 @@ class TCKernel(Kernel):
     name = "TC"
     param_names = ("beta",)
     bounds = {"beta": (0.0, 1.0)}
-    fast_matmat = fast_sqrt = True
+    fast_matmat = fast_sqrt = sqrt_triangular = True
 
     def default_grid(self, n=None):
         return [{"beta": b} for b in _BETA_GRID]
@@ -60,6 +60,14 @@ class TCKernel(Kernel):
 
     def _trace(self, n, p):
         return _geom_sum(p["beta"], n)
+
+    def _diagonal(self, n, p):
+        return to_numpy(_pow(numpy_namespace(), p["beta"], _index(numpy_namespace(), n)))
+
+    def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
+        # L = U D^{1/2}: diag(L^T M L) = D * diag(U^T M U)
+        S = ones_gram_diagonal(M) if ones_prefix is None else ones_prefix
+        return to_numpy(self._d(n, p["beta"], numpy_namespace())) * S
 
     def _logdet(self, n, p):
         b = p["beta"]
@@ -99,6 +107,9 @@ class HFKernel(TCKernel):
     def _sqrt_rmatmat(self, n, p, X, xp):
         return super()._sqrt_rmatmat(n, p, self._sign(n, xp)[:, None] * X, xp)
 
+    def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
+        return None  # L^T M L = L_TC^T (S M S) L_TC needs the prefix sums of S M S, not of M
+
 
 class DIKernel(Kernel):
     """Diagonal kernel ``Kbar = diag(beta^k)``.
@@ -112,7 +123,7 @@ class DIKernel(Kernel):
     name = "DI"
     param_names = ("beta",)
     bounds = {"beta": (0.0, 1.0)}
-    fast_matmat = fast_sqrt = True
+    fast_matmat = fast_sqrt = sqrt_triangular = True
 
     def default_grid(self, n=None):
         return [{"beta": b} for b in _BETA_GRID]
@@ -133,6 +144,12 @@ class DIKernel(Kernel):
         return self._diag(n, p, xp, half=True)[:, None] * X
 
     _sqrt_rmatmat = _sqrt_matmat
+
+    def _diagonal(self, n, p):
+        return to_numpy(self._diag(n, p, numpy_namespace()))
+
+    def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
+        return to_numpy(self._diag(n, p, numpy_namespace())) * np.diag(M)
 
     def _trace(self, n, p):
         return _geom_sum(p["beta"], n)

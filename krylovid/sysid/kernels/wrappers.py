@@ -175,6 +175,15 @@ class BlockDiagonalKernel(Kernel):
     def _trace(self, n, p):
         return self.num_inputs * self.base._trace(n // self.num_inputs, p)
 
+    def _diagonal(self, n, p):
+        return np.tile(np.asarray(self.base._diagonal(n // self.num_inputs, p), dtype=np.float64), self.num_inputs)
+
+    def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
+        nb = n // self.num_inputs
+        parts = [self.base._sqrt_gram_diagonal(nb, p, M[i * nb:(i + 1) * nb, i * nb:(i + 1) * nb], None)
+                 for i in range(self.num_inputs)]
+        return None if any(d is None for d in parts) else np.concatenate(parts)
+
     def _logdet(self, n, p):
         return self.num_inputs * self.base._logdet(n // self.num_inputs, p)
 

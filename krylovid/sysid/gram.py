@@ -1,0 +1,164 @@
+"""Primal and dual operators of the marginal likelihood and the data's square-root factor (DESIGN §3, "Scale").
+
+With ``Kbar = L L^T`` and ``M = Phi^T Phi``:
+
+* :class:`PrimalOperator` — ``A = Phi Kbar Phi^T`` (``N x N``, FFT matvecs);
+* :class:`DualOperator` — ``G = L^T M L`` (``n x n``), or its leading
+  ``k x k`` block for kernels whose square root is upper triangular;
+* :class:`RFactor` — the thin QR of ``[Phi y]``: ``R1`` (``n x n``),
+  ``w = Q1^T y`` and the least-squares residual norm, so that
+  ``G = (R1 L)^T (R1 L)`` and ``z = L^T Phi^T y = (R1 L)^T w`` without
+  forming ``M`` (no squared condition number);
+* :func:`tsqr_r` — that factor accumulated over row chunks;
+* :func:`choose_formulation` and :func:`truncation_index` — which form to run.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..operators import LinearOperator
+from .kernels.base import tail_index as truncation_index
+
+__all__ = ["PrimalOperator", "DualOperator", "RFactor", "tsqr_r", "truncation_index", "choose_formulation"]
+
+
+class PrimalOperator(LinearOperator):
+    """``A = Phi Kbar Phi^T`` (``N x N``) applied with FFT convolutions and the kernel's matmat.
+
+    Parameters
+    ----------
+    problem : FIRProblem
+    params : dict
+        Kernel shape parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.sysid import FIRProblem
+    >>> rng = np.random.default_rng(0)
+    >>> p = FIRProblem(rng.standard_normal(60), rng.standard_normal(60), 5)
+    >>> A = PrimalOperator(p, {"beta": 0.7})
+    >>> Phi = p.dense_regressor
+    >>> ref = Phi @ p.kernel.dense(5, {"beta": 0.7}) @ Phi.T
+    >>> bool(np.allclose(A.matmat(np.eye(60)), ref))
+    True
+    """
+
+    def __init__(self, problem, params):
+        self.problem, self.params = problem, params
+        super().__init__((problem.N, problem.N), symmetric=True)
+
+    def _matmat(self, X):
+        p = self.problem
+        return p.Phi.matmat(np.asarray(p.kernel.matmat(p.n, self.params, p.Phi.rmatmat(X))))
+
+
+class DualOperator(LinearOperator):
+    """``G = L^T M L`` (``n x n``), or its leading ``k x k`` block, with ``Kbar = L L^T`` and ``M = Phi^T Phi``.
+
+    The leading block is used for kernels whose square root is upper
+    triangular (TC, DI): then ``G[:k, :k] = L_k^T M[:k, :k] L_k`` only needs
+    ``M``'s leading block, and the trailing coordinates, whose prior variance
+    decays geometrically, are accounted for by the certificate of the Krylov
+    evaluator.
+
+    Parameters
+    ----------
+    problem : FIRProblem
+    params : dict
+    k : int, optional
+        Size of the leading block (default ``n``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.sysid import FIRProblem
+    >>> rng = np.random.default_rng(0)
+    >>> p = FIRProblem(rng.standard_normal(60), rng.standard_normal(60), 5)
+    >>> L = p.kernel.sqrt(5, {"beta": 0.7})
+    >>> G = DualOperator(p, {"beta": 0.7}).matmat(np.eye(5))
+    >>> bool(np.allclose(G, L.T @ p.gram @ L))
+    True
+    """
+
+    def __init__(self, problem, params, k: int | None = None):
+        self.problem, self.params = problem, params
+        n = problem.n
+        self.k = n if k is None else int(k)
+        self.M = problem.gram if self.k == n else np.ascontiguousarray(problem.gram[:self.k, :self.k])
+        super().__init__((self.k, self.k), symmetric=True)
+
+    def _pad(self, X):
+        if self.k == self.problem.n:
+            return X
+        out = np.zeros((self.problem.n, X.shape[1]))
+        out[:self.k] = X
+        return out
+
+    def _matmat(self, X):
+        ker, n, p, k = self.problem.kernel, self.problem.n, self.params, self.k
+        LX = np.asarray(ker.sqrt_matmat(n, p, self._pad(X)))[:k]
+        return np.asarray(ker.sqrt_rmatmat(n, p, self._pad(self.M @ LX)))[:k]
+
+
+@dataclass(frozen=True)
+class RFactor:
+    """Thin QR of ``[Phi y]``: ``[[R1, w], [0, r]]``.
+
+    Attributes
+    ----------
+    R1 : ndarray of shape (n, n)
+        Upper triangular, ``R1^T R1 = Phi^T Phi``.
+    w : ndarray of shape (n,)
+        ``Q1^T y``: ``Phi g_LS = Q1 w`` and ``||Phi g_LS|| = ||w||``.
+    residual_norm : float
+        ``||y - Phi g_LS||`` (``|r|``).
+    """
+
+    R1: np.ndarray
+    w: np.ndarray
+    residual_norm: float
+
+
+def tsqr_r(rows, num_rows: int, num_cols: int, chunk_rows: int | None = None) -> np.ndarray:
+    """Triangular factor of a tall matrix given by row blocks (tall-skinny QR).
+
+    Parameters
+    ----------
+    rows : callable
+        ``rows(start, stop)`` returns the dense rows ``start:stop`` (shape ``(stop - start, num_cols)``).
+    num_rows, num_cols : int
+    chunk_rows : int, optional
+        Rows per block (default ``max(4 num_cols, 2048)``); memory is ``O(chunk_rows * num_cols)``.
+
+    Returns
+    -------
+    R : ndarray of shape (num_cols, num_cols)
+        Upper triangular with ``R^T R = X^T X`` (zero rows padded when ``num_rows < num_cols``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).standard_normal((100, 4))
+    >>> R = tsqr_r(lambda a, b: X[a:b], 100, 4, chunk_rows=16)
+    >>> bool(np.allclose(R.T @ R, X.T @ X))
+    True
+    """
+    chunk = int(chunk_rows or max(4 * num_cols, 2048))
+    R = None
+    for start in range(0, num_rows, chunk):
+        block = rows(start, min(num_rows, start + chunk))
+        R = np.linalg.qr(block if R is None else np.concatenate([R, block], axis=0), mode="r")
+    if R.shape[0] < num_cols:
+        R = np.vstack([R, np.zeros((num_cols - R.shape[0], num_cols))])
+    return R
+
+
+def choose_formulation(problem, dual_max_n: int = 12000) -> str:
+    """``"dual"`` when ``M`` fits (``n <= dual_max_n``) and ``2 n^2 <= 10 m (N + n) log2(N + n)``."""
+    n, N, m = problem.n, problem.N, problem.num_inputs
+    primal_cost = 10.0 * m * (N + n) * math.log2(N + n)
+    return "dual" if n <= dual_max_n and 2.0 * n * n <= max(primal_cost, 4.0 * N * n / max(m, 1)) else "primal"
