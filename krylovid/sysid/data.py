@@ -1,15 +1,34 @@
-"""Validation of identification data ``(u, y)`` (DESIGN §6).
+"""Validation and preprocessing of identification data ``(u, y)`` (DESIGN §6).
 
-:func:`check_data` turns user input into float64 arrays ``u`` of shape
-``(N, m)`` and ``y`` of shape ``(N,)`` or raises a ``ValueError`` /
-``TypeError`` that names the argument at fault.
+* :func:`check_data` turns user input into float64 arrays ``u`` of shape
+  ``(N, m)`` and ``y`` of shape ``(N,)`` or raises a ``ValueError`` /
+  ``TypeError`` that names the argument at fault;
+* :func:`check_noise_dof` refuses records too short for the least-squares
+  noise variance (and names the minimum number of samples);
+* :func:`detrend` removes means or linear trends; :func:`significant_offsets`
+  flags means that a model without detrending would misread as dynamics
+  (:class:`DataWarning`).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.signal
 
 from .._validation import check_array, check_int
 from ..backend import array_namespace
 
-__all__ = ["check_data", "effective_length"]
+__all__ = ["check_data", "effective_length", "check_noise_dof", "detrend", "Detrended", "significant_offsets",
+           "DataWarning", "MIN_NOISE_DOF", "DETREND_MODES"]
+
+#: Residual degrees of freedom the ``"ls"`` noise variance needs (``N_eff - m * order``).
+MIN_NOISE_DOF = 10
+DETREND_MODES = ("none", "constant", "linear")
+
+
+class DataWarning(UserWarning):
+    """The data look unsuitable for the model as specified (offsets, a response that has not decayed)."""
 
 
 def effective_length(N: int, order: int, delay: int = 1, initial: str = "zero") -> int:
@@ -98,3 +117,143 @@ def check_data(u, y, order: int, *, delay: int = 1, initial: str = "zero"):
             what = "is identically zero" if float(scale[i]) == 0 else "is constant"
             raise ValueError(f"u: input column {i} {what} and does not excite the system")
     return u, y
+
+
+def check_noise_dof(n_eff: int, n_coef: int, *, N: int, order: int, num_inputs: int, delay: int = 1,
+                    initial: str = "zero") -> None:
+    """Refuse a record too short for the least-squares noise variance ``||y - Phi g_LS||^2 / (N_eff - n)``.
+
+    With ``N_eff - n`` residual degrees of freedom the estimate has relative
+    standard deviation ``sqrt(2 / (N_eff - n))``; with one or two of them it is
+    close to zero or arbitrary, and so is everything tuned with it (an
+    objective of ``-1e17`` reported as converged).  At least
+    :data:`MIN_NOISE_DOF` are required.
+
+    Parameters
+    ----------
+    n_eff : int
+        Usable outputs.
+    n_coef : int
+        FIR coefficients in total (``m * order``).
+    N, order, num_inputs, delay, initial
+        Only used in the message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``order`` and the minimum number of samples.
+
+    Examples
+    --------
+    >>> check_noise_dof(200, 50, N=200, order=50, num_inputs=1)
+    >>> check_noise_dof(61, 60, N=61, order=60, num_inputs=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: order: 61 samples are too few for order=60 with 1 input(s) and noise_variance='ls': at least 70 are needed (the least-squares noise estimate needs N_eff - inputs*order >= 10); use a lower order, a longer record, or noise_variance='ml' or a number
+    """
+    if n_eff - n_coef >= MIN_NOISE_DOF:
+        return
+    need = N + (n_coef + MIN_NOISE_DOF - n_eff)
+    raise ValueError(f"order: {N} samples are too few for order={order} with {num_inputs} input(s) and "
+                     f"noise_variance='ls': at least {need} are needed (the least-squares noise estimate needs "
+                     f"N_eff - inputs*order >= {MIN_NOISE_DOF}); use a lower order, a longer record, or "
+                     "noise_variance='ml' or a number")
+
+
+@dataclass(frozen=True)
+class Detrended:
+    """A record with its means or trends removed.
+
+    Attributes
+    ----------
+    u : ndarray of shape (N, m)
+    y : ndarray of shape (N,)
+    input_offset : ndarray of shape (m,)
+        Mean of each input column before detrending (zeros for ``"none"``).
+    output_offset : float
+        Mean of the output before detrending (0 for ``"none"``).
+    mode : str
+    """
+
+    u: np.ndarray
+    y: np.ndarray
+    input_offset: np.ndarray
+    output_offset: float
+    mode: str
+
+
+def detrend(u, y, mode: str = "constant") -> Detrended:
+    """Remove the means (``"constant"``) or the least-squares lines (``"linear"``) of ``u`` and ``y``.
+
+    Parameters
+    ----------
+    u : array of shape (N, m)
+    y : array of shape (N,)
+    mode : {"none", "constant", "linear"}
+
+    Returns
+    -------
+    Detrended
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = detrend(np.array([[1.0], [3.0]]), np.array([10.0, 14.0]))
+    >>> d.u.ravel().tolist(), d.y.tolist(), d.output_offset
+    ([-1.0, 1.0], [-2.0, 2.0], 12.0)
+    """
+    if mode not in DETREND_MODES:
+        raise ValueError(f"detrend must be one of {list(DETREND_MODES)}, got {mode!r}")
+    u = np.asarray(u, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    u0, y0 = u.mean(axis=0), float(y.mean())
+    if mode == "none":
+        return Detrended(u, y, np.zeros(u.shape[1]), 0.0, mode)
+    if mode == "constant":
+        return Detrended(u - u0, y - y0, u0, y0, mode)
+    return Detrended(scipy.signal.detrend(u, axis=0, type="linear"), scipy.signal.detrend(y, type="linear"),
+                     u0, y0, mode)
+
+
+def _offset_t(x: np.ndarray, batches: int = 10) -> float:
+    """``|mean| / se`` with the standard error from batch means (robust to autocorrelation)."""
+    n = x.shape[0] // batches
+    means = x[:n * batches].reshape(batches, n).mean(axis=1)
+    se = means.std(ddof=1) / np.sqrt(batches)
+    m = abs(float(x.mean()))
+    return np.inf if se == 0 and m > 0 else (0.0 if m == 0 else m / se)
+
+
+def significant_offsets(u, y, *, t_threshold: float = 4.0, rel_threshold: float = 0.05) -> list:
+    """Names of the signals (``"u[i]"``, ``"y"``) whose mean is significant.
+
+    A mean counts as significant when it is both statistically clear (``|mean| >
+    t_threshold`` standard errors, the standard error estimated from 10 batch
+    means so that coloured signals are not flagged by chance; about 0.3 % false
+    alarms on zero-mean data) and large enough to matter (``|mean| >
+    rel_threshold * std``).  Records shorter than 20 samples are not checked.
+
+    Parameters
+    ----------
+    u : array of shape (N, m)
+    y : array of shape (N,)
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.standard_normal((500, 1)); y = rng.standard_normal(500)
+    >>> significant_offsets(u, y), significant_offsets(u + 5, y + 20)
+    ([], ['u[0]', 'y'])
+    """
+    u = np.asarray(u, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape[0] < 20:
+        return []
+    cols = [(f"u[{i}]", u[:, i]) for i in range(u.shape[1])] + [("y", y)]
+    return [name for name, x in cols
+            if _offset_t(x) > t_threshold and abs(x.mean()) > rel_threshold * x.std()]
