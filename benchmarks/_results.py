@@ -3,6 +3,7 @@
 Each benchmark script owns the text between its own pair of HTML-comment
 markers; rerunning a script replaces only that text.
 """
+
 from __future__ import annotations
 
 import pathlib

@@ -24,10 +24,12 @@ The markdown tables are printed and, unless ``--no-write`` (implied by
 ``--quick``), written between the Primitives markers of ``benchmarks/RESULTS.md``
 together with the machine, date and command.
 """
+
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import os
 import pathlib
 import platform
@@ -41,6 +43,8 @@ import scipy.linalg as sla
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the shared _results helper
 import _results  # noqa: E402
+
+from krylovid.krylov import block_lanczos  # noqa: E402
 from krylovid.operators import LinearOperator, Product, Toeplitz  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
@@ -113,13 +117,21 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    threads = ", ".join(f"{v}={os.environ[v]}" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-                        if v in os.environ) or "BLAS threads: library default"
+    threads = (
+        ", ".join(
+            f"{v}={os.environ[v]}"
+            for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            if v in os.environ
+        )
+        or "BLAS threads: library default"
+    )
     load = "n/a"
     if hasattr(os, "getloadavg"):
-        load = "{:.1f}".format(os.getloadavg()[0])
-    return (f"{os.cpu_count()} cores (`nproc`), {cpu}, Python {platform.python_version()}, "
-            f"NumPy {np.__version__}; {threads}; 1-min load average at start {load}")
+        load = f"{os.getloadavg()[0]:.1f}"
+    return (
+        f"{os.cpu_count()} cores (`nproc`), {cpu}, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}; {threads}; 1-min load average at start {load}"
+    )
 
 
 # ----------------------------------------------------------------------------- benchmarks
@@ -132,16 +144,16 @@ def bench_tall(Ns, ks, n, dense_max, repeats, rng):
         M = sla.toeplitz(c, r) if N <= dense_max else None
         for k in ks:
             X = rng.standard_normal((n, k))
-            fns = {"fft": lambda: T.matmat(X)}
+            fns = {"fft": functools.partial(T.matmat, X)}
             if M is not None:
-                fns["dense"] = lambda: M @ X
+                fns["dense"] = functools.partial(np.matmul, M, X)
                 _check(T.matmat(X), M @ X)
             t = side_by_side(fns, repeats)
             td = t.get("dense")
             ratio = f"{td / t['fft']:.2f}" if td else "—"
             rows.append(f"| {_fmt_n(N)} | {n} | {k} | {_fmt_t(t['fft'])} | {_fmt_t(td)} | {ratio} |")
             print(rows[-1], flush=True)
-        del M
+        del M, fns  # free the dense matrix before the next N
     return rows
 
 
@@ -154,27 +166,25 @@ def bench_square(Ns, ks, dense_max, repeats, rng):
         M = sla.toeplitz(c) if N <= dense_max else None
         for k in ks:
             X = rng.standard_normal((N, k))
-            fns = {"fft": lambda: T.matmat(X)}
+            fns = {"fft": functools.partial(T.matmat, X)}
             if M is not None:
-                fns["dense"] = lambda: M @ X
+                fns["dense"] = functools.partial(np.matmul, M, X)
                 _check(T.matmat(X), M @ X)
             t = side_by_side(fns, repeats)
             td = t.get("dense")
             ratio = f"{td / t['fft']:.2f}" if td else "—"
             rows.append(f"| {_fmt_n(N)} | {k} | {_fmt_t(t['fft'])} | {_fmt_t(td)} | {ratio} |")
             print(rows[-1], flush=True)
-        del M
+        del M, fns  # free the dense matrix before the next N
     return rows
 
 
 def bench_block_lanczos(Ns, ss, n, steps, repeats, rng, big=8 * 10**6):
     """Block Lanczos on A = T T^T (T Toeplitz (N, n)): time vs N and block size."""
-    try:
-        from krylovid.krylov import block_lanczos
-    except ImportError:
-        return ["(krylovid.krylov.block_lanczos is not available: block Lanczos not benchmarked)"]
-    rows = ["| N | n | block size s | steps | dim d | runs | time | in matvecs | per column matvec |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| N | n | block size s | steps | dim d | runs | time | in matvecs | per column matvec |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for N in Ns:
         T = Toeplitz(rng.standard_normal(N), rng.standard_normal(n))
         for s in ss:
@@ -182,7 +192,7 @@ def bench_block_lanczos(Ns, ss, n, steps, repeats, rng, big=8 * 10**6):
             timed = Timed(Product(T, T.T))
             res = {}
 
-            def run():
+            def run(timed=timed, B=B, res=res):
                 res["r"] = block_lanczos(timed, B, steps)
 
             runs = 1 if N * s >= big else repeats  # the largest cases: one cold run only
@@ -195,8 +205,10 @@ def bench_block_lanczos(Ns, ss, n, steps, repeats, rng, big=8 * 10**6):
             r = res["r"]
             cols = r.info.matvecs
             share = timed.seconds / sum(times)
-            rows.append(f"| {_fmt_n(N)} | {n} | {s} | {steps} | {r.Q.shape[1]} | {runs} | {_fmt_t(t)} | "
-                        f"{100 * share:.0f}% | {_fmt_t(share * t / max(cols, 1))} |")
+            rows.append(
+                f"| {_fmt_n(N)} | {n} | {s} | {steps} | {r.Q.shape[1]} | {runs} | {_fmt_t(t)} | "
+                f"{100 * share:.0f}% | {_fmt_t(share * t / max(cols, 1))} |"
+            )
             print(rows[-1], flush=True)
     return rows
 
@@ -232,25 +244,40 @@ def main(argv=None) -> int:
     print(f"\nBlock Lanczos on A = T T^T, {steps} block steps, median of {lz_repeats}")
     lz = bench_block_lanczos(Ns[::2] if not quick else Ns, ks, n, steps, lz_repeats, rng)
     elapsed = time.perf_counter() - t0
-    env = "".join(f"{v}={os.environ[v]} " for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-                  if v in os.environ)
-    command = env + "python benchmarks/primitives.py" + (
-        " " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
-    body = "\n".join([
-        f"Machine: {machine()}.  ",
-        f"Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  ",
-        f"Command: `{command}` (total {elapsed:.0f} s; medians of {repeats} runs, block Lanczos of {lz_repeats}; "
-        "FFT and dense timed alternately in the same loop).",
-        "",
-        f"### Toeplitz `(N, n)` block matvec vs the stored dense `N x n` matrix (dense only where N <= 1e5)",
-        "", *tall, "",
-        "### Symmetric Toeplitz `N x N` block matvec vs dense `N x N` (dense for N = 1e4 only)",
-        "", *square, "",
-        f"### Block Lanczos (full reorthogonalization) on `A = T T^T`, `T` Toeplitz `(N, {n})`, {steps} block steps",
-        "", *lz, "",
-        "`in matvecs`: share of the block Lanczos time spent applying `A` (each column of `A` is one",
-        "`T^T` and one `T` FFT product); the rest is orthogonalization and deflation.",
-    ])
+    env = "".join(
+        f"{v}={os.environ[v]} "
+        for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        if v in os.environ
+    )
+    command = (
+        env
+        + "python benchmarks/primitives.py"
+        + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
+    )
+    body = "\n".join(
+        [
+            f"Machine: {machine()}.  ",
+            f"Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  ",
+            f"Command: `{command}` (total {elapsed:.0f} s; medians of {repeats} runs, block Lanczos of {lz_repeats}; "
+            "FFT and dense timed alternately in the same loop).",
+            "",
+            "### Toeplitz `(N, n)` block matvec vs the stored dense `N x n` matrix (dense only where N <= 1e5)",
+            "",
+            *tall,
+            "",
+            "### Symmetric Toeplitz `N x N` block matvec vs dense `N x N` (dense for N = 1e4 only)",
+            "",
+            *square,
+            "",
+            "### Block Lanczos (full reorthogonalization) on `A = T T^T`, "
+            f"`T` Toeplitz `(N, {n})`, {steps} block steps",
+            "",
+            *lz,
+            "",
+            "`in matvecs`: share of the block Lanczos time spent applying `A` (each column of `A` is one",
+            "`T^T` and one `T` FFT product); the rest is orthogonalization and deflation.",
+        ]
+    )
     print(f"\n(total {elapsed:.1f} s)")
     if not (quick or args.no_write):
         write_section(body)

@@ -1,4 +1,5 @@
 """``python -m krylovid``: the command line of :mod:`krylovid.cli`."""
+
 import sys
 
 from .cli import main

@@ -4,6 +4,7 @@ Each check raises ``ValueError`` or ``TypeError`` with a message that names the
 offending argument, so bad input never turns into a wrong number or a bare
 NumPy traceback.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -23,8 +24,9 @@ def check_finite(x, name: str):
     return x
 
 
-def check_array(x, name: str, *, ndim=None, min_size: int = 1, finite: bool = True,
-                xp=None, dtype=None, allow_complex: bool = False):
+def check_array(
+    x, name: str, *, ndim=None, min_size: int = 1, finite: bool = True, xp=None, dtype=None, allow_complex: bool = False
+):
     """Validate and convert ``x`` to a floating array of namespace ``xp``.
 
     Parameters

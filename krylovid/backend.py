@@ -20,16 +20,33 @@ The helpers cover:
   :func:`svd`;
 * dtype helpers (:func:`float_dtype`, :func:`eps`).
 """
+
 from __future__ import annotations
 
-import numpy as np
 import array_api_compat
+import numpy as np
 
 __all__ = [
-    "array_namespace", "is_numpy", "is_cupy", "is_strict", "default_rng",
-    "standard_normal", "rademacher", "uniform", "to_numpy", "asarray", "rfft",
-    "irfft", "eigh", "cholesky", "solve_triangular", "qr", "svd", "float_dtype",
-    "eps", "numpy_namespace",
+    "array_namespace",
+    "is_numpy",
+    "is_cupy",
+    "is_strict",
+    "default_rng",
+    "standard_normal",
+    "rademacher",
+    "uniform",
+    "to_numpy",
+    "asarray",
+    "rfft",
+    "irfft",
+    "eigh",
+    "cholesky",
+    "solve_triangular",
+    "qr",
+    "svd",
+    "float_dtype",
+    "eps",
+    "numpy_namespace",
 ]
 
 

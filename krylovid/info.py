@@ -1,4 +1,5 @@
 """``KrylovInfo``: the status record every iterative or randomized routine returns."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

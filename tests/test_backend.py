@@ -1,6 +1,7 @@
 """Tests of krylovid.backend: rng normalisation, host/device round trips, FFT and
 small dense linear algebra, each against NumPy / SciPy as the independent reference.
 """
+
 from __future__ import annotations
 
 import numpy as np

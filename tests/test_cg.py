@@ -1,4 +1,5 @@
 """Tests of :func:`krylovid.krylov.cg` and :func:`block_cg` against ``numpy.linalg.solve``."""
+
 from __future__ import annotations
 
 import warnings
@@ -93,7 +94,7 @@ def test_block_cg_per_column(rng):
     A = _spd(rng, 70)
     B = rng.standard_normal((70, 4))
     B[:, 2] = 0.0
-    B[:, 3] *= 1e6                                   # relative rule per column
+    B[:, 3] *= 1e6  # relative rule per column
     op = Counted(Dense(A))
     res = block_cg(op, B, rtol=1e-10)
     assert isinstance(res, BlockCGResult) and res.info.status == "converged"
@@ -111,8 +112,8 @@ def test_block_cg_per_column(rng):
 def test_block_cg_partial_convergence_warns(rng):
     A = np.diag(np.concatenate([np.ones(10), np.logspace(0, 6, 50)]))
     B = np.zeros((60, 2))
-    B[:10, 0] = 1.0                                  # converges in one step
-    B[:, 1] = rng.standard_normal(60)               # needs many
+    B[:10, 0] = 1.0  # converges in one step
+    B[:, 1] = rng.standard_normal(60)  # needs many
     with pytest.warns(ConvergenceWarning):
         res = block_cg(A, B, maxiter=5)
     assert res.info.status == "max_iter"
@@ -130,17 +131,20 @@ def test_array_api_strict_backend(strict_xp, rng):
     assert np.allclose(np.asarray(single.x._array), np.linalg.solve(A, B[:, 0]), rtol=1e-7)
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(A=np.ones((3, 4)), b=np.ones(3)), ValueError, "square"),
-    (dict(A=np.eye(3), b=np.ones(4)), ValueError, "length"),
-    (dict(A=np.eye(3), b=np.array([1.0, np.nan, 0.0])), ValueError, "NaN"),
-    (dict(A=np.eye(3), b=np.ones(3), rtol=-1.0), ValueError, "rtol"),
-    (dict(A=np.eye(3), b=np.ones(3), maxiter=0), ValueError, "maxiter"),
-    (dict(A=np.eye(3), b=np.ones(3), shift=np.inf), ValueError, "shift"),
-    (dict(A=np.eye(3), b=np.ones(3), x0=np.ones(2)), ValueError, "x0"),
-    (dict(A=np.eye(3), b=np.ones(3), M=np.eye(2)), ValueError, "M"),
-    (dict(A=np.eye(3), b="abc"), TypeError, "b"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(A=np.ones((3, 4)), b=np.ones(3)), ValueError, "square"),
+        (dict(A=np.eye(3), b=np.ones(4)), ValueError, "length"),
+        (dict(A=np.eye(3), b=np.array([1.0, np.nan, 0.0])), ValueError, "NaN"),
+        (dict(A=np.eye(3), b=np.ones(3), rtol=-1.0), ValueError, "rtol"),
+        (dict(A=np.eye(3), b=np.ones(3), maxiter=0), ValueError, "maxiter"),
+        (dict(A=np.eye(3), b=np.ones(3), shift=np.inf), ValueError, "shift"),
+        (dict(A=np.eye(3), b=np.ones(3), x0=np.ones(2)), ValueError, "x0"),
+        (dict(A=np.eye(3), b=np.ones(3), M=np.eye(2)), ValueError, "M"),
+        (dict(A=np.eye(3), b="abc"), TypeError, "b"),
+    ],
+)
 def test_bad_input(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         cg(**kwargs)

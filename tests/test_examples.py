@@ -4,6 +4,7 @@ Each example is run as a script in a subprocess with ``KRYLOVID_EXAMPLE_SMALL=1`
 and an output folder in ``tmp_path``; the test checks the exit status, the
 figures, and the numbers the script prints against known answers.
 """
+
 import os
 import re
 import subprocess
@@ -19,10 +20,21 @@ EXAMPLES = os.path.join(REPO, "examples")
 
 
 def _run_example(name, out_dir):
-    env = dict(os.environ, KRYLOVID_EXAMPLE_SMALL="1", MPLBACKEND="Agg", **ONE_THREAD,
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), str(out_dir)],
-                       capture_output=True, text=True, env=env, cwd=out_dir, timeout=300)
+    env = dict(
+        os.environ,
+        KRYLOVID_EXAMPLE_SMALL="1",
+        MPLBACKEND="Agg",
+        **ONE_THREAD,
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    r = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, name), str(out_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=out_dir,
+        timeout=300,
+    )
     assert r.returncode == 0, f"{name} failed:\n{r.stdout}\n{r.stderr}"
     return r.stdout
 
@@ -39,8 +51,15 @@ def _needs_sysid():
 
 def test_all_examples_are_tested():
     scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
-    assert scripts == sorted(["identify_simulated.py", "krylov_vs_cholesky_vs_qr.py", "multi_input.py",
-                              "attention_minilm.py", "mha_to_mla.py"])
+    assert scripts == sorted(
+        [
+            "identify_simulated.py",
+            "krylov_vs_cholesky_vs_qr.py",
+            "multi_input.py",
+            "attention_minilm.py",
+            "mha_to_mla.py",
+        ]
+    )
 
 
 def test_identify_simulated(tmp_path):
@@ -79,8 +98,8 @@ def test_attention_minilm(tmp_path):
     rsvd = _numbers(r"m=\d+: ([\d.e+-]+)", out.split("low rank (rSVD)")[1].splitlines()[0])
     tsvd = _numbers(r"m=\d+: ([\d.e+-]+)", out.split("truncated SVD")[1].splitlines()[0])
     assert len(rsvd) == len(tsvd) == 4
-    assert rsvd[-1] < rsvd[0]                       # error shrinks with the budget
-    assert all(t <= r * (1 + 1e-6) + 1e-12 for t, r in zip(tsvd, rsvd))
+    assert rsvd[-1] < rsvd[0]  # error shrinks with the budget
+    assert all(t <= r * (1 + 1e-6) + 1e-12 for t, r in zip(tsvd, rsvd, strict=True))
     for name in ("spectrum.png", "error_curves.png"):
         assert (tmp_path / name).stat().st_size > 1000
 
@@ -93,7 +112,7 @@ def test_mha_to_mla(tmp_path):
     (err,) = _numbers(r"output error ([\d.e+-]+)", line)
     assert err < 1e-10
     errs = _numbers(r"output error ([\d.e+-]+)", out)
-    assert errs == sorted(errs, reverse=True)        # more latent dims, smaller error
+    assert errs == sorted(errs, reverse=True)  # more latent dims, smaller error
     assert (tmp_path / "mha_to_mla.png").stat().st_size > 1000
 
 
@@ -113,12 +132,14 @@ def test_readme_python_blocks_run(tmp_path):
     assert len(blocks) >= 3
     script = tmp_path / "readme_blocks.py"
     script.write_text("\n\n".join(blocks))
-    env = dict(os.environ, MPLBACKEND="Agg", **ONE_THREAD,
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
-                       cwd=tmp_path, timeout=300)
+    env = dict(
+        os.environ, MPLBACKEND="Agg", **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     (fit_pct,) = _numbers(r"fit to the truth: ([-\d.]+) %", r.stdout)
     assert fit_pct > 80.0, r.stdout
     (rel,) = _numbers(r"(?m)^([\d.e+-]+)$", r.stdout.split("fit to the truth")[1].split("rSVD")[0].strip())
-    assert rel < 1e-6                                  # krylov F vs cholesky F
+    assert rel < 1e-6  # krylov F vs cholesky F

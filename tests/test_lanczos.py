@@ -1,4 +1,5 @@
 """Tests of :func:`krylovid.krylov.lanczos` against dense references."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_ritz_values_interlace_and_reach_extremes(rng):
     res = lanczos(A, rng.standard_normal(150), 40)
     theta = np.linalg.eigvalsh(res.tridiagonal())
     assert w.min() - 1e-10 <= theta.min() and theta.max() <= w.max() + 1e-10
-    assert abs(theta.max() - w.max()) < 1e-8 * w.max()      # extremes converge first
+    assert abs(theta.max() - w.max()) < 1e-8 * w.max()  # extremes converge first
     theta_prev = np.linalg.eigvalsh(res.tridiagonal()[:39, :39])
     # Cauchy interlacing of T_39 inside T_40
     assert np.all(theta[:-1] <= theta_prev + 1e-10) and np.all(theta_prev <= theta[1:] + 1e-10)
@@ -118,14 +119,17 @@ def test_array_api_strict_backend(strict_xp, rng):
     assert np.abs(Q.T @ Q - np.eye(15)).max() < 1e-12
 
 
-@pytest.mark.parametrize("A, b, match", [
-    (np.ones((3, 4)), np.ones(3), "square"),
-    (np.eye(3), np.ones(4), "length"),
-    (np.eye(3), np.array([1.0, np.nan, 0.0]), "NaN"),
-    (np.eye(3), np.zeros(3), "zero"),
-    (np.array([[1.0, 2.0], [0.0, 1.0]]), np.ones(2), "symmetric"),
-    (np.eye(3), np.ones((3, 1)), "1-dimensional"),
-])
+@pytest.mark.parametrize(
+    "A, b, match",
+    [
+        (np.ones((3, 4)), np.ones(3), "square"),
+        (np.eye(3), np.ones(4), "length"),
+        (np.eye(3), np.array([1.0, np.nan, 0.0]), "NaN"),
+        (np.eye(3), np.zeros(3), "zero"),
+        (np.array([[1.0, 2.0], [0.0, 1.0]]), np.ones(2), "symmetric"),
+        (np.eye(3), np.ones((3, 1)), "1-dimensional"),
+    ],
+)
 def test_bad_input(A, b, match):
     with pytest.raises(ValueError, match=match):
         lanczos(A, b, 2)

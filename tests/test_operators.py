@@ -12,11 +12,12 @@ errors and the round trip through SciPy.
 ``array_api_strict``.  Tolerances are derived from the dtype
 (``TOL_FACTOR * eps``) and scaled by the norms involved.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -28,8 +29,20 @@ from hypothesis import strategies as st
 
 from krylovid.backend import asarray, to_numpy
 from krylovid.operators import (
-    Counted, Dense, Diagonal, FromScipy, Identity, LinearOperator, Product, Scaled, Shifted, Sum,
-    Toeplitz, Transposed, aslinearoperator, to_scipy,
+    Counted,
+    Dense,
+    Diagonal,
+    FromScipy,
+    Identity,
+    LinearOperator,
+    Product,
+    Scaled,
+    Shifted,
+    Sum,
+    Toeplitz,
+    Transposed,
+    aslinearoperator,
+    to_scipy,
 )
 
 TOL_FACTOR = 1e3
@@ -174,8 +187,10 @@ CASES = [
     OpCase("transposed", _transposed),
     OpCase("toeplitz_T", _toeplitz_T),
     OpCase("counted", _counted),
-    OpCase("aslinearoperator_array", lambda xp: (aslinearoperator(_on(_g(28).standard_normal((3, 5)), xp)),
-                                                 _g(28).standard_normal((3, 5)))),
+    OpCase(
+        "aslinearoperator_array",
+        lambda xp: (aslinearoperator(_on(_g(28).standard_normal((3, 5)), xp)), _g(28).standard_normal((3, 5))),
+    ),
     OpCase("scipy_sparse", _scipy_sparse, numpy_only=True),
     OpCase("scipy_linop", _scipy_linop, numpy_only=True),
 ]
@@ -385,11 +400,15 @@ def test_shifted_keeps_operator_and_shift_apart(rng):
 
 
 # ----------------------------------------------------------------------------- dtypes
-@pytest.mark.parametrize("make", [
-    lambda g: (Dense(g.standard_normal((6, 4)).astype(np.float32)), None),
-    lambda g: (Toeplitz(g.standard_normal(6).astype(np.float32), g.standard_normal(4).astype(np.float32)), None),
-    lambda g: (Diagonal(g.standard_normal(4).astype(np.float32)), None),
-], ids=["dense", "toeplitz", "diagonal"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda g: (Dense(g.standard_normal((6, 4)).astype(np.float32)), None),
+        lambda g: (Toeplitz(g.standard_normal(6).astype(np.float32), g.standard_normal(4).astype(np.float32)), None),
+        lambda g: (Diagonal(g.standard_normal(4).astype(np.float32)), None),
+    ],
+    ids=["dense", "toeplitz", "diagonal"],
+)
 def test_float32_is_preserved_and_accurate(make, rng):
     op, _ = make(np.random.default_rng(5))
     ref = op.to_dense().astype(np.float64)

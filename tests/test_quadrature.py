@@ -1,11 +1,11 @@
 """Tests of Gauss / Gauss-Radau quadrature and the quadratic-form bounds against dense values."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from krylovid.krylov import (QuadraticFormBounds, gauss_quadrature, gauss_radau, lanczos,
-                             quadratic_form_bounds)
+from krylovid.krylov import QuadraticFormBounds, gauss_quadrature, gauss_radau, lanczos, quadratic_form_bounds
 
 
 def _spd(rng, n, lo=-3, hi=1):
@@ -28,8 +28,9 @@ def test_gauss_is_exact_for_low_degree_polynomials(rng):
         exact = b @ np.linalg.matrix_power(A, k) @ b
         est = gauss_quadrature(r.alpha, r.beta, r.b_norm, lambda x, k=k: x**k)
         assert np.isclose(est, exact, rtol=1e-9)
-    assert not np.isclose(gauss_quadrature(r.alpha, r.beta, r.b_norm, lambda x: x**8),
-                          b @ np.linalg.matrix_power(A, 8) @ b, rtol=1e-9)
+    assert not np.isclose(
+        gauss_quadrature(r.alpha, r.beta, r.b_norm, lambda x: x**8), b @ np.linalg.matrix_power(A, 8) @ b, rtol=1e-9
+    )
 
 
 def test_radau_has_the_prescribed_node(rng):
@@ -55,23 +56,23 @@ def test_bounds_bracket_dense_value_and_tighten(rng, shift):
         assert bnd.gauss <= bnd.lower + tol and bnd.radau_lower <= exact + tol
         assert bnd.radau_upper <= bnd.upper
         gaps.append(bnd.gap)
-    assert all(g2 < g1 for g1, g2 in zip(gaps, gaps[1:]))
+    assert all(g2 < g1 for g1, g2 in zip(gaps[:-1], gaps[1:], strict=True))
     assert gaps[-1] < 1e-2 * gaps[0]
 
 
 def test_tighter_lambda_min_gives_tighter_upper_bound(rng):
-    A, w = _spd(rng, 100, 0, 1)                      # spectrum in [1, 10]
+    A, w = _spd(rng, 100, 0, 1)  # spectrum in [1, 10]
     b = rng.standard_normal(100)
     exact = _exact(A, b, 0.1)
-    loose = quadratic_form_bounds(A, b, 0.1, 6)      # lambda_min = 0
+    loose = quadratic_form_bounds(A, b, 0.1, 6)  # lambda_min = 0
     tight = quadratic_form_bounds(A, b, 0.1, 6, lambda_min=w.min())
     assert exact <= tight.upper < loose.upper
-    assert tight.lower == loose.lower                 # Gauss does not depend on the nodes
+    assert tight.lower == loose.lower  # Gauss does not depend on the nodes
 
 
 def test_invariant_space_gives_exact_value(rng):
     F = rng.standard_normal((200, 5))
-    A = F @ F.T                                       # rank 5: Krylov space of dimension 6
+    A = F @ F.T  # rank 5: Krylov space of dimension 6
     b = rng.standard_normal(200)
     bnd = quadratic_form_bounds(A, b, 0.3, 30)
     assert bnd.info.status == "invariant" and bnd.info.iterations == 6
@@ -116,7 +117,7 @@ def test_bad_coefficients():
     with pytest.raises(ValueError, match="beta"):
         gauss_quadrature([1.0, 2.0], [1.0, 1.0, 1.0], 1.0, np.exp)
     with pytest.raises(ValueError, match="beta"):
-        gauss_radau([1.0, 2.0], [1.0], 1.0, np.exp, 0.0)       # needs the residual norm too
+        gauss_radau([1.0, 2.0], [1.0], 1.0, np.exp, 0.0)  # needs the residual norm too
     with pytest.raises(ValueError, match="alpha"):
         gauss_quadrature([], [], 1.0, np.exp)
     with pytest.raises(ValueError, match="NaN"):

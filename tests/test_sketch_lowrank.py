@@ -1,11 +1,11 @@
 """Range finder, randomized SVD / eigh and Nyström against dense references."""
-import numpy as np
-import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import array_api_strict as xs
-from array_api_compat import is_array_api_strict_namespace, array_namespace
+import numpy as np
+import pytest
+from array_api_compat import array_namespace, is_array_api_strict_namespace
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from krylovid.operators import Counted, Dense, LinearOperator
 from krylovid.sketch import nystrom, randomized_eigh, randomized_svd, range_finder
@@ -32,7 +32,7 @@ def _psd(n, decay, seed=0):
     return (U * lam) @ U.T, lam
 
 
-SLOW = lambda i: 1.0 / (1.0 + i) ** 0.5          # noqa: E731  slowly decaying spectrum
+SLOW = lambda i: 1.0 / (1.0 + i) ** 0.5  # noqa: E731  slowly decaying spectrum
 
 
 def test_range_finder_orthonormal_and_near_optimal():
@@ -44,8 +44,8 @@ def test_range_finder_orthonormal_and_near_optimal():
         assert Q.shape == (80, 13)
         np.testing.assert_allclose(Q.T @ Q, np.eye(13), atol=1e-12)
         errs.append(np.linalg.norm(A - Q @ (Q.T @ A), 2) / s[k + 5])
-    assert errs[0] > errs[1] > errs[2]                   # power iterations help
-    assert errs[2] < 1.3                                  # close to the best rank-(k+p) error
+    assert errs[0] > errs[1] > errs[2]  # power iterations help
+    assert errs[2] < 1.3  # close to the best rank-(k+p) error
 
 
 def test_rsvd_error_close_to_optimal_tail():
@@ -57,16 +57,22 @@ def test_rsvd_error_close_to_optimal_tail():
     np.testing.assert_allclose(res.U.T @ res.U, np.eye(k), atol=1e-12)
     np.testing.assert_allclose(res.Vt @ res.Vt.T, np.eye(k), atol=1e-12)
     assert np.all(np.diff(res.s) <= 0)
-    assert abs(res.info.residual - s[k]) < 0.1 * s[k]     # tail estimate
+    assert abs(res.info.residual - s[k]) < 0.1 * s[k]  # tail estimate
 
 
 def test_rsvd_error_shrinks_with_oversampling():
-    A, s = _matrix(60, 60, lambda i: 0.9 ** i, seed=3)
+    A, s = _matrix(60, 60, lambda i: 0.9**i, seed=3)
     k = 5
 
     def mean_err(p):
-        return np.mean([np.linalg.norm(A - (r := randomized_svd(A, k, oversample=p, power_iters=0, rng=t)).U
-                                       @ np.diag(r.s) @ r.Vt, 2) for t in range(10)])
+        return np.mean(
+            [
+                np.linalg.norm(
+                    A - (r := randomized_svd(A, k, oversample=p, power_iters=0, rng=t)).U @ np.diag(r.s) @ r.Vt, 2
+                )
+                for t in range(10)
+            ]
+        )
 
     e0, e5, e20 = mean_err(0), mean_err(5), mean_err(20)
     assert e0 > e5 > e20 and e20 < 1.5 * s[k]
@@ -94,11 +100,11 @@ def test_randomized_eigh_indefinite():
 
 
 def test_array_api_strict_inputs():
-    A, _ = _matrix(30, 20, lambda i: 0.5 ** i, seed=6)
+    A, _ = _matrix(30, 20, lambda i: 0.5**i, seed=6)
     res = randomized_svd(xs.asarray(A), 3, rng=0)
     assert _is_strict(res.U)
     np.testing.assert_allclose(np.asarray(res.s), np.linalg.svd(A, compute_uv=False)[:3], rtol=1e-8)
-    P, lam = _psd(25, lambda i: 0.5 ** i, seed=6)
+    P, lam = _psd(25, lambda i: 0.5**i, seed=6)
     nres = nystrom(xs.asarray(P), 12, rng=0)
     assert _is_strict(nres.U)
     np.testing.assert_allclose(np.asarray(nres.s), nystrom(P, 12, rng=0).s, atol=1e-12)  # same draw
@@ -120,23 +126,22 @@ def test_nystrom_exact_when_k_at_least_rank():
 
 
 def test_nystrom_error_shrinks_with_rank_and_is_near_optimal():
-    A, lam = _psd(60, lambda i: 0.8 ** i, seed=8)
+    A, lam = _psd(60, lambda i: 0.8**i, seed=8)
     errs = []
     for k in (5, 10, 20):
         res = nystrom(A, k, rng=1)
         errs.append(np.linalg.norm(A - res.matmat(np.eye(60)), 2))
     assert errs[0] > errs[1] > errs[2]
-    assert errs[2] < 50 * lam[15]                         # Nyström with k=20 ~ optimal rank-15 tail
+    assert errs[2] < 50 * lam[15]  # Nyström with k=20 ~ optimal rank-15 tail
 
 
 def test_nystrom_solve_and_preconditioner_vs_dense():
-    A, lam = _psd(50, lambda i: 100 * 0.7 ** i, seed=9)
+    A, lam = _psd(50, lambda i: 100 * 0.7**i, seed=9)
     res = nystrom(A, 25, rng=2)
     Ahat = res.matmat(np.eye(50))
     B = np.random.default_rng(3).standard_normal((50, 3))
     np.testing.assert_allclose(res.solve(B, 0.1), np.linalg.solve(Ahat + 0.1 * np.eye(50), B), atol=1e-10)
-    np.testing.assert_allclose(res.solve(B[:, 0], 0.1), np.linalg.solve(Ahat + 0.1 * np.eye(50), B[:, 0]),
-                               atol=1e-10)
+    np.testing.assert_allclose(res.solve(B[:, 0], 0.1), np.linalg.solve(Ahat + 0.1 * np.eye(50), B[:, 0]), atol=1e-10)
     mu = 1e-3
     Pinv = res.precondition(np.eye(50), mu)
     cond = lambda M: np.linalg.cond(M)  # noqa: E731
@@ -152,7 +157,7 @@ def test_nystrom_fallback_for_zero_and_non_psd():
 
 
 def test_nystrom_operator_input_counts():
-    A, _ = _psd(30, lambda i: 0.5 ** i, seed=10)
+    A, _ = _psd(30, lambda i: 0.5**i, seed=10)
     op = Counted(Dense(A))
     res = nystrom(op, 6, rng=0)
     assert op.matvecs == res.info.matvecs == 6
@@ -213,14 +218,19 @@ def test_bad_options():
 
 
 @settings(max_examples=25, deadline=None)
-@given(i=st.integers(0, 5), j=st.integers(0, 5), bad=st.sampled_from([np.nan, np.inf, -np.inf]),
-       which=st.integers(0, 3))
+@given(
+    i=st.integers(0, 5), j=st.integers(0, 5), bad=st.sampled_from([np.nan, np.inf, -np.inf]), which=st.integers(0, 3)
+)
 def test_nonfinite_entry_anywhere_is_refused(i, j, bad, which):
     from krylovid.sketch import hutchinson, slq_logdet
 
     A = np.eye(6)
     A[i, j] = bad
-    calls = [lambda: randomized_svd(A, 2, rng=0), lambda: nystrom(A, 2, rng=0),
-             lambda: hutchinson(A, 3, rng=0), lambda: slq_logdet(A, 1.0, 2, 3, rng=0)]
+    calls = [
+        lambda: randomized_svd(A, 2, rng=0),
+        lambda: nystrom(A, 2, rng=0),
+        lambda: hutchinson(A, 3, rng=0),
+        lambda: slq_logdet(A, 1.0, 2, 3, rng=0),
+    ]
     with pytest.raises(ValueError, match="A"):
         calls[which]()

@@ -1,12 +1,20 @@
 """Random test matrices and the subsampled randomized Hartley transform."""
-import numpy as np
-import pytest
 
 import array_api_strict as xs
-from array_api_compat import is_array_api_strict_namespace, array_namespace
+import numpy as np
+import pytest
+from array_api_compat import array_namespace, is_array_api_strict_namespace
 
-from krylovid.sketch import (SKETCH_KINDS, gaussian_matrix, hartley_transform, orthogonal_matrix,
-                             rademacher_matrix, sketch_matrix, srht_matrix, srht_sketch)
+from krylovid.sketch import (
+    SKETCH_KINDS,
+    gaussian_matrix,
+    hartley_transform,
+    orthogonal_matrix,
+    rademacher_matrix,
+    sketch_matrix,
+    srht_matrix,
+    srht_sketch,
+)
 
 
 def _is_strict(x):
@@ -34,12 +42,11 @@ def test_hartley_is_orthogonal_involution():
 
 def test_srht_rows_orthogonal_and_isotropic_on_average():
     n, k = 16, 6
-    S = srht_sketch(np.eye(n), k, rng=3)                      # (k, n) = the sketching matrix
+    S = srht_sketch(np.eye(n), k, rng=3)  # (k, n) = the sketching matrix
     assert S.shape == (k, n)
     np.testing.assert_allclose(S @ S.T, (n / k) * np.eye(k), atol=1e-12)
-    mean_StS = sum(srht_sketch(np.eye(n), k, rng=s).T @ srht_sketch(np.eye(n), k, rng=s)
-                   for s in range(400)) / 400
-    assert np.abs(mean_StS - np.eye(n)).max() < 0.25        # E[S^T S] = I
+    mean_StS = sum(srht_sketch(np.eye(n), k, rng=s).T @ srht_sketch(np.eye(n), k, rng=s) for s in range(400)) / 400
+    assert np.abs(mean_StS - np.eye(n)).max() < 0.25  # E[S^T S] = I
 
 
 def test_srht_matrix_consistent_with_sketch_and_scaled():
@@ -54,7 +61,7 @@ def test_srht_matrix_consistent_with_sketch_and_scaled():
 def test_srht_sketch_preserves_norm_in_expectation():
     x = np.random.default_rng(2).standard_normal(64)
     sq = [np.sum(srht_sketch(x, 16, rng=s) ** 2) for s in range(300)]
-    assert abs(np.mean(sq) / np.sum(x ** 2) - 1) < 0.05
+    assert abs(np.mean(sq) / np.sum(x**2) - 1) < 0.05
 
 
 def test_gaussian_and_rademacher_moments():

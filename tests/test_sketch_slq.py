@@ -1,8 +1,8 @@
 """Stochastic Lanczos quadrature against dense log-determinants and closed forms."""
-import numpy as np
-import pytest
 
 import array_api_strict as xs
+import numpy as np
+import pytest
 
 from krylovid.operators import Counted, Dense
 from krylovid.sketch import slq, slq_logdet, slq_quadrature
@@ -31,14 +31,14 @@ def test_logdet_many_shifts_vs_slogdet():
     np.testing.assert_allclose(res.logdet, exact, rtol=0.02)
     assert np.all(np.abs(res.logdet - exact) < 4 * res.std_error)
     assert res.num_matvecs == 40 * 20 and res.info.status == "converged"
-    assert np.all(res.lanczos_change < 1e-6)                  # well conditioned: quadrature converged
+    assert np.all(res.lanczos_change < 1e-6)  # well conditioned: quadrature converged
 
 
 def test_one_run_equals_separate_runs_on_shifted_matrices():
     res = slq_logdet(A, SHIFTS, 6, 25, rng=1)
-    for s, ld in zip(SHIFTS, res.logdet):
+    for s, ld in zip(SHIFTS, res.logdet, strict=True):
         sep = slq(Dense(A + s * np.eye(N)), np.log, 6, 25, rng=1)
-        assert sep.estimate == pytest.approx(ld, rel=1e-9)      # shift invariance of Krylov spaces
+        assert sep.estimate == pytest.approx(ld, rel=1e-9)  # shift invariance of Krylov spaces
 
 
 def test_quadrature_reusable_for_new_shifts():
@@ -49,8 +49,8 @@ def test_quadrature_reusable_for_new_shifts():
 
 
 def test_exact_for_diagonal_with_rademacher_probes():
-    d = np.repeat([1.0, 2.0, 5.0], 10)                         # 3 distinct eigenvalues
-    res = slq(np.diag(d), np.log, 3, 6, rng=0)                  # z^T log(D) z = tr log D for signs
+    d = np.repeat([1.0, 2.0, 5.0], 10)  # 3 distinct eigenvalues
+    res = slq(np.diag(d), np.log, 3, 6, rng=0)  # z^T log(D) z = tr log D for signs
     assert res.estimate == pytest.approx(np.log(d).sum(), rel=1e-10)
     assert res.info.status == "invariant"
 
@@ -64,8 +64,10 @@ def test_general_function_matches_dense():
 
 def test_error_shrinks_with_probes():
     exact = _exact_logdet(A, [0.0])[0]
-    rmse = [np.sqrt(np.mean([(slq_logdet(A, 0.0, p, 12, rng=s).logdet[0] - exact) ** 2 for s in range(25)]))
-            for p in (4, 64)]
+    rmse = [
+        np.sqrt(np.mean([(slq_logdet(A, 0.0, p, 12, rng=s).logdet[0] - exact) ** 2 for s in range(25)]))
+        for p in (4, 64)
+    ]
     assert rmse[1] < 0.5 * rmse[0]
 
 
@@ -76,7 +78,7 @@ def test_error_shrinks_with_lanczos_steps_on_ill_conditioned():
     errs = [abs(slq_logdet(M, 0.0, 20, j, rng=5).logdet[0] - exact) for j in (3, 30)]
     assert errs[1] < 0.2 * errs[0]
     short = slq_logdet(M, 0.0, 20, 3, rng=5)
-    assert short.info.status == "max_iter"                     # bias indicator flags too few steps
+    assert short.info.status == "max_iter"  # bias indicator flags too few steps
 
 
 def test_without_reorthogonalisation_on_benign_matrix():
@@ -95,7 +97,7 @@ def test_quadrature_nodes_inside_spectrum():
     quad = slq_quadrature(A, 5, 20, rng=7)
     assert quad.nodes.shape == quad.weights.shape == (5, 20)
     assert quad.nodes.min() >= EIGS[0] - 1e-10 and quad.nodes.max() <= EIGS[-1] + 1e-10
-    np.testing.assert_allclose(quad.weights.sum(axis=1), N)      # Rademacher: ||z||^2 = n
+    np.testing.assert_allclose(quad.weights.sum(axis=1), N)  # Rademacher: ||z||^2 = n
 
 
 def test_array_api_strict_matches_numpy():
@@ -106,7 +108,7 @@ def test_array_api_strict_matches_numpy():
 
 def test_bad_input():
     with pytest.raises(ValueError, match="shifts"):
-        slq_logdet(A, [-2.0], 4, 10, rng=0)                     # A - 2I indefinite
+        slq_logdet(A, [-2.0], 4, 10, rng=0)  # A - 2I indefinite
     with pytest.raises(ValueError, match="shifts"):
         slq_logdet(A, [np.nan], 4, 10)
     with pytest.raises(ValueError, match="square"):
@@ -141,7 +143,7 @@ def test_batched_lanczos_matches_krylov_lanczos_per_probe():
 def test_batched_lanczos_breakdown_is_handled():
     from krylovid.sketch.slq import _batched_lanczos
 
-    d = np.repeat([1.0, 3.0], 5)                              # 2 distinct eigenvalues: breakdown at step 2
+    d = np.repeat([1.0, 3.0], 5)  # 2 distinct eigenvalues: breakdown at step 2
     alpha, beta, active = _batched_lanczos(Dense(np.diag(d)), np.ones((10, 2)), 6, "full")
     assert active.sum(axis=0).tolist() == [2, 2]
     assert np.all(np.isfinite(alpha)) and np.all(beta[1:] == 0)

@@ -1,8 +1,8 @@
 """Stochastic trace estimators: unbiasedness, honest standard errors, error vs samples."""
-import numpy as np
-import pytest
 
 import array_api_strict as xs
+import numpy as np
+import pytest
 
 from krylovid.operators import Counted, Dense
 from krylovid.sketch import hutchinson, hutchpp, xnystrace, xtrace
@@ -17,8 +17,8 @@ def _sym(decay, seed=0, n=N):
     return (U * decay(np.arange(n))) @ U.T
 
 
-A_SLOW = _sym(lambda i: 1.0 / (1.0 + i))                   # trace ~ 4.7, slow decay
-A_FAST = _sym(lambda i: 0.7 ** i, seed=1)                   # fast decay: deflation wins
+A_SLOW = _sym(lambda i: 1.0 / (1.0 + i))  # trace ~ 4.7, slow decay
+A_FAST = _sym(lambda i: 0.7**i, seed=1)  # fast decay: deflation wins
 ESTIMATORS = [hutchinson, hutchpp, xtrace]
 
 
@@ -31,10 +31,10 @@ def test_unbiased_and_error_estimate_honest(fn):
     tr = np.trace(A_SLOW)
     runs = _runs(fn, A_SLOW, 24, range(150))
     est, se = runs[:, 0], runs[:, 1]
-    assert abs(est.mean() - tr) < 4 * est.std(ddof=1) / np.sqrt(len(est))      # unbiased
+    assert abs(est.mean() - tr) < 4 * est.std(ddof=1) / np.sqrt(len(est))  # unbiased
     z = np.abs(est - tr) / se
-    assert np.mean(z < 3) > 0.9 and np.max(z) < 8                             # honest std errors
-    assert 0.5 < np.mean(se) / np.sqrt(np.mean((est - tr) ** 2)) < 2.0         # right magnitude
+    assert np.mean(z < 3) > 0.9 and np.max(z) < 8  # honest std errors
+    assert 0.5 < np.mean(se) / np.sqrt(np.mean((est - tr) ** 2)) < 2.0  # right magnitude
 
 
 @pytest.mark.parametrize("fn", ESTIMATORS)
@@ -46,8 +46,7 @@ def test_error_shrinks_with_budget(fn):
 
 def test_deflation_beats_hutchinson_on_decaying_spectrum():
     tr = np.trace(A_FAST)
-    err = {fn.__name__: np.sqrt(np.mean((_runs(fn, A_FAST, 30, range(30))[:, 0] - tr) ** 2))
-           for fn in ESTIMATORS}
+    err = {fn.__name__: np.sqrt(np.mean((_runs(fn, A_FAST, 30, range(30))[:, 0] - tr) ** 2)) for fn in ESTIMATORS}
     assert err["hutchpp"] < 0.2 * err["hutchinson"]
     assert err["xtrace"] < err["hutchpp"]
 
@@ -57,14 +56,14 @@ def test_hutchinson_exact_on_diagonal_with_signs():
     res = hutchinson(np.diag(d), 3, rng=0)
     assert res.estimate == pytest.approx(d.sum(), rel=1e-14)
     assert res.std_error == pytest.approx(0.0, abs=1e-12)
-    assert np.isnan(hutchinson(np.diag(d), 1, rng=0).std_error)       # one sample: no error bar
+    assert np.isnan(hutchinson(np.diag(d), 1, rng=0).std_error)  # one sample: no error bar
 
 
 def test_hutchpp_exact_when_sketch_covers_rank():
     rng = np.random.default_rng(2)
     G = rng.standard_normal((N, 4))
     A = G @ G.T
-    res = hutchpp(A, 15, rng=0)                                       # 5 sketch vectors >= rank 4
+    res = hutchpp(A, 15, rng=0)  # 5 sketch vectors >= rank 4
     assert res.estimate == pytest.approx(np.trace(A), rel=1e-10)
     assert res.num_matvecs == 15
 
@@ -131,7 +130,7 @@ def test_xtrace_samples_equal_brute_force_leave_one_out():
     for i in range(m):
         Qi, _ = np.linalg.qr(np.delete(Y, i, axis=1))
         P = np.eye(n) - Qi @ Qi.T
-        ref = np.trace(Qi.T @ A @ Qi) + Om[:, i] @ P @ A @ P @ Om[:, i]      # Hutch++ without omega_i
+        ref = np.trace(Qi.T @ A @ Qi) + Om[:, i] @ P @ A @ P @ Om[:, i]  # Hutch++ without omega_i
         assert vals[i] == pytest.approx(ref, rel=1e-9)
 
 
@@ -144,7 +143,7 @@ def test_xnystrace_samples_equal_brute_force_leave_one_out():
     vals = _xnystrace_samples(Y, Om, 0.0, False)
     for i in range(m):
         Oi, Yi = np.delete(Om, i, axis=1), np.delete(Y, i, axis=1)
-        Ah = Yi @ np.linalg.solve(Oi.T @ Yi, Yi.T)                       # Nystrom without omega_i
+        Ah = Yi @ np.linalg.solve(Oi.T @ Yi, Yi.T)  # Nystrom without omega_i
         ref = np.trace(Ah) + Om[:, i] @ (A - Ah) @ Om[:, i]
         assert vals[i] == pytest.approx(ref, rel=1e-9)
 
@@ -154,10 +153,10 @@ def test_xnystrace_unbiased_and_accurate_on_psd():
         tr = np.trace(A)
         runs = _runs(xnystrace, A, 20, range(100))
         assert abs(runs[:, 0].mean() - tr) < 4 * runs[:, 0].std(ddof=1) / 10
-        assert np.median(np.abs(runs[:, 0] - tr) / runs[:, 1]) < 3         # error bar right order
+        assert np.median(np.abs(runs[:, 0] - tr) / runs[:, 1]) < 3  # error bar right order
     err_ny = np.sqrt(np.mean((_runs(xnystrace, A_FAST, 24, range(30))[:, 0] - np.trace(A_FAST)) ** 2))
     err_x = np.sqrt(np.mean((_runs(xtrace, A_FAST, 24, range(30))[:, 0] - np.trace(A_FAST)) ** 2))
-    assert err_ny < 0.5 * err_x                                            # PSD structure pays off
+    assert err_ny < 0.5 * err_x  # PSD structure pays off
 
 
 def test_xnystrace_fallback_and_bad_input():

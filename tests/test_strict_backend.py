@@ -8,6 +8,7 @@ and match the independent dense NumPy reference.  The Krylov and sketching
 routines are run on the same problem with NumPy and with the backend and the
 results compared (same seeds, same host-side random draws).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -103,7 +104,7 @@ def test_operator_registry_on_backend(case, xp):
         "T": (op.T.matmat(asarray(Y, xp)), ref.T @ Y),
         "TT": (op.T.T.matvec(asarray(x, xp)), ref @ x),
     }
-    for what, (got, want) in results.items():
+    for got, want in results.values():
         _same_backend(got, xp)
         assert_close(got, want, scale)
     # adjoint dot test computed on the backend
@@ -182,9 +183,11 @@ def test_lanczos_on_backend_matches_numpy(xp):
     Q = _host(got.Q)
     np.testing.assert_allclose(Q.T @ Q, np.eye(6), atol=1e-12)
     AQ = (_A_REF + 0.1 * np.eye(40)) @ Q
-    E = np.zeros((1, 6)); E[0, -1] = 1.0
-    np.testing.assert_allclose(AQ, Q @ got.tridiagonal() + _host(got.residual)[:, None] @ E,
-                               atol=1e-10 * np.linalg.norm(_A_REF))
+    E = np.zeros((1, 6))
+    E[0, -1] = 1.0
+    np.testing.assert_allclose(
+        AQ, Q @ got.tridiagonal() + _host(got.residual)[:, None] @ E, atol=1e-10 * np.linalg.norm(_A_REF)
+    )
     # the Ritz values are the exact distinct eigenvalues of A + 0.1 I
     w = np.linalg.eigvalsh(_A_REF + 0.1 * np.eye(40))
     np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(got.tridiagonal()))[1:], w[-5:], rtol=1e-9)
@@ -263,10 +266,8 @@ def test_hutchpp_on_backend(xp):
 
     d = 1.0 / np.arange(1, 201) ** 0.5
     D = Diagonal(asarray(d, xp))
-    errs = [np.median([abs(hutchpp(D, m, rng=seed).estimate - d.sum()) for seed in range(6)])
-            for m in (12, 48, 192)]
+    errs = [np.median([abs(hutchpp(D, m, rng=seed).estimate - d.sum()) for seed in range(6)]) for m in (12, 48, 192)]
     assert errs[2] < errs[1] < errs[0]
-
 
 
 def test_slq_logdet_on_backend(xp):
@@ -284,8 +285,10 @@ def test_slq_logdet_on_backend(xp):
         ref = slq_logdet(Shifted(A_np, 0.5), shifts, 16, 10, rng=3)
         np.testing.assert_allclose(got.logdet, ref.logdet, rtol=1e-10)
     # Monte Carlo error shrinks with the number of probes (fixed seeds, median over 5)
-    errs = [np.median([abs(slq_logdet(Shifted(A, 0.5), 0.0, p, 10, rng=seed).logdet[0] - exact[0])
-                       for seed in range(5)]) for p in (2, 8, 64)]
+    errs = [
+        np.median([abs(slq_logdet(Shifted(A, 0.5), 0.0, p, 10, rng=seed).logdet[0] - exact[0]) for seed in range(5)])
+        for p in (2, 8, 64)
+    ]
     assert errs[2] < errs[1] < errs[0]
 
 
@@ -314,5 +317,6 @@ def test_cg_and_block_cg_on_backend(xp):
     blk = block_cg(A, on(Bm), shift=0.3, rtol=1e-10)
     _same_backend(blk.X, xp)
     assert bool(np.all(blk.converged))
-    np.testing.assert_allclose(_host(blk.X), np.linalg.solve(_A_REF + 0.3 * np.eye(40), Bm),
-                               rtol=0, atol=1e-8 * np.linalg.norm(Bm) / 0.3)
+    np.testing.assert_allclose(
+        _host(blk.X), np.linalg.solve(_A_REF + 0.3 * np.eye(40), Bm), rtol=0, atol=1e-8 * np.linalg.norm(Bm) / 0.3
+    )

@@ -2,6 +2,7 @@
 TypeError that names the argument; good input passes through with its values
 intact.  Hypothesis drives the property tests with small example counts.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from krylovid._validation import check_array, check_finite, check_in_range, check_int, check_positive
-from krylovid.backend import asarray, is_strict, array_namespace, to_numpy
+from krylovid.backend import array_namespace, asarray, is_strict, to_numpy
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -78,8 +79,7 @@ def test_wrong_ndim_raises_valueerror_naming_argument_and_shape(x, name, data):
 
 
 @SETTINGS
-@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4).filter(lambda s: 0 in s),
-       name=names)
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4).filter(lambda s: 0 in s), name=names)
 def test_empty_arrays_raise_valueerror_naming_argument(shape, name):
     with _raises_naming(ValueError, name) as err:
         check_array(np.zeros(shape), name)
@@ -154,9 +154,18 @@ def test_check_positive_accepts_positive(v, name):
     assert check_positive(np.array(v), name) == v
 
 
-@pytest.mark.parametrize("bad,exc", [(np.nan, ValueError), (np.inf, ValueError), ("1", TypeError),
-                                     (1 + 1j, TypeError), (True, TypeError), (np.ones(2), TypeError),
-                                     (None, TypeError)])
+@pytest.mark.parametrize(
+    "bad,exc",
+    [
+        (np.nan, ValueError),
+        (np.inf, ValueError),
+        ("1", TypeError),
+        (1 + 1j, TypeError),
+        (True, TypeError),
+        (np.ones(2), TypeError),
+        (None, TypeError),
+    ],
+)
 def test_check_positive_bad_scalars(bad, exc):
     with _raises_naming(exc, "arg_p"):
         check_positive(bad, "arg_p")

@@ -7,6 +7,7 @@
 * :func:`gauss_quadrature`, :func:`gauss_radau`, :func:`quadratic_form_bounds`
   (certified bounds on ``b^T (A + shift I)^{-1} b``).
 """
+
 from ._common import ConvergenceWarning
 from .block_lanczos import BlockLanczos, BlockLanczosResult, block_lanczos
 from .cg import BlockCGResult, CGResult, block_cg, cg
@@ -14,7 +15,18 @@ from .lanczos import LanczosResult, lanczos
 from .quadrature import QuadraticFormBounds, gauss_quadrature, gauss_radau, quadratic_form_bounds
 
 __all__ = [
-    "lanczos", "LanczosResult", "BlockLanczos", "block_lanczos", "BlockLanczosResult",
-    "cg", "block_cg", "CGResult", "BlockCGResult", "ConvergenceWarning",
-    "gauss_quadrature", "gauss_radau", "quadratic_form_bounds", "QuadraticFormBounds",
+    "lanczos",
+    "LanczosResult",
+    "BlockLanczos",
+    "block_lanczos",
+    "BlockLanczosResult",
+    "cg",
+    "block_cg",
+    "CGResult",
+    "BlockCGResult",
+    "ConvergenceWarning",
+    "gauss_quadrature",
+    "gauss_radau",
+    "quadratic_form_bounds",
+    "QuadraticFormBounds",
 ]

@@ -6,6 +6,7 @@ block of vectors.  The helpers here turn that input into an operator and a
 floating array of the operator's namespace, or raise a ``ValueError`` /
 ``TypeError`` naming the argument (DESIGN section 6).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,16 @@ from .._validation import check_array
 from ..backend import array_namespace, eps, to_numpy
 from ..operators import LinearOperator, aslinearoperator
 
-__all__ = ["ConvergenceWarning", "prepare_operator", "prepare_vector", "prepare_block", "vector_norm",
-           "working_dtype", "machine_eps", "host"]
+__all__ = [
+    "ConvergenceWarning",
+    "prepare_operator",
+    "prepare_vector",
+    "prepare_block",
+    "vector_norm",
+    "working_dtype",
+    "machine_eps",
+    "host",
+]
 
 #: Relative asymmetry above which a dense ``A`` is refused by the symmetric solvers.
 _SYMMETRY_TOL = 1e-10

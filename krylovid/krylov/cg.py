@@ -7,6 +7,7 @@ factorizations that can break down on rank-deficient blocks).  :func:`cg` is its
 one-column case.  Stopping rule, per column: ``||r_j|| <= atol + rtol * ||b_j||``
 with ``r_j`` the recursively updated residual.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -17,8 +18,7 @@ import numpy as np
 from .._validation import _as_scalar, check_int
 from ..backend import asarray, is_numpy
 from ..info import KrylovInfo
-from ._common import (ConvergenceWarning, host, prepare_block, prepare_operator, prepare_vector,
-                      working_dtype)
+from ._common import ConvergenceWarning, host, prepare_block, prepare_operator, prepare_vector, working_dtype
 
 __all__ = ["cg", "block_cg", "CGResult", "BlockCGResult"]
 
@@ -205,8 +205,14 @@ def _solve(op, B, X0, rtol, atol, maxiter, M, shift, dtype):
     msg = _message(status, its, rn, thresh, broken)
     if status != "converged":
         warnings.warn(msg, ConvergenceWarning, stacklevel=3)
-    info = KrylovInfo(status=status, iterations=its, matvecs=k * its + (k if X0 is not None else 0),
-                      residual=float(rn.max()), message=msg, history=tuple(history))
+    info = KrylovInfo(
+        status=status,
+        iterations=its,
+        matvecs=k * its + (k if X0 is not None else 0),
+        residual=float(rn.max()),
+        message=msg,
+        history=tuple(history),
+    )
     return X, info, rn, conv
 
 
@@ -247,8 +253,12 @@ def _message(status, its, rn, thresh, broken) -> str:
     if status == "converged":
         return f"converged in {its} iterations (max ||r|| = {rn.max():.3g})"
     if status == "breakdown":
-        return (f"non-positive curvature in {int(broken.sum())} column(s): A + shift I (or M) "
-                f"is not positive definite; stopped after {its} iterations")
+        return (
+            f"non-positive curvature in {int(broken.sum())} column(s): A + shift I (or M) "
+            f"is not positive definite; stopped after {its} iterations"
+        )
     worst = int(np.argmax(rn / np.maximum(thresh, np.finfo(float).tiny)))
-    return (f"did not converge in {its} iterations: ||r|| = {rn[worst]:.3g} > "
-            f"atol + rtol * ||b|| = {thresh[worst]:.3g} (column {worst})")
+    return (
+        f"did not converge in {its} iterations: ||r|| = {rn[worst]:.3g} > "
+        f"atol + rtol * ||b|| = {thresh[worst]:.3g} (column {worst})"
+    )

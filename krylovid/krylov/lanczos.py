@@ -5,6 +5,7 @@
 Gauss quadrature (:mod:`krylovid.krylov.quadrature`) and stochastic Lanczos
 quadrature.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,8 +14,7 @@ import numpy as np
 
 from .._validation import check_int
 from ..info import KrylovInfo
-from ._common import (machine_eps, prepare_operator, prepare_vector, vector_norm,
-                      working_dtype)
+from ._common import machine_eps, prepare_operator, prepare_vector, vector_norm, working_dtype
 
 __all__ = ["lanczos", "LanczosResult"]
 
@@ -134,7 +134,7 @@ def _tol(tol, xp, dtype) -> float:
 def _run(op, b, m, reorth, rel_tol, dtype) -> LanczosResult:
     xp, n = op.xp, op.shape[0]
     b_norm = vector_norm(b, xp)
-    Qt = xp.zeros((m, n), dtype=dtype)          # basis stored by rows
+    Qt = xp.zeros((m, n), dtype=dtype)  # basis stored by rows
     Qt[0, :] = b / b_norm
     alpha, beta = np.zeros(m), np.zeros(m)
     norm_est, status, r = 0.0, "max_iter", None
@@ -170,7 +170,7 @@ def _reorthogonalize(w, Qt, j, reorth):
     if reorth == "none":
         return w
     lo = 0 if reorth == "full" else max(0, j - 1)
-    Qj = Qt[lo: j + 1, :]
+    Qj = Qt[lo : j + 1, :]
     for _ in range(2 if reorth == "full" else 1):
         w = w - (Qj @ w) @ Qj
     return w
@@ -185,9 +185,13 @@ def _finish(op, Qt, alpha, beta, r, b_norm, j, status, rel_tol) -> LanczosResult
         "max_iter": f"ran the requested {j} steps",
         "breakdown": f"A returned non-finite values at step {j + 1}; kept {j} steps",
     }[status]
-    info = KrylovInfo(status=status, iterations=j, matvecs=j if status != "breakdown" else j + 1,
-                      residual=float(beta[j - 1]), message=msg,
-                      history=tuple(float(x) for x in beta[:j]))
+    info = KrylovInfo(
+        status=status,
+        iterations=j,
+        matvecs=j if status != "breakdown" else j + 1,
+        residual=float(beta[j - 1]),
+        message=msg,
+        history=tuple(float(x) for x in beta[:j]),
+    )
     Q = Qt[:j, :].T
-    return LanczosResult(Q=Q, alpha=alpha[:j].copy(), beta=beta[:j].copy(), residual=r,
-                         b_norm=b_norm, info=info)
+    return LanczosResult(Q=Q, alpha=alpha[:j].copy(), beta=beta[:j].copy(), residual=r, b_norm=b_norm, info=info)

@@ -7,6 +7,7 @@ Gauss rule is a lower bound and the Gauss-Radau rule with a node at a lower
 spectral bound is an upper bound (Golub & Meurant, *Matrices, Moments and
 Quadrature with Applications*, 2010, ch. 6).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -179,7 +180,7 @@ def gauss_radau(alpha, beta, b_norm, f, node) -> float:
     node = _as_scalar(node, "node")
     alpha, beta = _coefficients(alpha, beta, need_last=True)
     j = alpha.size
-    if beta[-1] == 0.0:   # invariant Krylov space: the Gauss rule is exact
+    if beta[-1] == 0.0:  # invariant Krylov space: the Gauss rule is exact
         return _rule(alpha, beta[: j - 1], b_norm, f)
     rhs = np.zeros(j)
     rhs[-1] = beta[-1] ** 2
@@ -192,8 +193,9 @@ def gauss_radau(alpha, beta, b_norm, f, node) -> float:
     return _rule(alpha_ext, beta, b_norm, f)
 
 
-def quadratic_form_bounds(A, b, shift, num_iter, *, lambda_min=0.0, lambda_max=None,
-                          reorth: str = "full") -> QuadraticFormBounds:
+def quadratic_form_bounds(
+    A, b, shift, num_iter, *, lambda_min=0.0, lambda_max=None, reorth: str = "full"
+) -> QuadraticFormBounds:
     """Certified bounds on ``b^T (A + shift I)^{-1} b`` from ``num_iter`` Lanczos steps.
 
     Parameters
@@ -254,19 +256,29 @@ def quadratic_form_bounds(A, b, shift, num_iter, *, lambda_min=0.0, lambda_max=N
     if lambda_max is not None:
         radau_lower = gauss_radau(res.alpha, res.beta, res.b_norm, f, lambda_max)
         lower = max(gauss, radau_lower)
-    upper = max(radau_upper, lower)   # rounding can invert them when the space is invariant
-    info = KrylovInfo(status=res.info.status, iterations=res.info.iterations, matvecs=res.info.matvecs,
-                      residual=upper - lower, message=res.info.message)
-    return QuadraticFormBounds(lower=lower, upper=upper, gauss=gauss, radau_upper=radau_upper,
-                               radau_lower=radau_lower, info=info)
+    upper = max(radau_upper, lower)  # rounding can invert them when the space is invariant
+    info = KrylovInfo(
+        status=res.info.status,
+        iterations=res.info.iterations,
+        matvecs=res.info.matvecs,
+        residual=upper - lower,
+        message=res.info.message,
+    )
+    return QuadraticFormBounds(
+        lower=lower, upper=upper, gauss=gauss, radau_upper=radau_upper, radau_lower=radau_lower, info=info
+    )
 
 
 def _check_spectral_bounds(T, lambda_min, lambda_max) -> None:
     theta = np.linalg.eigvalsh(T)
     slack = 1e-12 * max(1.0, float(np.abs(theta).max()))
     if lambda_min > theta[0] + slack:
-        raise ValueError(f"lambda_min = {lambda_min} exceeds the Ritz value {theta[0]:.6g}: "
-                         "it is not a lower bound of the spectrum of A")
+        raise ValueError(
+            f"lambda_min = {lambda_min} exceeds the Ritz value {theta[0]:.6g}: "
+            "it is not a lower bound of the spectrum of A"
+        )
     if lambda_max is not None and lambda_max < theta[-1] - slack:
-        raise ValueError(f"lambda_max = {lambda_max} is below the Ritz value {theta[-1]:.6g}: "
-                         "it is not an upper bound of the spectrum of A")
+        raise ValueError(
+            f"lambda_max = {lambda_max} is below the Ritz value {theta[-1]:.6g}: "
+            "it is not an upper bound of the spectrum of A"
+        )

@@ -3,6 +3,7 @@
 See :class:`LinearOperator` for the protocol (``_matmat`` hook, ``@``, ``.T``,
 sums, products, scaling).
 """
+
 from .base import LinearOperator, Product, Scaled, Sum, Transposed, aslinearoperator
 from .counting import Counted
 from .dense import Dense, Diagonal, Identity
@@ -11,6 +12,18 @@ from .shifted import Shifted
 from .toeplitz import Toeplitz
 
 __all__ = [
-    "LinearOperator", "Sum", "Product", "Scaled", "Transposed", "aslinearoperator",
-    "Counted", "Dense", "Diagonal", "Identity", "FromScipy", "to_scipy", "Shifted", "Toeplitz",
+    "LinearOperator",
+    "Sum",
+    "Product",
+    "Scaled",
+    "Transposed",
+    "aslinearoperator",
+    "Counted",
+    "Dense",
+    "Diagonal",
+    "Identity",
+    "FromScipy",
+    "to_scipy",
+    "Shifted",
+    "Toeplitz",
 ]

@@ -5,6 +5,7 @@ block ``X`` of shape ``(n, k)``; ``matvec`` is the ``k = 1`` case.  The adjoint
 hook ``_rmatmat`` defaults to ``_matmat`` for operators declared symmetric.
 All operators here are real (the adjoint is the transpose).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -100,7 +101,7 @@ class LinearOperator:
         return self.matmat(self.xp.eye(self.shape[1], dtype=self.dtype))
 
     @property
-    def T(self) -> "LinearOperator":
+    def T(self) -> LinearOperator:
         return self if self.symmetric else Transposed(self)
 
     def __matmul__(self, other):
@@ -180,7 +181,7 @@ class Product(LinearOperator):
     def __init__(self, *ops: LinearOperator):
         if not ops:
             raise ValueError("Product needs at least one operator")
-        for left, right in zip(ops[:-1], ops[1:]):
+        for left, right in zip(ops[:-1], ops[1:], strict=True):
             if left.shape[1] != right.shape[0]:
                 raise ValueError(f"Product: inner dimensions differ, {left.shape} @ {right.shape}")
         self.ops = tuple(ops)

@@ -1,4 +1,5 @@
 """``Counted``: a wrapper that counts how many vectors an operator was applied to."""
+
 from __future__ import annotations
 
 from .base import LinearOperator

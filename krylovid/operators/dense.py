@@ -1,4 +1,5 @@
 """Explicit operators: ``Dense`` (a stored matrix), ``Diagonal`` and ``Identity``."""
+
 from __future__ import annotations
 
 from .._validation import check_array

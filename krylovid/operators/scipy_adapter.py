@@ -1,4 +1,5 @@
 """Adapters between krylovid operators and ``scipy.sparse.linalg.LinearOperator``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,10 @@ def to_scipy(op: LinearOperator):
     if not is_numpy(op.xp):
         raise TypeError("op: only NumPy-backed operators can be handed to SciPy")
     return spla.LinearOperator(
-        op.shape, dtype=op.dtype,
+        op.shape,
+        dtype=op.dtype,
         matvec=lambda x: op.matvec(np.asarray(x).reshape(-1)),
         rmatvec=lambda x: op.rmatvec(np.asarray(x).reshape(-1)),
-        matmat=op.matmat, rmatmat=op.rmatmat,
+        matmat=op.matmat,
+        rmatmat=op.rmatmat,
     )

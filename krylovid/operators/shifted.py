@@ -3,6 +3,7 @@
 Keeping the shift separate is what lets Krylov methods reuse one subspace of
 ``A`` for every shift (shift invariance of Krylov spaces).
 """
+
 from __future__ import annotations
 
 from .._validation import _as_scalar
@@ -35,7 +36,7 @@ class Shifted(LinearOperator):
         self.shift = _as_scalar(shift, "shift")
         super().__init__(A.shape, A.dtype, A.xp, symmetric=A.symmetric)
 
-    def with_shift(self, shift: float) -> "Shifted":
+    def with_shift(self, shift: float) -> Shifted:
         """The same ``A`` with another shift (no recomputation)."""
         return Shifted(self.A, shift)
 

@@ -5,6 +5,7 @@
 ``O(k (m + n) log(m + n))``; the transpose is the matching correlation and uses
 the same precomputed spectrum (conjugated).
 """
+
 from __future__ import annotations
 
 from scipy.fft import next_fast_len
@@ -53,7 +54,7 @@ class Toeplitz(LinearOperator):
         col = xp.zeros(self.fft_len, dtype=c.dtype)
         col[:m] = c
         if n > 1:
-            col[self.fft_len - n + 1:] = xp.flip(r[1:])
+            col[self.fft_len - n + 1 :] = xp.flip(r[1:])
         self._spec = rfft(col)
         self._spec_conj = xp.conj(self._spec)
         super().__init__((m, n), c.dtype, xp, symmetric=symmetric and m == n)

@@ -1,4 +1,5 @@
 """Private helpers shared by the sketching modules: operator coercion and checks."""
+
 from __future__ import annotations
 
 from .._validation import check_array, check_int

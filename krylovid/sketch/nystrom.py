@@ -4,6 +4,7 @@ Tropp, Yurtsever, Udell, Cevher (2017), "Fixed-rank approximation of a
 positive-semidefinite matrix from streaming data", Alg. 3; Frangella, Tropp,
 Udell (2023), "Randomized Nyström preconditioning".
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,7 @@ class NystromResult:
     def matmat(self, X):
         """Apply the approximation: ``U diag(s) U^T X`` for ``X`` of shape ``(n, m)`` or ``(n,)``."""
         X = self._check_rhs(X, "X")
-        return self.U @ (self.s[:, None] * (self.U.T @ X)) if X.ndim == 2 else \
-            self.U @ (self.s * (self.U.T @ X))
+        return self.U @ (self.s[:, None] * (self.U.T @ X)) if X.ndim == 2 else self.U @ (self.s * (self.U.T @ X))
 
     def solve(self, B, lam):
         """Apply ``(U diag(s) U^T + lam I)^{-1}`` to ``B``.
@@ -184,7 +184,8 @@ def nystrom(A, k, *, rng=None, shift=None):
     status, msg = "converged", f"shifted Nystrom with nu = {nu:.3e} (Cholesky)"
     if B is None:
         B = _core_factor_pinv(Y_nu, M, xp, dtype)
-        status, msg = "fallback", f"Omega^T (A + nu I) Omega not positive definite (nu = {nu:.3e}): clipped eigendecomposition used"
+        status = "fallback"
+        msg = f"Omega^T (A + nu I) Omega not positive definite (nu = {nu:.3e}): clipped eigendecomposition used"
     U, S, _ = xp.linalg.svd(B, full_matrices=False)
     s = xp.clip(S * S - nu, min=0.0) if hasattr(xp, "clip") else xp.maximum(S * S - nu, 0.0)
     info = KrylovInfo(status, 1, k, residual=float("nan"), message=msg)

@@ -15,6 +15,7 @@ replacement.  It plays the role of the SRHT (Walsh–Hadamard) or SRDCT, works f
 every ``n`` (no power of two needed) and uses only ``xp.fft.rfft``, so it runs
 on every backend.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,11 +23,18 @@ import math
 import numpy as np
 
 from .._validation import check_array, check_int
-from ..backend import (array_namespace, asarray, default_rng, numpy_namespace, rademacher,
-                       standard_normal)
+from ..backend import array_namespace, asarray, default_rng, numpy_namespace, rademacher, standard_normal
 
-__all__ = ["gaussian_matrix", "rademacher_matrix", "orthogonal_matrix", "srht_matrix",
-           "srht_sketch", "hartley_transform", "sketch_matrix", "SKETCH_KINDS"]
+__all__ = [
+    "gaussian_matrix",
+    "rademacher_matrix",
+    "orthogonal_matrix",
+    "srht_matrix",
+    "srht_sketch",
+    "hartley_transform",
+    "sketch_matrix",
+    "SKETCH_KINDS",
+]
 
 #: Kinds accepted by :func:`sketch_matrix`.
 SKETCH_KINDS = ("gaussian", "rademacher", "orthogonal", "srht")
@@ -134,8 +142,8 @@ def hartley_transform(X):
     n = X.shape[0]
     F = xp.fft.rfft(X, axis=0)
     re, im = xp.real(F), xp.imag(F)
-    head = re - im                      # frequencies 0 .. n//2
-    tail = (re + im)[1:(n + 1) // 2, ...]  # frequencies 1 .. ceil(n/2)-1, mirrored
+    head = re - im  # frequencies 0 .. n//2
+    tail = (re + im)[1 : (n + 1) // 2, ...]  # frequencies 1 .. ceil(n/2)-1, mirrored
     out = xp.concat([head, xp.flip(tail, axis=0)], axis=0)
     return out / math.sqrt(n)
 
@@ -214,8 +222,12 @@ def sketch_matrix(kind, n, k, rng=None, xp=None, dtype=None):
     >>> sketch_matrix("rademacher", 5, 2, rng=0).shape
     (5, 2)
     """
-    makers = {"gaussian": gaussian_matrix, "rademacher": rademacher_matrix,
-              "orthogonal": orthogonal_matrix, "srht": srht_matrix}
+    makers = {
+        "gaussian": gaussian_matrix,
+        "rademacher": rademacher_matrix,
+        "orthogonal": orthogonal_matrix,
+        "srht": srht_matrix,
+    }
     if kind not in makers:
         raise ValueError(f"kind must be one of {SKETCH_KINDS}, got {kind!r}")
     return makers[kind](n, k, rng=rng, xp=xp, dtype=dtype)

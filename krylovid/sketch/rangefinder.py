@@ -1,4 +1,5 @@
 """Randomized range finder with subspace (power) iteration (Halko, Martinsson, Tropp 2011)."""
+
 from __future__ import annotations
 
 from .._validation import check_int

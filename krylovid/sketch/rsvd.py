@@ -1,4 +1,5 @@
 """Randomized SVD and randomized symmetric eigendecomposition."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ class EighResult:
 
 def _info(matvecs, ell, k, full, tail, power_iters):
     status = "exact" if full else "converged"
-    msg = (f"one-pass randomized approximation with {ell} test vectors and "
-           f"{power_iters} power iterations" + ("; the sketch spans the whole space" if full else ""))
+    msg = f"one-pass randomized approximation with {ell} test vectors and {power_iters} power iterations" + (
+        "; the sketch spans the whole space" if full else ""
+    )
     return KrylovInfo(status, power_iters, matvecs, residual=tail, message=msg)
 
 
@@ -101,7 +103,7 @@ def randomized_svd(A, k, *, oversample=10, power_iters=2, rng=None, kind="gaussi
     xp = op.xp
     Q = range_finder(op, k, oversample=oversample, power_iters=power_iters, rng=rng, kind=kind)
     ell = Q.shape[1]
-    B = op.rmatmat(Q).T                               # (l, n) = Q^T A
+    B = op.rmatmat(Q).T  # (l, n) = Q^T A
     Ub, s, Vt = xp.linalg.svd(B, full_matrices=False)
     tail = float(to_numpy(s[k])) if ell > k else float("nan")
     info = _info(ell * (2 * power_iters + 2), ell, k, ell == min(m, n), tail, power_iters)
@@ -155,4 +157,3 @@ def randomized_eigh(A, k, *, oversample=10, power_iters=2, rng=None, kind="gauss
     tail = float(to_numpy(xp.abs(theta[k]))) if ell > k else float("nan")
     info = _info(ell * (2 * power_iters + 2), ell, k, ell == n, tail, power_iters)
     return EighResult(w=theta[:k], V=Q @ S[:, :k], info=info)
-

@@ -13,6 +13,7 @@ application of ``A`` per step for all probes, each column an independent
 Lanczos run with full reorthogonalisation), which is what makes SLQ cheap on
 block-first operators.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ class SLQQuadrature:
         lo = float(np.min(np.where(self.weights > 0, self.nodes, np.inf)))
         bad = shifts[shifts + lo <= 0]
         if bad.size:
-            raise ValueError(f"shifts: A + s I is not positive definite for s = {bad.tolist()} "
-                             f"(smallest Ritz value {lo:.6g})")
+            raise ValueError(
+                f"shifts: A + s I is not positive definite for s = {bad.tolist()} (smallest Ritz value {lo:.6g})"
+            )
         out = np.empty((3, shifts.size))
         for i, s in enumerate(shifts):
             out[:, i] = self.trace(lambda t, s=s: np.log(np.maximum(t + s, np.finfo(float).tiny)))
@@ -136,8 +138,8 @@ def _batched_lanczos(op, Z, num_iter, reorth):
         a = xp.sum(Q * W, axis=0)
         W = W - a[None, :] * Q - b_prev[None, :] * Q_prev
         if reorth == "full":
-            V = xp.stack(basis)                                # (i, n, p)
-            for _ in range(2):                                  # twice is enough
+            V = xp.stack(basis)  # (i, n, p)
+            for _ in range(2):  # twice is enough
                 W = W - xp.sum(V * xp.sum(V * W[None, ...], axis=1)[:, None, :], axis=0)
         b = xp.linalg.vector_norm(W, axis=0)
         anorm = xp.maximum(anorm, xp.abs(a) + b + b_prev)
@@ -159,7 +161,7 @@ def _gauss_rules(alpha, beta, active, norms2, drop):
     nodes, weights = np.zeros((p, j)), np.zeros((p, j))
     for c in range(p):
         L = max(int(active[:, c].sum()) - drop, 1)
-        T = np.diag(alpha[:L, c]) + np.diag(beta[:L - 1, c], 1) + np.diag(beta[:L - 1, c], -1)
+        T = np.diag(alpha[:L, c]) + np.diag(beta[: L - 1, c], 1) + np.diag(beta[: L - 1, c], -1)
         theta, S = np.linalg.eigh(T)
         nodes[c, :] = theta[0]
         nodes[c, :L] = theta
@@ -207,8 +209,9 @@ def slq_quadrature(A, num_probes, num_iter, rng=None, *, distribution="rademache
     nodes_prev, weights_prev = _gauss_rules(alpha, beta, active, norms2, 1)
     invariant = bool(np.all(active.sum(axis=0) < j)) or j == n
     status = "invariant" if invariant else "max_iter"
-    msg = (f"{p} probes x {j} Lanczos steps ({reorth} reorthogonalisation)"
-           + ("; every probe's Krylov space is invariant: quadrature exact" if invariant else ""))
+    msg = f"{p} probes x {j} Lanczos steps ({reorth} reorthogonalisation)" + (
+        "; every probe's Krylov space is invariant: quadrature exact" if invariant else ""
+    )
     info = KrylovInfo(status, j, p * j, message=msg)
     return SLQQuadrature(nodes, weights, nodes_prev, weights_prev, p * j, info)
 
@@ -219,10 +222,14 @@ def _final_info(quad, change, se):
     if base.status == "invariant":
         return base
     ok = bool(np.all(np.asarray(change) <= np.nan_to_num(np.asarray(se), nan=0.0)))
-    msg = base.message + ("; last-step change below the standard error" if ok
-                          else "; last-step change exceeds the standard error: increase num_iter")
-    return KrylovInfo("converged" if ok else "max_iter", base.iterations, base.matvecs,
-                      residual=float(np.max(change)), message=msg)
+    msg = base.message + (
+        "; last-step change below the standard error"
+        if ok
+        else "; last-step change exceeds the standard error: increase num_iter"
+    )
+    return KrylovInfo(
+        "converged" if ok else "max_iter", base.iterations, base.matvecs, residual=float(np.max(change)), message=msg
+    )
 
 
 def slq(A, f, num_probes, num_iter, rng=None, *, distribution="rademacher", reorth="full"):

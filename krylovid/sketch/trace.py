@@ -5,6 +5,7 @@ estimate of the standard deviation of ``estimate`` computed from the same
 samples (a sample standard deviation over exchangeable / i.i.d. terms), so
 ``|estimate - tr A|`` is within a few ``std_error`` with high probability.
 """
+
 from __future__ import annotations
 
 import math
@@ -161,8 +162,9 @@ def hutchpp(A, num_matvecs, rng=None, distribution="rademacher"):
     vals = to_numpy(_colsum(G, op.matmat(G))).astype(np.float64)
     t_res, se = _mean_se(vals)
     est = t_low + t_res
-    info = KrylovInfo("converged", ng, 2 * ns + ng, residual=se,
-                      message=f"Hutch++: rank-{ns} deflation + {ng} Hutchinson samples")
+    info = KrylovInfo(
+        "converged", ng, 2 * ns + ng, residual=se, message=f"Hutch++: rank-{ns} deflation + {ng} Hutchinson samples"
+    )
     return TraceEstimate(est, se, 2 * ns + ng, info)
 
 
@@ -170,7 +172,7 @@ def _xtrace_normalize(Om, Y, R, W, S, n, m):
     """Rescale the columns as in the 'improved' (sphere) XTrace variant."""
     xp = array_namespace(Om)
     dSW = _colsum(S, W)
-    denom = n - _colsum(W, W) + dSW * dSW          # ||s_i|| = 1
+    denom = n - _colsum(W, W) + dSW * dSW  # ||s_i|| = 1
     scale = math.sqrt(n - m + 1) / xp.sqrt(denom)
     return Om * scale[None, :], Y * scale[None, :], R * scale[None, :], W * scale[None, :]
 
@@ -180,7 +182,7 @@ def _xtrace_samples(op, Om, Y, Q, R, normalize):
     xp = array_namespace(Q)
     n, m = Om.shape
     W = Q.T @ Om
-    Rinv_T = xp.linalg.inv(R).T                       # small (m x m): stays on the device
+    Rinv_T = xp.linalg.inv(R).T  # small (m x m): stays on the device
     S = Rinv_T / xp.linalg.vector_norm(Rinv_T, axis=0)[None, :]
     if normalize:
         Om, Y, R, W = _xtrace_normalize(Om, Y, R, W, S, n, m)
@@ -188,9 +190,17 @@ def _xtrace_samples(op, Om, Y, Q, R, normalize):
     H = Q.T @ Z
     HW, T = H @ W, Z.T @ Om
     dSW, dSHS = _colsum(S, W), _colsum(S, H @ S)
-    ests = (xp.linalg.trace(H) - dSHS + _colsum(Om, Y) - _colsum(W, R) - _colsum(T, W)
-            + _colsum(W, HW) + dSW * _colsum(S, R - HW) + dSW * dSW * dSHS
-            + _colsum(T - H.T @ W, S) * dSW)
+    ests = (
+        xp.linalg.trace(H)
+        - dSHS
+        + _colsum(Om, Y)
+        - _colsum(W, R)
+        - _colsum(T, W)
+        + _colsum(W, HW)
+        + dSW * _colsum(S, R - HW)
+        + dSW * dSW * dSHS
+        + _colsum(T - H.T @ W, S) * dSW
+    )
     return to_numpy(ests).astype(np.float64), Z
 
 
@@ -246,8 +256,9 @@ def xtrace(A, num_matvecs, rng=None, distribution="sphere"):
     d = to_numpy(xp.abs(xp.linalg.diagonal(R)))
     if d.min() <= m * eps(xp, op.dtype) * max(d.max(), np.finfo(np.float64).tiny) or m == n:
         est = float(to_numpy(xp.sum(Q * op.matmat(Q))))
-        info = KrylovInfo("invariant", m, 2 * m, residual=0.0,
-                          message="the sketch spans the range of A: tr(Q^T A Q) is exact")
+        info = KrylovInfo(
+            "invariant", m, 2 * m, residual=0.0, message="the sketch spans the range of A: tr(Q^T A Q) is exact"
+        )
         return TraceEstimate(est, 0.0, 2 * m, info)
     vals, _ = _xtrace_samples(op, Om, Y, Q, R, distribution == "sphere")
     est, se = _mean_se(vals)
@@ -274,15 +285,15 @@ def _xnystrace_samples(Y, Om, nu, normalize):
     Q, R = xp.linalg.qr(Y, mode="reduced")
     H = Om.T @ Y
     try:
-        L = xp.linalg.cholesky((H + H.T) / 2)              # H = L L^T
+        L = xp.linalg.cholesky((H + H.T) / 2)  # H = L L^T
     except (np.linalg.LinAlgError, ValueError):
         return None
     if not bool(xp.all(xp.isfinite(L))):
         return None
-    Linv = xp.linalg.inv(L)                                 # small (m x m)
-    B = R @ Linv.T                                          # R L^{-T}: Nystrom = Q B B^T Q^T
-    RHinv = B @ Linv                                        # R H^{-1}
-    S = RHinv / xp.linalg.vector_norm(Linv, axis=0)[None, :]      # divide by sqrt(diag H^{-1})
+    Linv = xp.linalg.inv(L)  # small (m x m)
+    B = R @ Linv.T  # R L^{-T}: Nystrom = Q B B^T Q^T
+    RHinv = B @ Linv  # R H^{-1}
+    S = RHinv / xp.linalg.vector_norm(Linv, axis=0)[None, :]  # divide by sqrt(diag H^{-1})
     dSW = _colsum(S, Q.T @ Om)
     scale = _loo_scale(Om) if normalize else 1.0
     ests = xp.sum(B * B) - _colsum(S, S) + dSW * dSW * scale - nu * n
