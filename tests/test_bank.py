@@ -5,7 +5,6 @@ the ``--scheduler local`` test starts (and stops) its own, as the command does.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import socket
@@ -13,7 +12,7 @@ import socket
 import numpy as np
 import pytest
 
-from krylovid import cli_bank
+from krylovid.cli import main
 from krylovid.batch import bank_study, identify_many, plot_bank_boxplot
 
 distributed = pytest.importorskip("distributed")
@@ -113,12 +112,6 @@ def test_boxplot(study, tmp_path):
         plot_bank_boxplot(study, method="nope")
 
 
-def _parse(argv):
-    parser = argparse.ArgumentParser(prog="krylovid")
-    cli_bank.add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
-
-
 def _own_lines(err):
     """The command's own stderr lines (Dask's logger may add its warnings under load)."""
     return [line for line in err.splitlines() if not line.startswith(("distributed.", "20"))]
@@ -134,9 +127,7 @@ def test_cli_on_a_running_scheduler(client, study, tmp_path, capsys):
     argv = ["bank", "run", "--systems", str(K), "--kernels", "tc,DC", "--methods", "krylov",
             "--N", str(N), "--order", str(ORDER), "--seed", "3", "--out", str(out),
             "--scheduler", client.scheduler.address]
-    args = _parse(argv)
-    assert args.func is cli_bank.run
-    assert cli_bank.run(args) == 0
+    assert main(argv) == 0
     table = _read(out / "bank_results.csv")
     assert [r["name"] for r in table] == [r["name"] for r in study.rows]
     assert np.array_equal([float(r["fit"]) for r in table], study.column("fit"))
@@ -144,17 +135,17 @@ def test_cli_on_a_running_scheduler(client, study, tmp_path, capsys):
     assert "median fit" in capsys.readouterr().out
     # existing outputs: refused without --force (files untouched), replaced with it
     before = (out / "bank_results.csv").read_bytes()
-    assert cli_bank.main(argv + ["--quiet"]) == 1
+    assert main(argv + ["--quiet"]) == 1
     err = _own_lines(capsys.readouterr().err)
     assert len(err) == 1 and "exists" in err[0] and "--force" in err[0]
     assert (out / "bank_results.csv").read_bytes() == before
-    assert cli_bank.main(argv + ["--quiet", "--force", "--systems", "1"]) == 0
+    assert main(argv + ["--quiet", "--force", "--systems", "1"]) == 0
     assert len(_read(out / "bank_results.csv")) == 2 * 4
 
 
 def test_cli_local_cluster(tmp_path, capsys):
     out = tmp_path / "local"
-    rc = cli_bank.main(["bank", "run", "--systems", "1", "--kernels", "TC", "--methods", "qr",
+    rc = main(["bank", "run", "--systems", "1", "--kernels", "TC", "--methods", "qr",
                         "--N", str(N), "--order", str(ORDER), "--scheduler", "local",
                         "--workers", "2", "--out", str(out), "--quiet"])
     assert rc == 0 and capsys.readouterr().out == ""
@@ -172,15 +163,16 @@ def _free_port():
 
 
 @pytest.mark.parametrize("extra, code, match", [
-    (["--kernels", "TC,XX"], 2, "--kernels: unknown kernel 'XX'"),
-    (["--methods", "svd"], 2, "--methods: unknown method 'svd'"),
-    (["--systems", "0"], 2, "--systems must be >= 1"),
+    (["--kernels", "TC,XX"], 2, "--kernels: unknown name(s) 'XX'"),
+    (["--methods", "svd"], 2, "--methods: unknown name(s) 'svd'"),
+    (["--systems", "0"], 2, "--systems: expected a positive integer, got 0"),
+    (["--timeout", "-1"], 2, "--timeout: expected a positive number"),
     (["--N", "20"], 2, "--N must exceed --order"),
     (["--scheduler", "UNREACHABLE", "--timeout", "1"], 1, "cannot reach the Dask scheduler"),
 ])
 def test_cli_errors_are_one_line(extra, code, match, tmp_path, capsys):
     extra = [f"tcp://127.0.0.1:{_free_port()}" if a == "UNREACHABLE" else a for a in extra]
-    rc = cli_bank.main(["bank", "run", "--out", str(tmp_path / "o"), "--order", "20"] + extra)
+    rc = main(["bank", "run", "--out", str(tmp_path / "o"), "--order", "20"] + extra)
     err = _own_lines(capsys.readouterr().err)
-    assert rc == code and len(err) == 1 and match in err[0]
+    assert rc == code and len(err) == 1 and match in err[0] and err[0].startswith("krylovid: error: ")
     assert not (tmp_path / "o").exists()

@@ -131,7 +131,7 @@ def test_executor_and_process_pool_equal_serial(data, serial):
 def test_killed_worker_loses_and_duplicates_nothing(client, data, serial, tmp_path, monkeypatch,
                                                     scatter):
     if scatter:  # ship every dataset with client.scatter: lost data must be scattered again
-        monkeypatch.setattr("krylovid.batch.SCATTER_BYTES", 0)
+        monkeypatch.setattr("krylovid.batch.runners.SCATTER_BYTES", 0)
     marker = tmp_path / "killed"
     batch = list(data)
     batch[2] = {**data[2], "u": KillOnce(data[2]["u"], marker)}
@@ -219,3 +219,31 @@ def test_tags_and_dataset_forms(data):
 def test_bad_arguments(datasets, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         identify_many(datasets, progress=False, order=2, **kwargs)
+
+
+class BlasThreadsSeen:
+    """Estimator stand-in whose "objective" is the largest BLAS pool size seen inside fit."""
+
+    def __init__(self, order, random_state=None):
+        self.order = order
+
+    def fit(self, u, y):
+        from threadpoolctl import threadpool_info
+
+        pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        self.objective_ = float(max(pools)) if pools else float("nan")
+        self.noise_variance_, self.hyperparameters_, self.impulse_response_ = 1.0, {}, np.zeros(self.order)
+        return self
+
+
+def test_blas_threads_capped_inside_each_fit(data):
+    """threadpoolctl caps the already loaded BLAS in the running process, serial and in spawned workers."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not any(p["user_api"] == "blas" for p in threadpoolctl.threadpool_info()):
+        pytest.skip("no BLAS pool visible to threadpoolctl")
+    batch = [(d["u"], d["y"]) for d in data[:2]]
+    for n_jobs in (1, 2):
+        for cap in (1, 2):
+            res = identify_many(batch, estimator=BlasThreadsSeen, order=3, blas_threads=cap, n_jobs=n_jobs,
+                                progress=False)
+            assert res.ok == 2 and res.column("objective").tolist() == [cap, cap], (n_jobs, res.rows)

@@ -1,9 +1,4 @@
-"""Figures for identification results and Krylov diagnostics (headless-safe).
-
-Every function builds on :class:`matplotlib.figure.Figure` directly (no
-``pyplot`` state, no GUI backend, never ``show``), draws into ``ax`` when one
-is given, and returns the Figure; save it with ``fig.savefig("out.png")``.
-Arrays may live on any backend: they are copied to the host first.
+"""Figures of identification results and Krylov diagnostics.
 
 Functions
 ---------
@@ -15,11 +10,6 @@ plot_convergence
     Krylov bounds on ``F`` against the subspace dimension.
 plot_bode
     Magnitude and phase of the FIR's frequency response.
-plot_singular_values
-    Singular value decay of one or several matrices.
-plot_error_curves
-    Attention approximation error against budget (from
-    :mod:`krylovid.attention.analysis`, imported lazily).
 """
 from __future__ import annotations
 
@@ -27,56 +17,9 @@ import math
 
 import numpy as np
 
-from .backend import to_numpy
+from ._axes import _field, _host, _new_axes, _one_axes, _two_axes, band_multiplier
 
-__all__ = ["plot_impulse_response", "plot_objective_curve", "plot_convergence", "plot_bode",
-           "plot_singular_values", "plot_error_curves", "band_multiplier"]
-
-
-def _new_axes(nrows=1, ncols=1, figsize=(6.4, 4.0), sharex=False):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(nrows, ncols, sharex=sharex, squeeze=False)
-    return fig, axes
-
-
-def _one_axes(ax):
-    """``(fig, a)``: the given Axes and its Figure, or a new single-panel Figure."""
-    fig, axes = _new_axes() if ax is None else (ax.figure, [[ax]])
-    return fig, axes[0][0]
-
-
-def _two_axes(ax):
-    """``(fig, a0, a1)``: the given pair of Axes, or a new two-row Figure sharing x."""
-    if ax is None:
-        fig, axes = _new_axes(2, 1, figsize=(6.4, 5.6), sharex=True)
-        return fig, axes[0, 0], axes[1, 0]
-    a0, a1 = ax
-    return a0.figure, a0, a1
-
-
-def _host(x, name, ndim=(1, 2)):
-    if x is None:
-        return None
-    arr = np.asarray(to_numpy(x) if not isinstance(x, (list, tuple)) else x, dtype=float)
-    if arr.ndim not in ndim:
-        raise ValueError(f"{name} must be {' or '.join(map(str, ndim))}-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    return arr
-
-
-def band_multiplier(level: float) -> float:
-    """Two-sided Gaussian quantile ``z`` with ``P(|Z| <= z) = level``.
-
-    ``level=0.99`` gives 2.576, ``level=0.95`` gives 1.960.
-    """
-    from scipy.special import ndtri
-
-    if not 0.0 < float(level) < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    return float(ndtri(0.5 + 0.5 * float(level)))
+__all__ = ["plot_impulse_response", "plot_objective_curve", "plot_convergence", "plot_bode"]
 
 
 def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay=1,
@@ -164,12 +107,6 @@ def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay
     if title:
         fig.suptitle(title)
     return fig
-
-
-def _field(obj, name):
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def plot_objective_curve(lam_curve, ax=None, *, title=None):
@@ -323,80 +260,3 @@ def plot_bode(g, dt=1.0, ax=None, *, delay=1, num=512, input_names=None, title=N
     if title:
         fig.suptitle(title)
     return fig
-
-
-def plot_singular_values(s, ax=None, *, labels=None, normalize=False, title=None):
-    """Semilog plot of singular values (one curve per array).
-
-    Parameters
-    ----------
-    s : array of shape (k,), sequence of such arrays, or dict name -> array
-        Singular values, in any order (sorted descending before plotting).
-    ax : matplotlib Axes, optional
-    labels : sequence of str, optional
-        Legend labels (the dict keys by default).
-    normalize : bool
-        Divide each curve by its largest value.
-    title : str, optional
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> fig = plot_singular_values({"head 0": 0.5 ** np.arange(20), "head 1": 0.8 ** np.arange(20)})
-    """
-    if isinstance(s, dict):
-        labels = list(s.keys()) if labels is None else labels
-        curves = list(s.values())
-    elif isinstance(s, (list, tuple)) and s and not np.isscalar(s[0]):
-        curves = list(s)
-    else:
-        curves = [s]
-    if labels is not None and len(labels) != len(curves):
-        raise ValueError(f"labels must have {len(curves)} entries, got {len(labels)}")
-    fig, a = _one_axes(ax)
-    for i, c in enumerate(curves):
-        v = np.sort(np.abs(_host(c, "s", ndim=(1,))))[::-1]
-        if normalize and v[0] > 0:
-            v = v / v[0]
-        a.semilogy(np.arange(1, v.size + 1), np.maximum(v, np.finfo(float).tiny),
-                   label=None if labels is None else str(labels[i]))
-    a.set_xlabel("index i")
-    a.set_ylabel("sigma_i / sigma_1" if normalize else "sigma_i")
-    if labels is not None:
-        a.legend(fontsize="small")
-    if title:
-        a.set_title(title)
-    return fig
-
-
-def plot_error_curves(curves, bound=None, ax=None, **kwargs):
-    """Attention error-vs-budget curves (wraps the attention analysis module).
-
-    Calls :func:`krylovid.attention.analysis.plot_error_curves`, imported
-    lazily so that plotting identification results does not need the
-    attention package, and returns the Figure like the other functions here.
-
-    Parameters
-    ----------
-    curves : sequence of ErrorCurve
-        From :func:`krylovid.attention.analysis.error_curve`.
-    bound : TruncatedSVDBound or (ms, errors) pair, optional
-        Drawn as a dashed reference line.
-    ax : matplotlib Axes, optional
-    **kwargs
-        ``title``, ``xlabel``, ``ylabel``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    try:
-        from .attention.analysis import plot_error_curves as _plot
-    except ImportError as exc:
-        raise ImportError(f"plot_error_curves needs krylovid.attention.analysis ({exc})") from None
-    res = _plot(curves, bound=bound, ax=ax, **kwargs)
-    return res[0] if isinstance(res, tuple) else res

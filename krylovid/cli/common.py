@@ -1,20 +1,31 @@
 """Shared pieces of the command line: errors, option types, output files, tables.
 
-Private to :mod:`krylovid.cli`; the rules implemented here are documented
-there and in the README's CLI section.
+One error style for every command: a :class:`CLIError` (data, files, exit 1)
+or :class:`UsageError` (options, exit 2) raised anywhere in a command becomes
+the single stderr line ``krylovid: error: ...`` written by :func:`fail`;
+warnings become ``krylovid: warning: ...`` lines (:func:`warning_printer`) and
+log records ``krylovid: ...`` lines (:func:`configure_logging`).  The rules are
+documented in :mod:`krylovid.cli` and in the README's CLI section.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["CLIError", "UsageError", "add_common", "positive_int", "nonneg_int", "fraction",
-           "noise_variance", "check_output", "write_json", "format_table", "echo", "jsonable"]
+from ..backend import to_numpy
+
+__all__ = ["CLIError", "UsageError", "Parser", "fail", "warning_printer", "configure_logging",
+           "add_common", "positive_int", "positive_float", "nonneg_int", "fraction", "noise_variance", "names_list",
+           "check_output", "figure_path", "write_json", "format_table", "echo", "jsonable"]
+
+logger = logging.getLogger("krylovid")
 
 
 class CLIError(Exception):
@@ -32,6 +43,52 @@ class UsageError(CLIError):
         super().__init__(message, code=2)
 
 
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors raise :class:`UsageError` instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def fail(error, code: int, verbose: int = 0) -> int:
+    """Write ``error`` as the one line ``krylovid: error: ...`` to stderr; return ``code``."""
+    text = " ".join(str(error).split()) or "unknown error"
+    print(f"krylovid: error: {text}", file=sys.stderr)
+    return code
+
+
+def warning_printer(quiet: bool):
+    """``warnings.showwarning`` replacement: one line ``krylovid: warning: ...`` (nothing if quiet)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not quiet:
+            text = " ".join(str(message).split())
+            print(f"krylovid: warning: {text}", file=sys.stderr)
+    return show
+
+
+class _Handler(logging.StreamHandler):
+    """Stream handler writing ``krylovid: message`` to the stderr current at creation."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("krylovid: %(message)s"))
+
+
+@contextmanager
+def configure_logging(verbose: int, quiet: bool):
+    """Log ``krylovid`` records to stderr at the level of ``-q``/``-v``/``-vv`` while the block runs."""
+    handler = _Handler()
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logger.addHandler(handler)
+    old_level, logger.level = logger.level, level
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        handler.close()
+
+
 def add_common(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """``--quiet`` / ``--verbose``, accepted before and after the command name.
 
@@ -44,6 +101,20 @@ def add_common(parser: argparse.ArgumentParser, top: bool = False) -> None:
                         help="print only results and errors (no progress bars, no notes)")
     parser.add_argument("-v", "--verbose", action="count", default=default_v,
                         help="log Krylov depth and bounds (-vv: debug details and tracebacks)")
+
+
+def names_list(text: str, allowed, option: str, *, upper: bool = False) -> tuple:
+    """A comma-separated list of names from ``allowed`` (duplicates dropped, order kept).
+
+    Raises :class:`UsageError` naming ``option`` on an unknown or empty list.
+    """
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    names = [n.upper() if upper else n.lower() for n in names]
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise UsageError(f"{option}: unknown name(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+                         f"choose from {', '.join(allowed)}")
+    return tuple(dict.fromkeys(names))
 
 
 def positive_int(text: str) -> int:
@@ -65,6 +136,17 @@ def nonneg_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
     return v
 
 
@@ -141,7 +223,6 @@ def jsonable(obj):
     if hasattr(obj, "__dataclass_fields__"):
         return {k: jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
     try:
-        from .backend import to_numpy
         return jsonable(to_numpy(obj))
     except Exception:  # noqa: BLE001 - anything else is written as text
         return str(obj)
@@ -180,7 +261,7 @@ def format_table(header, rows) -> str:
                for j in range(len(header))]
     lines = []
     for i, r in enumerate(cells):
-        parts = [c.rjust(w) if numeric[j] else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        parts = [c.rjust(w) if numeric[j] else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))]
         lines.append("  ".join(parts).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
