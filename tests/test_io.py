@@ -1,7 +1,8 @@
 """Tests of krylovid.io: CSV / NPZ / whitespace tables, column selection, bad input."""
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from krylovid.io import load_data, read_table
 
@@ -60,7 +61,7 @@ def test_npz_keys_and_2d_input(tmp_path, arrays):
 
 def test_whitespace_with_comments_and_header(tmp_path, arrays):
     u1, _, y = arrays
-    body = "\n".join(f"{float(a)!r}   {float(b)!r}  % trailing" for a, b in zip(u1, y))
+    body = "\n".join(f"{float(a)!r}   {float(b)!r}  % trailing" for a, b in zip(u1, y, strict=True))
     path = _write(tmp_path / "d.dat", f"% measured data\n# second comment\nu y\n{body}\n")
     d = load_data(path, "u", "y")
     np.testing.assert_array_equal(d.u, u1)
@@ -69,7 +70,7 @@ def test_whitespace_with_comments_and_header(tmp_path, arrays):
 
 def test_whitespace_without_header_uses_indices(tmp_path, arrays):
     u1, _, y = arrays
-    path = _write(tmp_path / "d.txt", "\n".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(u1, y)))
+    path = _write(tmp_path / "d.txt", "\n".join(f"{float(a)!r} {float(b)!r}" for a, b in zip(u1, y, strict=True)))
     assert read_table(path).names == ("0", "1")
     np.testing.assert_array_equal(load_data(path, 0, 1).y, y)
 
@@ -126,7 +127,8 @@ def test_binary_file_with_text_extension(tmp_path):
 def test_headerless_csv_by_index(tmp_path, arrays):
     """Regression: a CSV without a header line was refused; its columns are now selected by index."""
     u1, u2, y = arrays
-    path = _write(tmp_path / "d.csv", "\n".join(f"{float(a)!r},{float(b)!r},{float(c)!r}" for a, b, c in zip(u1, u2, y)) + "\n")
+    lines = [f"{float(a)!r},{float(b)!r},{float(c)!r}" for a, b, c in zip(u1, u2, y, strict=True)]
+    path = _write(tmp_path / "d.csv", "\n".join(lines) + "\n")
     table = read_table(path)
     assert table.names == ("0", "1", "2") and not table.header and table.lines[0] == 1
     d = load_data(path, [0, "1"], 2)
