@@ -18,15 +18,20 @@ The helpers cover:
 * small dense linear algebra not (or not uniformly) in the standard:
   :func:`eigh`, :func:`cholesky`, :func:`solve_triangular`, :func:`qr`,
   :func:`svd`;
-* dtype helpers (:func:`float_dtype`, :func:`eps`).
+* dtype helpers (:func:`float_dtype`, :func:`eps`);
+* the static types :data:`Array` and :data:`Namespace` used in annotations.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import array_api_compat
 import numpy as np
 
 __all__ = [
+    "Array",
+    "Namespace",
     "array_namespace",
     "is_numpy",
     "is_cupy",
@@ -48,6 +53,17 @@ __all__ = [
     "eps",
     "numpy_namespace",
 ]
+
+
+#: An array of any supported backend (``numpy.ndarray``, ``cupy.ndarray``, an
+#: array-API array).  The array API has no common static type, so to a type
+#: checker this is ``Any``: annotations say "an array" without forbidding
+#: ``.shape`` or arithmetic, as ``object`` would.
+Array = Any
+
+#: An array namespace (``xp``): a module such as ``array_api_compat.numpy``,
+#: ``cupy`` or ``array_api_strict``.
+Namespace = Any
 
 
 def numpy_namespace():

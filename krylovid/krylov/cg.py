@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import _as_scalar, check_int
-from ..backend import asarray, is_numpy
+from ..backend import Array, asarray, is_numpy
 from ..info import KrylovInfo
 from ._common import ConvergenceWarning, host, prepare_block, prepare_operator, prepare_vector, working_dtype
 
@@ -37,7 +37,7 @@ class CGResult:
         ``residual`` is the final ``||r||``; ``history`` the residual norms.
     """
 
-    x: object
+    x: Array
     info: KrylovInfo
 
 
@@ -59,7 +59,7 @@ class BlockCGResult:
         Whether each column met ``||r_j|| <= atol + rtol * ||b_j||`` (host).
     """
 
-    X: object
+    X: Array
     info: KrylovInfo
     residuals: np.ndarray
     converged: np.ndarray

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_int
+from ..backend import Array
 from ..info import KrylovInfo
 from ._common import machine_eps, prepare_operator, prepare_vector, vector_norm, working_dtype
 
@@ -46,10 +47,10 @@ class LanczosResult:
         returned non-finite values (the steps before are kept).
     """
 
-    Q: object
+    Q: Array
     alpha: np.ndarray
     beta: np.ndarray
-    residual: object
+    residual: Array
     b_norm: float
     info: KrylovInfo
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_array, check_positive
-from ..backend import array_namespace, eps, solve_triangular, to_numpy
+from ..backend import Array, array_namespace, eps, solve_triangular, to_numpy
 from ..info import KrylovInfo
 from ._utils import check_output_finite, check_rank, symmetric_operator
 from .random import orthogonal_matrix
@@ -39,8 +39,8 @@ class NystromResult:
         clipped eigendecomposition (pseudo-inverse) was used.
     """
 
-    U: object
-    s: object
+    U: Array
+    s: Array
     shift: float
     info: KrylovInfo
 

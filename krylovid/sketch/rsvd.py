@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._validation import check_int
-from ..backend import to_numpy
+from ..backend import Array, to_numpy
 from ..info import KrylovInfo
 from ._utils import as_operator, check_rank, symmetric_operator
 from .rangefinder import range_finder
@@ -32,9 +32,9 @@ class SVDResult:
         ``sigma_{k+1}``; ``nan`` without oversampling).
     """
 
-    U: object
-    s: object
-    Vt: object
+    U: Array
+    s: Array
+    Vt: Array
     info: KrylovInfo
 
 
@@ -52,8 +52,8 @@ class EighResult:
         ``residual``: magnitude of the first discarded Ritz value (or ``nan``).
     """
 
-    w: object
-    V: object
+    w: Array
+    V: Array
     info: KrylovInfo
 
 
