@@ -1,13 +1,33 @@
-"""Tests of krylovid.plotting: drawn data equals the inputs, headless, bad input."""
+"""Tests of krylovid.plotting: drawn data equals the inputs, figures display, bad input."""
 import sys
+import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from krylovid import plotting
-from krylovid.plotting import (band_multiplier, plot_bode, plot_convergence, plot_impulse_response,
-                               plot_objective_curve, plot_singular_values)
+from krylovid.plotting import (
+    band_multiplier,
+    plot_bode,
+    plot_compare,
+    plot_convergence,
+    plot_frequency_response,
+    plot_impulse_response,
+    plot_objective_curve,
+    plot_residuals,
+    plot_singular_values,
+    plot_step_response,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The functions make pyplot figures: close them so that none leaks from one test to the next."""
+    yield
+    plt.close("all")
 
 
 def _line(ax, label):
@@ -127,12 +147,129 @@ def test_singular_values_sorted_and_normalized():
         plot_singular_values([s, s], labels=["x"])
 
 
-def test_plotting_never_imports_pyplot():
-    """The module builds Figures directly, so no GUI backend can be selected."""
-    plot_impulse_response(np.ones(3))
-    src = open(plotting.__file__).read()
-    assert "pyplot" not in src.split('"""', 2)[2]
-    assert "show(" not in src
+def test_figures_are_pyplot_figures_that_show():
+    """Regression (issue 11 item 8): model.plot() returned a detached Figure that plt.show() ignored
+    and fig.show() rejected."""
+    before = set(plt.get_fignums())
+    fig = plot_impulse_response(np.ones(3))
+    assert fig.number in plt.get_fignums() and fig.number not in before
+    assert fig.canvas.manager is not None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")   # Agg in the tests
+        fig.show()
+        plt.show()
+    plt.close(fig)
+    assert fig.number not in plt.get_fignums()
+
+
+def test_model_plot_is_displayable():
+    from krylovid.sysid import KernelFIR
+
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(200)
+    y = np.convolve(u, np.r_[0.0, 0.7 ** np.arange(1, 16)])[:200] + 0.05 * rng.standard_normal(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = KernelFIR(15, method="qr").fit(u, y)
+    fig = model.plot()
+    assert fig.number in plt.get_fignums()
+    assert np.all(np.mod(fig.axes[0].get_xticks(), 1) == 0)
+
+
+def _integer_locator(ax):
+    loc = ax.xaxis.get_major_locator()
+    return isinstance(loc, MaxNLocator) and loc._integer
+
+
+def test_integer_lag_ticks_and_seconds_with_sample_time():
+    k = np.arange(1, 8)
+    ax = plot_impulse_response(0.5 ** k).axes[0]
+    assert _integer_locator(ax) and np.all(np.mod(ax.get_xticks(), 1) == 0)
+    fig = plot_impulse_response(0.5 ** k, std=0.1 * 0.5 ** k, truth=0.5 ** np.arange(1, 11), delay=2,
+                                sample_time=0.25)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "time [s]" and not _integer_locator(ax)
+    np.testing.assert_allclose(_line(ax, "estimate").get_xdata(), 0.25 * np.arange(2, 9))
+    np.testing.assert_allclose(_line(ax, "true").get_xdata(), 0.25 * np.arange(2, 12))
+    assert _integer_locator(plot_convergence([(4, 1.0, 2.0), (8, 1.5, 1.6)]).axes[1])
+    with pytest.raises(ValueError, match="sample_time must be a positive number"):
+        plot_impulse_response(k, sample_time=0)
+
+
+def test_step_response_band():
+    a, n = 0.8, 30
+    t = np.arange(n, dtype=float)
+    resp = np.where(t >= 1, a * (1 - a ** t) / (1 - a), 0.0)        # closed-form step of g_k = a^k, delay 1
+    std = 0.02 * np.sqrt(t)
+    fig = plot_step_response({"time": t, "response": resp, "std": std}, level=0.95)
+    ax = fig.axes[0]
+    line = _line(ax, "step response")
+    assert line.get_drawstyle() == "steps-post"
+    np.testing.assert_array_equal(line.get_ydata(), resp)
+    verts = ax.collections[0].get_paths()[0].vertices
+    at = verts[np.isclose(verts[:, 0], 10.0), 1]
+    z = 1.959963984540
+    # step="post": the band holds resp[k] -+ z std[k] from time k on (the value of k - 1 ends there too)
+    assert np.isclose(at, resp[10] - z * std[10]).any() and np.isclose(at, resp[10] + z * std[10]).any()
+    assert ax.get_xlabel() == "sample k" and _integer_locator(ax)
+    two = plot_step_response({"time": 0.1 * t, "response": np.vstack([resp, -resp]), "std": None},
+                             input_names=["a", "b"])
+    assert len(two.axes) == 2 and two.axes[1].get_xlabel() == "time [s]"
+    with pytest.raises(ValueError, match="one column per time"):
+        plot_step_response({"time": t[:5], "response": resp, "std": None})
+
+
+def test_frequency_response_bands_match_the_closed_form():
+    from types import SimpleNamespace
+
+    w = np.logspace(-2, np.log10(np.pi / 0.1), 40)
+    G = 0.1 / (1 - 0.5 * np.exp(-1j * w * 0.1))             # closed form, not an FIR sum
+    ms, ps = 0.1 * np.abs(G), np.full(w.size, 0.05)
+    fr = SimpleNamespace(omega=w, response=G, magnitude_std=ms, phase_std=ps, sample_time=0.1)
+    fig = plot_frequency_response(fr)
+    a0, a1 = fig.axes
+    np.testing.assert_allclose(a0.get_lines()[0].get_ydata(), 20 * np.log10(np.abs(G)), rtol=1e-12)
+    np.testing.assert_allclose(a1.get_lines()[0].get_ydata(), np.degrees(np.unwrap(np.angle(G))), atol=1e-10)
+    z = band_multiplier(0.99)
+    top = a0.collections[0].get_paths()[0].vertices[:, 1]
+    assert top.max() == pytest.approx(20 * np.log10(np.abs(G) + z * ms).max())
+    assert top.min() == pytest.approx(20 * np.log10(np.abs(G) - z * ms).min())
+    ph = a1.collections[0].get_paths()[0].vertices[:, 1]
+    assert ph.max() - ph.min() >= np.degrees(2 * z * 0.05) - 1e-9
+    assert a1.get_xlabel() == "frequency [rad/s]" and a0.get_xscale() == "log"
+
+
+def test_residuals_figure():
+    M = 6
+    auto = np.r_[1.0, 0.5, 0.02, 0.0, -0.01, 0.0, 0.01]
+    cross = np.vstack([np.linspace(-0.05, 0.05, 2 * M + 1), np.zeros(2 * M + 1)])
+    ra = {"lags": np.arange(M + 1), "autocorrelation": auto, "autocorrelation_limit": 0.1,
+          "cross_lags": np.arange(-M, M + 1), "cross_correlation": cross,
+          "cross_correlation_limit": np.array([0.1, 0.2]), "confidence": 0.99, "white": False,
+          "independent": True}
+    fig = plot_residuals(ra, input_names=["u1", "u2"])
+    assert len(fig.axes) == 3
+    assert "NOT white" in fig.axes[0].get_title() and "u2: independent" in fig.axes[2].get_title()
+    np.testing.assert_array_equal(_line(fig.axes[0], "residuals").get_ydata(), auto)
+    np.testing.assert_array_equal(_line(fig.axes[1], "u1").get_xdata(), np.arange(-M, M + 1))
+    span = fig.axes[2].patches[0]
+    band_y = span.get_path().transformed(span.get_patch_transform()).vertices[:, 1]
+    assert band_y.min() == pytest.approx(-0.2) and band_y.max() == pytest.approx(0.2)
+    assert all(_integer_locator(a) for a in fig.axes)
+    with pytest.raises(ValueError, match="ax must hold 3 Axes"):
+        plot_residuals(ra, ax=[fig.axes[0]])
+
+
+def test_compare_figure():
+    t = np.arange(30) * 0.5
+    y, yh = np.sin(t), 0.8 * np.sin(t)
+    fig = plot_compare({"time": t, "y": y, "y_hat": yh, "fit": 80.0})
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(_line(ax, "measured").get_ydata(), y)
+    np.testing.assert_array_equal(_line(ax, "model (fit 80.0 %)").get_ydata(), yh)
+    assert ax.get_xlabel() == "time [s]"
+    with pytest.raises(ValueError, match="must match"):
+        plot_compare({"time": t, "y": y, "y_hat": yh[:5], "fit": 1.0})
 
 
 def test_plot_error_curves_is_lazy(monkeypatch):

@@ -15,7 +15,17 @@ import time
 import numpy as np
 
 from ..plotting import plot_attention_errors, plot_singular_values
-from .common import CLIError, UsageError, add_common, echo, figure_path, format_table, nonneg_int, positive_int
+from .common import (
+    CLIError,
+    UsageError,
+    add_common,
+    echo,
+    figure_path,
+    format_table,
+    nonneg_int,
+    positive_int,
+    save_figure,
+)
 
 __all__ = ["add_parsers", "run_attention", "load_qkv", "METHODS"]
 
@@ -134,7 +144,7 @@ def _spectrum(args, Q, K, V, label) -> int:
     echo(f"largest singular values ({len(s)} computed): {shown}{' ...' if len(s) > 10 else ''}")
     echo(f"time: {elapsed:.3f} s")
     if args.plot:
-        plot_singular_values(s, labels=[label], title="attention matrix singular values").savefig(args.plot, dpi=110)
+        save_figure(plot_singular_values(s, labels=[label], title="attention matrix singular values"), args.plot)
         echo(f"wrote {args.plot}", quiet=args.quiet, essential=False)
     return 0
 
@@ -178,7 +188,7 @@ def _compare(args, Q, K, V, label) -> int:
     for note in notes:
         echo(f"note: {note}")
     if args.plot and errors:
-        plot_attention_errors(errors, title=f"{label}, budget m = {m}").savefig(args.plot, dpi=110)
+        save_figure(plot_attention_errors(errors, title=f"{label}, budget m = {m}"), args.plot)
         echo(f"wrote {args.plot}", quiet=args.quiet, essential=False)
     return 0
 

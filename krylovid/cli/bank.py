@@ -24,7 +24,7 @@ import numpy as np
 
 from ..batch import bank_study
 from ..plotting import plot_bank_boxplot
-from .common import CLIError, UsageError, add_common, echo, names_list, positive_float, positive_int
+from .common import CLIError, UsageError, add_common, echo, names_list, positive_float, positive_int, save_figure
 
 __all__ = ["add_parsers", "run", "KERNELS", "METHODS", "OUTPUT_FILES"]
 
@@ -134,7 +134,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result.to_csv(out / OUTPUT_FILES[0])
     if result.ok:
-        plot_bank_boxplot(result, out / OUTPUT_FILES[1])
+        save_figure(plot_bank_boxplot(result), out / OUTPUT_FILES[1], dpi=120)
     echo(_summary(result), quiet=args.quiet, essential=False)
     echo(f"{len(result)} fits in {result.wall_time_s:.1f} s; wrote {out / OUTPUT_FILES[0]}"
          + (f" and {out / OUTPUT_FILES[1]}" if result.ok else ""), quiet=args.quiet, essential=False)

@@ -17,13 +17,14 @@ import os
 import sys
 from contextlib import contextmanager
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 from ..backend import to_numpy
 
 __all__ = ["CLIError", "UsageError", "Parser", "fail", "warning_printer", "configure_logging",
            "add_common", "positive_int", "positive_float", "nonneg_int", "fraction", "noise_variance", "names_list",
-           "check_output", "figure_path", "write_json", "format_table", "echo", "jsonable"]
+           "check_output", "figure_path", "save_figure", "write_json", "format_table", "echo", "jsonable"]
 
 logger = logging.getLogger("krylovid")
 
@@ -204,6 +205,14 @@ def check_output(path, force: bool, what: str, exts=None) -> str | None:
 def figure_path(path, force: bool, what: str = "plot file") -> str | None:
     """:func:`check_output` for figure files (known image extensions)."""
     return check_output(path, force, what, exts=_FIGURE_EXTS)
+
+
+def save_figure(fig, path, dpi: int = 110) -> None:
+    """Save ``fig`` to ``path`` and close it (the command line only writes figures, never shows them)."""
+    try:
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def jsonable(obj):

@@ -34,6 +34,7 @@ from .common import (
     noise_variance,
     nonneg_int,
     positive_int,
+    save_figure,
     write_json,
 )
 
@@ -177,7 +178,7 @@ def run_identify(args) -> int:
         fig = plot_impulse_response(model.impulse_response_, std=model.impulse_response_std_,
                                     delay=args.delay, input_names=data.input_names,
                                     title=f"{os.path.basename(data.path)}: {args.kernel} kernel, order {args.order}")
-        fig.savefig(plot_path, dpi=110)
+        save_figure(fig, plot_path)
         echo(f"wrote {plot_path}", quiet=q, essential=False)
     return 0
 
@@ -325,7 +326,7 @@ def run_demo(args) -> int:
     echo(f"largest relative difference of F to {label}: {spread:.2e}", quiet=args.quiet, essential=False)
     if files:
         path = os.path.join(args.out, DEMO_FIGURE)
-        _demo_figure(models, sim, args.order).savefig(path, dpi=110)
+        save_figure(_demo_figure(models, sim, args.order), path)
         _record_demo_files(args.out, owned, files)
         echo(f"wrote {path}")
     return 0

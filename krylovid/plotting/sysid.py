@@ -1,15 +1,18 @@
-"""Figures of identification results and Krylov diagnostics.
+"""Figures of an identified model: impulse, step and frequency responses with their bands.
 
 Functions
 ---------
 plot_impulse_response
     Estimated FIR coefficients with a confidence band and the true response.
-plot_objective_curve
-    Objective ``F`` against ``lam = sigma2 / c``: exact curve and Krylov bounds.
-plot_convergence
-    Krylov bounds on ``F`` against the subspace dimension.
+plot_step_response
+    Step response with its band (from ``KernelFIR.step_response()``).
+plot_frequency_response
+    Bode plot with bands (from ``KernelFIR.frequency_response()``).
 plot_bode
-    Magnitude and phase of the FIR's frequency response.
+    Magnitude and phase of an FIR's frequency response, computed here from ``g``.
+
+Lags are drawn with integer ticks; with a ``sample_time`` the time axis is in
+seconds and frequencies in rad/s.
 """
 from __future__ import annotations
 
@@ -17,12 +20,12 @@ import math
 
 import numpy as np
 
-from ._axes import _field, _host, _new_axes, _one_axes, _two_axes, band_multiplier
+from ._axes import _field, _host, _panels, _rows, _two_axes, band_multiplier, check_sample_time, integer_ticks, lag_axis
 
-__all__ = ["plot_impulse_response", "plot_objective_curve", "plot_convergence", "plot_bode"]
+__all__ = ["plot_impulse_response", "plot_step_response", "plot_frequency_response", "plot_bode"]
 
 
-def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay=1,
+def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay=1, sample_time=None,
                           label="estimate", input_names=None, title=None):
     """Plot FIR coefficients with a ``level`` confidence band and the truth.
 
@@ -37,12 +40,15 @@ def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay
         True impulse response (plotted over its own length, which may differ
         from ``n``).
     ax : matplotlib Axes or sequence of m Axes, optional
-        Where to draw; a new Figure otherwise (one panel per input).
+        Where to draw; a new figure otherwise (one panel per input).
     level : float
         Confidence level of the band, default 0.99 (``z = 2.58``); use 0.95
         for ``z = 1.96``.
     delay : int
         Lag of the first coefficient (x axis starts there), default 1.
+    sample_time : float, optional
+        Sample time in seconds: the x axis shows ``lag * sample_time`` in
+        seconds; without it, integer lags.
     label : str
         Legend label of the estimate.
     input_names : sequence of str, optional
@@ -53,6 +59,7 @@ def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay
     Returns
     -------
     matplotlib.figure.Figure
+        A pyplot figure when ``ax`` is None (``plt.show()`` displays it).
 
     Notes
     -----
@@ -67,109 +74,126 @@ def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay
     >>> fig = plot_impulse_response(0.8 ** k, std=0.05 * 0.9 ** k, truth=0.8 ** k)
     >>> fig.axes[0].get_xlabel()
     'lag k'
+    >>> plot_impulse_response(0.8 ** k, sample_time=0.01).axes[0].get_xlabel()
+    'time [s]'
     """
-    g2 = _host(g, "g")
-    g2 = g2[None, :] if g2.ndim == 1 else g2
-    s2 = _host(std, "std")
-    if s2 is not None:
-        s2 = s2[None, :] if s2.ndim == 1 else s2
-        if s2.shape != g2.shape:
-            raise ValueError(f"std must have the shape of g {g2.shape}, got {s2.shape}")
+    g2 = _rows(g, "g")
+    s2 = _rows(std, "std")
+    if s2 is not None and s2.shape != g2.shape:
+        raise ValueError(f"std must have the shape of g {g2.shape}, got {s2.shape}")
     t2 = _host(truth, "truth")
     if t2 is not None:
         t2 = t2[None, :] if t2.ndim == 1 else t2
         if t2.shape[0] != g2.shape[0]:
             raise ValueError(f"truth must have {g2.shape[0]} rows like g, got shape {t2.shape}")
+    sample_time = check_sample_time(sample_time)
     m = g2.shape[0]
-    if ax is None:
-        fig, axes = _new_axes(m, 1, figsize=(6.4, 3.2 * m), sharex=True)
-        axes = list(axes[:, 0])
-    else:
-        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
-        if len(axes) != m:
-            raise ValueError(f"ax must hold {m} Axes (one per input), got {len(axes)}")
-        fig = axes[0].figure
+    fig, axes = _panels(ax, m)
     z = band_multiplier(level)
     for i, a in enumerate(axes):
-        lags = np.arange(delay, delay + g2.shape[1])
+        x = lag_axis(a, np.arange(delay, delay + g2.shape[1]), sample_time)
         if s2 is not None:
-            a.fill_between(lags, g2[i] - z * s2[i], g2[i] + z * s2[i], alpha=0.3, color="C0",
+            a.fill_between(x, g2[i] - z * s2[i], g2[i] + z * s2[i], alpha=0.3, color="C0",
                            linewidth=0, label=f"{100 * level:g}% band")
-        a.plot(lags, g2[i], color="C0", lw=1.5, label=label)
+        a.plot(x, g2[i], color="C0", lw=1.5, label=label)
         if t2 is not None:
-            a.plot(np.arange(delay, delay + t2.shape[1]), t2[i], "k--", lw=1.2, label="true")
+            a.plot(lag_axis(a, np.arange(delay, delay + t2.shape[1]), sample_time), t2[i], "k--", lw=1.2,
+                   label="true")
         a.axhline(0.0, color="0.6", lw=0.6)
         a.set_ylabel("g(k)")
         if input_names is not None and m > 1:
             a.set_title(str(input_names[i]))
         a.legend(loc="upper right", fontsize="small")
-    axes[-1].set_xlabel("lag k")
+        if a is not axes[-1]:
+            a.set_xlabel("")
     if title:
         fig.suptitle(title)
     return fig
 
 
-def plot_objective_curve(lam_curve, ax=None, *, title=None):
-    """Plot the objective against ``lam``: Krylov bounds and the exact curve.
+def _time_axis(ax, time, sample_time):
+    """Label the x axis of a response over ``time``: seconds, or integer samples when the
+    sample time is unknown (``sample_time`` None and unit steps)."""
+    steps = np.diff(time)
+    if sample_time is None and (steps.size == 0 or np.allclose(steps, 1.0)):
+        integer_ticks(ax)
+        ax.set_xlabel("sample k")
+    else:
+        ax.set_xlabel("time [s]")
+
+
+def plot_step_response(step, ax=None, *, level=0.99, sample_time=None, input_names=None, title=None):
+    """Step response with its ``level`` confidence band, one panel per input.
 
     Parameters
     ----------
-    lam_curve : LamCurve or dict
-        With ``lam`` (num,), ``F_lower`` (num,), ``F_upper`` (num,) and
-        optionally ``F_exact`` (num,) (as returned by
-        ``KernelFIR.lam_curve``).
-    ax : matplotlib Axes, optional
+    step : StepResponse or dict
+        With ``time`` of shape (k,), ``response`` of shape (k,) or (m, k) and
+        ``std`` like ``response`` or None, as from ``KernelFIR.step_response()``.
+    ax : matplotlib Axes or sequence of m Axes, optional
+    level : float
+        Confidence level of the band ``response +- z std`` (default 0.99).
+    sample_time : float, optional
+        Only for the axis label: the time axis is in seconds when it is given
+        or when the time steps are not 1; in samples otherwise.
+    input_names : sequence of str, optional
+        Panel titles for several inputs.
     title : str, optional
 
     Returns
     -------
     matplotlib.figure.Figure
-
-    Notes
-    -----
-    With the noise variance fixed, ``F(lam) = q(lam)/c + N log c + l(lam)``;
-    the certified bounds hold for every ``lam`` on the grid, so the exact
-    curve must lie inside the shaded region.
 
     Examples
     --------
     >>> import numpy as np
-    >>> lam = np.logspace(-3, 1, 30)
-    >>> F = np.log(lam) + 1 / lam
-    >>> fig = plot_objective_curve({"lam": lam, "F_lower": F - 1e-3, "F_upper": F + 1e-3,
-    ...                             "F_exact": F})
+    >>> t = np.arange(20.0)
+    >>> fig = plot_step_response({"time": t, "response": 1 - 0.8 ** t, "std": 0.01 * np.ones(20)})
+    >>> fig.axes[0].get_xlabel()
+    'sample k'
     """
-    lam = _host(_field(lam_curve, "lam"), "lam_curve.lam", ndim=(1,))
-    lo = _host(_field(lam_curve, "F_lower"), "lam_curve.F_lower", ndim=(1,))
-    hi = _host(_field(lam_curve, "F_upper"), "lam_curve.F_upper", ndim=(1,))
-    ex = _host(_field(lam_curve, "F_exact"), "lam_curve.F_exact", ndim=(1,))
-    for arr, nm in ((lo, "F_lower"), (hi, "F_upper"), (ex, "F_exact")):
-        if arr is not None and arr.shape != lam.shape:
-            raise ValueError(f"lam_curve.{nm} must have the shape of lam {lam.shape}, got {arr.shape}")
-    fig, a = _one_axes(ax)
-    a.fill_between(lam, lo, hi, alpha=0.3, color="C1", linewidth=0, label="Krylov bounds")
-    a.plot(lam, lo, color="C1", lw=1.0)
-    a.plot(lam, hi, color="C1", lw=1.0, ls=":")
-    if ex is not None:
-        a.plot(lam, ex, "k--", lw=1.2, label="exact")
-    a.set_xscale("log")
-    a.set_xlabel("lam = sigma2 / c")
-    a.set_ylabel("objective F")
-    a.legend(fontsize="small")
+    time = _host(_field(step, "time"), "step.time", ndim=(1,))
+    resp = _rows(_field(step, "response"), "step.response")
+    std = _rows(_field(step, "std"), "step.std")
+    if resp.shape[1] != time.size or (std is not None and std.shape != resp.shape):
+        raise ValueError(f"step: response {resp.shape} and std must have one column per time ({time.size})")
+    fig, axes = _panels(ax, resp.shape[0])
+    z = band_multiplier(level)
+    for i, a in enumerate(axes):
+        if std is not None:
+            a.fill_between(time, resp[i] - z * std[i], resp[i] + z * std[i], step="post", alpha=0.3,
+                           color="C0", linewidth=0, label=f"{100 * level:g}% band")
+        a.plot(time, resp[i], color="C0", lw=1.5, drawstyle="steps-post", label="step response")
+        a.axhline(0.0, color="0.6", lw=0.6)
+        a.set_ylabel("y")
+        if input_names is not None and resp.shape[0] > 1:
+            a.set_title(f"step on {input_names[i]}")
+        a.legend(loc="lower right", fontsize="small")
+    _time_axis(axes[-1], time, check_sample_time(sample_time))
     if title:
-        a.set_title(title)
+        fig.suptitle(title)
     return fig
 
 
-def plot_convergence(convergence, ax=None, *, title=None):
-    """Plot Krylov bounds on ``F`` and their relative gap against subspace dimension.
+def _frequency_label(sample_time: float) -> str:
+    return "frequency [rad/sample]" if sample_time == 1.0 else "frequency [rad/s]"
+
+
+def plot_frequency_response(freq, ax=None, *, level=0.99, input_names=None, title=None):
+    """Bode plot with ``level`` bands: magnitude in dB and phase in degrees.
 
     Parameters
     ----------
-    convergence : sequence of (dim, F_lower, F_upper)
-        As in ``KernelFIR.convergence_``.
+    freq : FrequencyResponse
+        As from ``KernelFIR.frequency_response()``: ``omega`` (k,), complex
+        ``response`` (k,) or (m, k), ``magnitude_std`` and ``phase_std`` (radians)
+        like ``response`` or None, ``sample_time``.
     ax : sequence of two matplotlib Axes, optional
-        Bounds on the first, relative gap (log scale) on the second.
+        Magnitude and phase axes.
+    level : float
+        Confidence level of the bands (default 0.99).
+    input_names : sequence of str, optional
+        Legend labels per input.
     title : str, optional
 
     Returns
@@ -178,26 +202,45 @@ def plot_convergence(convergence, ax=None, *, title=None):
 
     Notes
     -----
-    The relative gap is ``(F_upper - F_lower) / |F_lower|``; the estimator
-    grows the space until it falls below its tolerance.
+    The magnitude band is ``20 log10(|G| +- z std_|G|)`` (its lower edge cut
+    at 1e-300), the phase band ``angle(G) +- z std_phase``; both come from the
+    first-order standard deviations of the response.
 
     Examples
     --------
-    >>> fig = plot_convergence([(4, 10.0, 14.0), (8, 11.9, 12.2), (12, 12.0, 12.0001)])
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> w = np.logspace(-2, np.log10(np.pi), 50)
+    >>> G = 1 / (1 - 0.5 * np.exp(-1j * w))
+    >>> fr = SimpleNamespace(omega=w, response=G, magnitude_std=0.05 * np.abs(G),
+    ...                      phase_std=0.05 + 0 * w, sample_time=1.0)
+    >>> plot_frequency_response(fr).axes[1].get_xlabel()
+    'frequency [rad/sample]'
     """
-    rows = np.asarray([tuple(map(float, r)) for r in convergence], dtype=float)
-    if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] != 3:
-        raise ValueError("convergence must be a non-empty sequence of (dim, F_lower, F_upper)")
-    dim, lo, hi = rows.T
+    omega = _host(_field(freq, "omega"), "freq.omega", ndim=(1,))
+    G = np.atleast_2d(np.asarray(_field(freq, "response"), dtype=complex))
+    mstd, pstd = _rows(_field(freq, "magnitude_std"), "magnitude_std"), _rows(_field(freq, "phase_std"), "phase_std")
+    if G.shape[1] != omega.size:
+        raise ValueError(f"freq: response {G.shape} must have one column per frequency ({omega.size})")
+    mag, phase = np.abs(G), np.unwrap(np.angle(G), axis=-1)
     fig, a0, a1 = _two_axes(ax)
-    a0.plot(dim, lo, "o-", color="C0", label="F lower")
-    a0.plot(dim, hi, "s-", color="C1", label="F upper")
-    a0.set_ylabel("objective F")
-    a0.legend(fontsize="small")
-    gap = np.maximum((hi - lo) / np.maximum(np.abs(lo), np.finfo(float).tiny), np.finfo(float).eps)
-    a1.semilogy(dim, gap, "o-", color="C2")
-    a1.set_xlabel("Krylov subspace dimension")
-    a1.set_ylabel("relative gap")
+    z = band_multiplier(level)
+    tiny = 1e-300
+    for i in range(G.shape[0]):
+        lbl = str(input_names[i]) if input_names is not None else (f"input {i}" if G.shape[0] > 1 else None)
+        a0.semilogx(omega, 20 * np.log10(np.maximum(mag[i], tiny)), color=f"C{i}", label=lbl)
+        a1.semilogx(omega, np.degrees(phase[i]), color=f"C{i}", label=lbl)
+        if mstd is not None:
+            lo, hi = np.maximum(mag[i] - z * mstd[i], tiny), mag[i] + z * mstd[i]
+            a0.fill_between(omega, 20 * np.log10(lo), 20 * np.log10(hi), color=f"C{i}", alpha=0.25, linewidth=0)
+        if pstd is not None:
+            a1.fill_between(omega, np.degrees(phase[i] - z * pstd[i]), np.degrees(phase[i] + z * pstd[i]),
+                            color=f"C{i}", alpha=0.25, linewidth=0)
+    a0.set_ylabel("magnitude [dB]")
+    a1.set_ylabel("phase [deg]")
+    a1.set_xlabel(_frequency_label(float(_field(freq, "sample_time") or 1.0)))
+    if G.shape[0] > 1 or input_names is not None:
+        a0.legend(fontsize="small")
     if title:
         fig.suptitle(title)
     return fig
@@ -237,8 +280,7 @@ def plot_bode(g, dt=1.0, ax=None, *, delay=1, num=512, input_names=None, title=N
     >>> import numpy as np
     >>> fig = plot_bode(0.5 ** np.arange(1, 30), dt=0.1)
     """
-    g2 = _host(g, "g")
-    g2 = g2[None, :] if g2.ndim == 1 else g2
+    g2 = _rows(g, "g")
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive number, got {dt!r}")
     n = g2.shape[1]
