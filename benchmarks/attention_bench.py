@@ -416,7 +416,7 @@ def main(argv=None):
     figs = FIGS if write else pathlib.Path(os.environ.get("TMPDIR", "/tmp"))
     figs.mkdir(exist_ok=True)
     t_start = time.perf_counter()
-    from krylovid.attention.weights import load_minilm, minilm_qkv
+    from krylovid.attention.minilm import load_minilm, minilm_qkv
 
     if args.quick:
         n_tok, heads, ms, seeds = 128, [(0, 0), (3, 5), (5, 11)], (16, 64, 128), (0,)

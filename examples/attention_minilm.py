@@ -15,7 +15,7 @@ import tempfile
 from krylovid.attention.analysis import attention_spectrum, error_curve, truncated_svd_bound
 from krylovid.attention.features import performer_attention
 from krylovid.attention.lowrank import lowrank_attention, nystrom_attention
-from krylovid.attention.weights import minilm_qkv
+from krylovid.attention.minilm import minilm_qkv
 from krylovid.plotting import plot_error_curves, plot_singular_values
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"

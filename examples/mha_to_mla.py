@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from krylovid.attention.exact import softmax_attention
 from krylovid.attention.latent import kv_cache_bytes, mha_to_mla
-from krylovid.attention.weights import load_minilm, minilm_qkv
+from krylovid.attention.minilm import load_minilm, minilm_qkv
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"
 OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OUT")

