@@ -133,3 +133,12 @@ def test_array_api_strict_backend():
     np.testing.assert_allclose(out.singular_values, ref.singular_values, rtol=1e-10)
     np.testing.assert_allclose(np.asarray(out.row_entropy), ref.row_entropy, atol=1e-12)
     assert AN.relative_error(xs.asarray(Q), xs.asarray(K)) == pytest.approx(AN.relative_error(Q, K))
+
+
+def test_error_curve_flags_worse_than_zero_output():
+    Q, K, V = _qkv(3, n=32, temp=0.5)
+    ref = _dense_P(Q, K) @ V
+    scales = {2: -1.5, 4: 0.5}          # output = c * exact: relative error |1 - c| (2.5 and 0.5)
+    curve = AN.error_curve(Q, K, V, lambda Q, K, V, m, r: scales[m] * ref, ms=(2, 4), seeds=(0,))
+    np.testing.assert_allclose(curve.median, [2.5, 0.5])
+    np.testing.assert_array_equal(curve.worse_than_zero, [True, False])

@@ -255,6 +255,8 @@ class ErrorCurve:
         Wall-clock seconds of each call.
     median, low, high : ndarrays of shape (M,)
         Median, minimum and maximum over seeds.
+    worse_than_zero : ndarray of bool, shape (M,)
+        Where the median relative error exceeds 1 (worse than a zero output).
     """
 
     label: str
@@ -268,6 +270,15 @@ class ErrorCurve:
     @property
     def median_time(self) -> np.ndarray:
         return np.median(self.times, axis=1)
+
+    @property
+    def worse_than_zero(self) -> np.ndarray:
+        """Boolean array of shape (M,): the median error exceeds 1 at that ``m``.
+
+        A zero output has relative error exactly 1, so such a method is worse
+        than trivial there and should be reported as such, not ranked.
+        """
+        return self.median > 1.0
 
 
 def _reference(xp, t, rows, causal):

