@@ -181,3 +181,37 @@ def test_non_finite_input_named(bad, which, i, j):
     arrs[which][i, j] = bad
     with pytest.raises(ValueError, match="QKV"[which]):
         softmax_attention(*arrs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["one_head", "causal", "batched_mask"])
+def test_bound_shift_underflow_falls_back_to_online_pass(dtype, case):
+    """A key of huge norm orthogonal to the queries makes the Cauchy–Schwarz shift underflow every row."""
+    rng = np.random.default_rng(7)
+    n, d = 12, 4
+    Q = rng.standard_normal((n, d))
+    Q[:, 0] = 0.0
+    K = rng.standard_normal((n, d))
+    K[3] = 0.0
+    K[3, 0] = 1e4 if dtype == np.float64 else 400.0     # scale |q| |k_3| far above every logit
+    V = rng.standard_normal((n, 3))
+    S = Q @ K.T / 2.0
+    keep = np.ones((n, n), bool)
+    if case == "causal":
+        keep = np.tril(keep)
+    if case == "batched_mask":
+        keep = rng.random((n, n)) < 0.7
+        keep[:, 0] = True
+    Sm = np.where(keep, S, -np.inf)
+    P = np.exp(Sm - Sm.max(axis=1, keepdims=True))
+    ref_logD = np.log(P.sum(axis=1)) + Sm.max(axis=1)
+    ref = (P / P.sum(axis=1, keepdims=True)) @ V
+    args = [a.astype(dtype) for a in (Q, K, V)]
+    kw = {"causal": case == "causal"}
+    if case == "batched_mask":
+        args = [np.stack([a, a]) for a in args]
+        kw["mask"] = np.stack([keep, keep])
+        ref, ref_logD = np.stack([ref, ref]), np.stack([ref_logD, ref_logD])
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(softmax_attention(*args, **kw), ref, atol=tol)
+    np.testing.assert_allclose(row_normalizer(args[0], args[1], **kw), ref_logD, rtol=tol)

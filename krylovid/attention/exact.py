@@ -1,7 +1,8 @@
 """Exact softmax attention, blocked with online log-sum-exp merging.
 
 ``Y = softmax(scale * Q K^T) V`` is computed block by block over queries and
-keys with a running row maximum and normaliser (flash-attention style), so the
+keys (flash-attention style: a per-row shift bound folded into the logit
+product, an online running maximum where that bound underflows), so the
 ``n_q x n_k`` matrix is never formed for long sequences.  The same kernel gives
 the row log-normalisers ``log D = log(A 1)`` and implicit products ``P X`` and
 ``P^T X`` with the row-stochastic ``P = D^{-1} A``, which make ``P`` a
@@ -13,7 +14,9 @@ normaliser of ``-inf``.
 """
 from __future__ import annotations
 
-from ..backend import array_namespace
+import numpy as np
+
+from ..backend import array_namespace, is_numpy, to_numpy
 from .._validation import check_array
 from ..operators.base import LinearOperator
 from ._common import (auto_block_size, causal_mask, check_block_size, check_mask, check_qk,
@@ -45,17 +48,141 @@ def _block_logits(xp, Q, K, scale, mask, causal, i0, i1, j0, j1):
     return masked_logits(xp, S, _keep(xp, mask, causal, i0, i1, j0, j1))
 
 
-def _resolve_block(block_size, Q, K):
-    b = check_block_size(block_size)
-    if b is None:
-        batch = 1
-        for s in leading_shape(Q):
-            batch *= s
-        b = auto_block_size(int(Q.shape[-2]), int(K.shape[-2]), batch)
-    return b
+def _auto_block(block, Q, K):
+    """``block`` or, when None, :func:`auto_block_size` for these shapes (None = one dense block)."""
+    if block is not None:
+        return block
+    batch = 1
+    for s in leading_shape(Q):
+        batch *= s
+    return auto_block_size(int(Q.shape[-2]), int(K.shape[-2]), batch)
 
 
 def _flash(xp, Q, K, V, scale, causal, mask, block):
+    """Blocked ``(P V or None, log D)``: the bound-shifted single pass, the online pass where it underflows."""
+    out, logD, bad = _shifted(xp, Q, K, V, scale, causal, mask, block)
+    if bad is None:
+        return out, logD
+    if Q.ndim == 2 and mask is None and not causal:     # redo only the underflowed rows
+        rows = xp.asarray(bad)
+        o2, l2 = _online(xp, xp.take(Q, rows, axis=0), K, V, scale, False, None, block)
+        logD = _put_rows(xp, logD[:, None], rows, l2[:, None])[:, 0]
+        return (None if V is None else _put_rows(xp, out, rows, o2)), logD
+    return _online(xp, Q, K, V, scale, causal, mask, block)
+
+
+def _put_rows(xp, X, rows, new):
+    """``X`` with the rows ``rows`` (host list) replaced by ``new`` (functional: the array API has no scatter)."""
+    src = np.arange(X.shape[0])
+    src[np.asarray(rows, dtype=np.int64)] = X.shape[0] + np.arange(len(rows))
+    return xp.take(xp.concat([X, new], axis=0), xp.asarray(src), axis=0)
+
+
+def _shift_bound(xp, Q, K, scale):
+    """Per-row upper bound ``c_i = scale |q_i| max_j |k_j| >= max_j scale q_i . k_j`` (Cauchy–Schwarz)."""
+    qn = xp.sqrt(xp.sum(Q * Q, axis=-1))
+    kmax = xp.max(xp.sqrt(xp.sum(K * K, axis=-1)), axis=-1, keepdims=True)
+    return scale * qn * kmax
+
+
+def _with_column(xp, X, col):
+    """``[X, col]`` along the last axis; ``col`` has the shape ``X.shape[:-1]``."""
+    return xp.concat([X, xp.astype(col, X.dtype)[..., None]], axis=-1)
+
+
+def _shifted(xp, Q, K, V, scale, causal, mask, block):
+    """Single pass with the row shift ``c`` folded into the logit product, no running maximum.
+
+    ``exp(scale q.k - c) <= 1`` never overflows, so the key blocks simply add
+    up: ``[acc, l] = sum_j exp([scale Q, -c] [K, 1]^T) [V, 1]`` (the row sums
+    come out of the same product as ``acc``).  Rows whose sum falls below
+    ``n_k * tiny / eps`` lost their leading terms to underflow (``c`` far above
+    the row maximum); they are returned in ``bad`` for the online pass.
+    """
+    if is_numpy(xp) and mask is None and Q.ndim == 2:
+        return _shifted_numpy(Q, K, V, scale, causal, block)
+    n_q, n_k = int(Q.shape[-2]), int(K.shape[-2])
+    block = _auto_block(block, Q, K)
+    c = _shift_bound(xp, Q, K, scale)
+    ones = xp.ones(tuple(K.shape[:-1]), dtype=K.dtype)
+    Qa, Ka = _with_column(xp, Q * scale, -c), _with_column(xp, K, ones)
+    Va = ones[..., None] if V is None else _with_column(xp, V, ones)
+    accs = []
+    for i0, i1 in _blocks(n_q, block):
+        acc = None
+        for j0, j1 in _blocks(n_k, block):
+            if causal and j0 > i1 - 1:
+                break
+            S = _block_logits(xp, Qa, Ka, 1.0, mask, causal, i0, i1, j0, j1)
+            term = xp.matmul(xp.exp(S), Va[..., j0:j1, :])
+            acc = term if acc is None else acc + term
+        accs.append(acc)
+    acc = accs[0] if len(accs) == 1 else xp.concat(accs, axis=-2)
+    return _finish(xp, acc, c, V is not None, mask, n_k)
+
+
+def _finish(xp, acc, c, has_v, mask, n_k):
+    """``(out, log D, bad rows or None)`` from ``[acc, l]`` and the shifts ``c``."""
+    l = acc[..., -1]
+    pos = l > 0
+    tiny = float(xp.finfo(l.dtype).smallest_normal) / float(xp.finfo(l.dtype).eps) * n_k
+    has_key = xp.ones(l.shape, dtype=xp.bool) if mask is None else xp.any(mask, axis=-1)
+    bad = xp.logical_and(l < tiny, has_key)
+    safe = xp.where(pos, l, xp.ones_like(l))
+    logD = xp.where(pos, xp.log(safe) + c, xp.full_like(l, -xp.inf))
+    out = acc[..., :-1] / safe[..., None] if has_v else None
+    if not bool(xp.any(bad)):
+        return out, logD, None
+    if l.ndim == 1:
+        return out, logD, [int(i) for i in to_numpy(xp.nonzero(bad)[0]).tolist()]
+    return out, logD, []
+
+
+def _shifted_numpy(Q, K, V, scale, causal, block):
+    """:func:`_shifted` for one NumPy head: preallocated blocks, in-place ``exp``, BLAS-friendly layouts."""
+    n_q, n_k, d = Q.shape[0], K.shape[0], Q.shape[1]
+    dt = Q.dtype
+    c = _shift_bound(np, Q, K, scale)
+    Qa = np.empty((n_q, d + 1), dt)
+    np.multiply(Q, dt.type(scale), out=Qa[:, :d])
+    Qa[:, d] = -c
+    KaT = np.empty((d + 1, n_k), dt)
+    KaT[:d] = K.T
+    KaT[d] = 1.0
+    dv = 0 if V is None else V.shape[1]
+    Va = np.empty((n_k, dv + 1), dt)
+    if V is not None:
+        Va[:, :dv] = V
+    Va[:, dv] = 1.0
+    bq, bk = _numpy_blocks(n_q, n_k, block)
+    S = np.empty((bq, bk), dt)
+    acc = np.zeros((n_q, dv + 1), dt)
+    tmp = np.empty((bq, dv + 1), dt)
+    for i0 in range(0, n_q, bq):
+        i1 = min(i0 + bq, n_q)
+        for j0 in range(0, n_k, bk):
+            j1 = min(j0 + bk, n_k)
+            if causal and j0 > i1 - 1:
+                break
+            Sb = S[: i1 - i0, : j1 - j0]
+            np.matmul(Qa[i0:i1], KaT[:, j0:j1], out=Sb)
+            if causal and j1 - 1 > i0:
+                Sb[causal_mask(np, i1 - i0, j1 - j0, row_offset=i0, col_offset=j0) == 0] = -np.inf
+            np.exp(Sb, out=Sb)
+            t = tmp[: i1 - i0]
+            np.matmul(Sb, Va[j0:j1], out=t)
+            acc[i0:i1] += t
+    return _finish(np, acc, c, V is not None, None, n_k)
+
+
+def _numpy_blocks(n_q, n_k, block):
+    """Query/key block sizes of the NumPy kernel: ``block`` if given, else 256 x 1024 (cache-sized)."""
+    if block is not None:
+        return block, block
+    return min(n_q, 256), min(n_k, 1024)
+
+
+def _online(xp, Q, K, V, scale, causal, mask, block):
     """Online-softmax pass: returns ``(P V or None, log D)``.
 
     For each query block the key blocks are visited in order keeping the
@@ -63,6 +190,7 @@ def _flash(xp, Q, K, V, scale, causal, mask, block):
     accumulator ``acc = sum exp(S - m) V``; on a new block with maximum
     ``m'`` both are rescaled by ``exp(m - m')``.
     """
+    block = _auto_block(block, Q, K)
     n_q, n_k = int(Q.shape[-2]), int(K.shape[-2])
     outs, logs = [], []
     for i0, i1 in _blocks(n_q, block):
@@ -123,8 +251,9 @@ def softmax_attention(Q, K, V, causal=False, block_size=None, scale=None, mask=N
     causal : bool
         Query ``i`` attends to keys ``j <= i`` (needs ``n_q == n_k``).
     block_size : int, optional
-        Query/key block size of the online-softmax loop.  None: a single dense
-        block when ``batch * n_q * n_k <= 2**22``, else an automatic size.
+        Query/key block size.  None: 256 x 1024 blocks for one NumPy head;
+        otherwise a single dense block when ``batch * n_q * n_k <= 2**22``,
+        else an automatic size.
     scale : float, optional
         Logit scale, default ``1/sqrt(d)``.
     mask : bool array of shape (..., n_q, n_k), optional
@@ -137,11 +266,18 @@ def softmax_attention(Q, K, V, causal=False, block_size=None, scale=None, mask=N
 
     Notes
     -----
-    With logits ``S = scale Q K^T`` split into key blocks ``S_j``, the running
-    state ``m = max_j rowmax(S_j)``, ``l = sum_j exp(S_j - m) 1`` and
-    ``acc = sum_j exp(S_j - m) V_j`` is merged block by block (rescaling by
-    ``exp(m_old - m_new)``), and ``Y = acc / l``.  Memory is
-    ``O(batch * block_size^2)``.  Fully masked rows return zeros.
+    Each row is shifted by the Cauchy–Schwarz bound ``c_i = scale |q_i|
+    max_j |k_j| >= max_j S_ij`` (``S = scale Q K^T``), folded into the logit
+    product as one extra column (``[scale Q, -c] [K, 1]^T = S - c``), so
+    ``exp(S - c) <= 1`` cannot overflow and the key blocks add up without a
+    running maximum; the row sums come out of the same product as the output
+    (``exp(S - c) [V, 1]``).  Per block: two matrix products and one ``exp``
+    (in place, preallocated, for a NumPy head).  Rows where ``c`` lies so far
+    above the row maximum that the sum underflows are recomputed by the online
+    pass (running maximum ``m``, ``l = sum_j exp(S_j - m) 1`` and ``acc``
+    merged block by block with ``exp(m_old - m_new)``).  Memory is
+    ``O(block_q * block_k)``; a NumPy head uses 256 x 1024 blocks unless
+    ``block_size`` is given.  Fully masked rows return zeros.
 
     Examples
     --------
@@ -154,7 +290,7 @@ def softmax_attention(Q, K, V, causal=False, block_size=None, scale=None, mask=N
     True
     """
     t, mask = _prepare(Q, K, V, ("Q", "K", "V"), causal, scale, mask)
-    out, _ = _flash(t.xp, t.Q, t.K, t.V, t.scale, causal, mask, _resolve_block(block_size, t.Q, t.K))
+    out, _ = _flash(t.xp, t.Q, t.K, t.V, t.scale, causal, mask, check_block_size(block_size))
     return out
 
 
@@ -241,7 +377,7 @@ def row_normalizer(Q, K, causal=False, scale=None, block_size=None, mask=None):
     True
     """
     t, mask = _prepare(Q, K, None, ("Q", "K"), causal, scale, mask)
-    _, logD = _flash(t.xp, t.Q, t.K, None, t.scale, causal, mask, _resolve_block(block_size, t.Q, t.K))
+    _, logD = _flash(t.xp, t.Q, t.K, None, t.scale, causal, mask, check_block_size(block_size))
     return logD
 
 
@@ -286,7 +422,7 @@ def attention_matvec(Q, K, X, causal=False, scale=None, block_size=None, normali
     if Xb.ndim == 2 and t0.Q.ndim > 2:
         raise ValueError(f"X must have the leading dimensions of Q {leading_shape(t0.Q)}, got shape {tuple(X.shape)}")
     t, mask = _prepare(t0.Q, t0.K, Xb, ("Q", "K", "X"), causal, scale, mask)
-    Y, logD = _flash(t.xp, t.Q, t.K, t.V, t.scale, causal, mask, _resolve_block(block_size, t.Q, t.K))
+    Y, logD = _flash(t.xp, t.Q, t.K, t.V, t.scale, causal, mask, check_block_size(block_size))
     if not normalized:
         Y = Y * xp.exp(logD)[..., None]
     return Y[:, 0] if vec else Y
@@ -335,7 +471,7 @@ def attention_rmatvec(Q, K, X, causal=False, scale=None, block_size=None, normal
     if tuple(Xb.shape[:-1]) != tuple(t.Q.shape[:-1]):
         raise ValueError(f"X must have shape (..., n_q={t.n_q}, k) with the leading dimensions of Q, "
                          f"got {tuple(X.shape)}")
-    block = _resolve_block(block_size, t.Q, t.K)
+    block = check_block_size(block_size)
     if normalized:
         if log_normalizer is None:
             _, logD = _flash(xp, t.Q, t.K, None, t.scale, causal, mask, block)
@@ -346,6 +482,7 @@ def attention_rmatvec(Q, K, X, causal=False, scale=None, block_size=None, normal
         # +inf on fully masked rows: exp(S - inf) = 0 removes them
         shift = xp.where(xp.isfinite(logD), logD, xp.full_like(logD, xp.inf))
     outs = []
+    block = _auto_block(block, t.Q, t.K)
     for j0, j1 in _blocks(t.n_k, block):
         acc = None
         for i0, i1 in _blocks(t.n_q, block):
@@ -402,7 +539,7 @@ class AttentionOperator(LinearOperator):
         super().__init__((t.n_q, t.n_k), t.dtype, t.xp)
         self.Q, self.K, self.scale, self.causal = t.Q, t.K, t.scale, causal
         self.normalized = bool(normalized)
-        self.block_size = _resolve_block(block_size, t.Q, t.K)
+        self.block_size = check_block_size(block_size)
         _, self.log_normalizer = _flash(t.xp, t.Q, t.K, None, t.scale, causal, None, self.block_size)
 
     def _matmat(self, X):
