@@ -16,6 +16,7 @@ import warnings
 from functools import cached_property
 
 import numpy as np
+import scipy.linalg as sla
 
 from .._validation import check_int
 from .data import check_data
@@ -28,6 +29,10 @@ __all__ = ["FIRProblem"]
 
 #: Above this many coefficients the least-squares fit is solved by CG on the Gram matrix.
 LS_CG_MIN_N = 3000
+#: Up to this many entries of ``Phi`` the least-squares fit comes from the thin QR of ``[Phi y]``.
+LS_DENSE_MAX = 2 * 10**7
+#: Largest (1-norm estimate of the) condition number of the Cholesky factor of ``Phi^T Phi`` used as ``R1``.
+R_CHOL_MAX_COND = 1e3
 
 
 class FIRProblem:
@@ -83,14 +88,29 @@ class FIRProblem:
             raise ValueError(f"too little data: {self.N} usable outputs for {self.n} FIR coefficients "
                              f"(order={order}, inputs={self.num_inputs}); need more samples than coefficients")
         self.u = u2
-        g = self._ls_cg() if self.n > LS_CG_MIN_N else None
+        self.Phty = self.Phi.rmatvec(self.y)
+        g = self._ls_cg() if self.n > LS_CG_MIN_N else self._ls_r_factor()
         if g is None:
             g = ls_fir(u2, y_full, order, delay=delay, initial=initial).g
         self.g_ls = np.asarray(g, dtype=np.float64).reshape(-1)
         resid = self.y - self.Phi.matvec(self.g_ls)
         self.ls_residual2 = float(resid @ resid)
         self.fit2 = float(np.sum((self.y - resid) ** 2))
-        self.Phty = self.Phi.rmatvec(self.y)
+
+    def _ls_r_factor(self):
+        """Least squares ``g = R1^{-1} w`` from the thin QR of ``[Phi y]`` (which the exact evaluators reuse).
+
+        Only where the dense QR is affordable (``N n <= 2e7``, as :func:`ls_fir`'s own QR path) and ``R1``
+        is well conditioned; ``None`` otherwise (the caller then uses :func:`ls_fir`, which handles rank
+        deficiency).
+        """
+        if self.N * self.n > LS_DENSE_MAX:
+            return None
+        rf = self.r_factor
+        d = np.abs(np.diag(rf.R1))
+        if d.size == 0 or not d.min() > 1e-10 * d.max():
+            return None
+        return sla.solve_triangular(rf.R1, rf.w, check_finite=False)
 
     def _ls_cg(self):
         """Least squares by Jacobi-preconditioned CG on ``M g = Phi^T y`` (large ``n``).
@@ -161,8 +181,29 @@ class FIRProblem:
 
     @cached_property
     def r_factor(self) -> RFactor:
-        """Thin QR of ``[Phi y]`` (:class:`~krylovid.sysid.gram.RFactor`), computed once."""
-        return self.compute_r_factor()
+        """Thin QR of ``[Phi y]`` (:class:`~krylovid.sysid.gram.RFactor`), computed once.
+
+        From the Cholesky factor of the Gram matrix ``M`` (``O(n^3 / 3)``, no
+        ``O(N n^2)`` pass over the data) when LAPACK's condition estimate of
+        that factor is at most ``R_CHOL_MAX_COND`` (then ``cond(M) <= 1e6`` and
+        every eigenvalue of ``L^T M L`` keeps a relative accuracy near
+        ``1e-10``); otherwise by the tall-skinny QR of :meth:`compute_r_factor`,
+        which never squares the condition number (low-pass inputs).
+        """
+        rf = self._r_factor_from_gram()
+        return rf if rf is not None else self.compute_r_factor()
+
+    def _r_factor_from_gram(self) -> RFactor | None:
+        try:
+            R = sla.cholesky(self.gram, lower=False, check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+        rcond, info = sla.lapack.dtrcon(R, norm="1")
+        if info != 0 or not rcond * R_CHOL_MAX_COND >= 1.0:
+            return None
+        w = sla.solve_triangular(R, np.asarray(self.Phty, dtype=np.float64), trans="T", check_finite=False)
+        resid = self.y - np.asarray(self.Phi.matvec(sla.solve_triangular(R, w, check_finite=False)))
+        return RFactor(R, w, float(np.sqrt(resid @ resid)))
 
     def compute_r_factor(self, chunk_rows: int | None = None) -> RFactor:
         """Thin QR of ``[Phi y]`` by a tall-skinny QR over row chunks of ``Phi`` (memory ``O(chunk * n)``).

@@ -1,22 +1,34 @@
 """Hyperparameter tuning by maximum marginal likelihood (DESIGN §3, "Tuning").
 
 Nested search.  For each value of the kernel's shape parameters ``theta``
-one evaluator state is prepared (for ``"krylov"``: one subspace), then the
-objective is minimized over ``lam = sigma2 / c`` alone:
+one evaluator state is prepared (``"spectral"``: one SVD; ``"krylov"``: one
+subspace), then the objective is minimized over ``lam = sigma2 / c`` alone:
 
-* adaptive states (``"krylov"``, ``"lanczos"``) evaluate their closed-form
-  surrogate on a dense log grid plus a Brent polish (essentially free), and
-  grow the subspace until the bounds on ``F`` meet the tolerance at every
-  ``lam`` that could still be the minimizer (``F_lower(lam) <= F_upper(lam*)``);
-* exact states (``"cholesky"``, ``"qr"``) pay one factorization per shift, so
-  they use a coarse grid (one point per decade), then a Brent search between
-  the neighbours of its best point.
+* states whose bounds cost ``O(d)`` per shift (``"spectral"``, ``"krylov"``,
+  ``"lanczos"``) evaluate ``F`` on a log grid of ten points per decade in one
+  vectorised call, then zoom in around the best point (three rounds of 21
+  points, each ten times finer, and a parabola through the last three):
+  essentially free.  Adaptive states grow until the bounds on ``F`` meet the
+  tolerance at every ``lam`` that could still be the minimizer
+  (``F_lower(lam) <= F_upper(lam*)``);
+* states that pay one factorization per shift (``"cholesky"``, ``"qr"``) use
+  one point per decade, then a bounded Brent search between the neighbours
+  of the best point.
+
+**No clipped optimum.**  The shift range starts at ``lam_ref * 10^[-6, 6]``
+(``lam_ref`` from the moment estimate of ``c``) and is extended by six
+decades whenever the best shift lands on its edge, until ``F`` rises again or
+a hard limit (``lam_ref * 10^[-40, 40]``) is reached; then a
+:class:`SearchLimitWarning` names it.  The same holds for the shape
+parameters: in 1-D the bracket from the multistart grid is pushed outwards
+while the best value sits on its edge (hard limit ``|z| <= 25`` in the
+unconstrained coordinate: ``beta`` within ``1.4e-11`` of 0 or 1).
 
 The outer search over ``theta`` (1–2 dimensions, transformed to be
 unconstrained: logit / atanh / log) starts from the kernel's multistart grid
 (for TC ``beta0`` in {0.5, 0.6, 0.7, 0.8, 0.9, 0.99}, as the Chen–Ljung
-reference), then refines the best start locally: bounded Brent between its
-grid neighbours in 1-D, Nelder–Mead in 2-D.
+reference), then refines the best start: Brent's method on the bracket in 1-D,
+Nelder–Mead in 2-D.
 """
 from __future__ import annotations
 
@@ -29,12 +41,37 @@ from scipy.optimize import minimize, minimize_scalar
 from .evaluators import KrylovBudgetWarning
 from .objective import F_bounds, F_estimate, gap_check
 
-__all__ = ["TuningResult", "tune", "profile_shift"]
+__all__ = ["TuningResult", "ShiftOptimum", "SearchLimitWarning", "tune", "profile_shift"]
+
+#: Decades of ``lam`` searched first on either side of the reference shift, and the hard limit.
+LAM_SPAN, LAM_HARD_SPAN = 6.0, 40.0
+#: Tolerance of the first, proving pass at a shape (see :func:`tune`).
+LOOSE_RTOL = 1e-6
+#: Hard limit of the unconstrained shape coordinate (logit 25: ``beta`` within 1.4e-11 of 0 or 1).
+Z_HARD = 25.0
+
+
+class SearchLimitWarning(RuntimeWarning):
+    """The best value of a hyperparameter lies at a hard limit of its search interval."""
 
 
 @dataclass(frozen=True)
 class ShiftOptimum:
-    """Minimum over ``lam`` at fixed shape parameters."""
+    """Minimum over ``lam`` at fixed shape parameters.
+
+    Attributes
+    ----------
+    lam, c : float
+        Optimal shift and scale (``c > 0``).
+    F, F_lower, F_upper : float
+        Objective at the optimum and its bounds.
+    shift_evaluations : int
+        Shifts at which ``F`` was evaluated.
+    certified : bool
+        Whether the bounds meet the tolerance at the optimum.
+    at_limit : str or None
+        ``"lam_min"`` / ``"lam_max"`` when the optimum sits at a hard limit of the shift range.
+    """
 
     lam: float
     F: float
@@ -43,6 +80,7 @@ class ShiftOptimum:
     c: float
     shift_evaluations: int
     certified: bool
+    at_limit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +96,13 @@ class TuningResult:
     noise_variance : float
         ``sigma2`` (fixed, or ``c * lam`` when estimated).
     n_evaluations : int
-        Shape-parameter values evaluated (subspaces built for ``"krylov"``).
+        Shape-parameter values evaluated (SVDs or subspaces built).
     n_shift_evaluations : int
-        Shift evaluations in total (factorizations for the exact methods).
+        Shift evaluations in total (factorizations for the exact per-shift methods).
     history : tuple of (dict, float)
         ``(params, F)`` for every shape value evaluated, in order.
+    limits : tuple of str
+        Hard search limits the optimum touches (empty when interior).
     """
 
     params: dict
@@ -71,11 +111,7 @@ class TuningResult:
     n_evaluations: int
     n_shift_evaluations: int
     history: tuple
-
-
-def _lam_range(lam_scale: float) -> tuple[float, float]:
-    """log10 range of shifts searched: ``lam_scale * [1e-6, 1e6]``."""
-    return np.log10(lam_scale) - 6.0, np.log10(lam_scale) + 6.0
+    limits: tuple = ()
 
 
 def _F_mid(state, lam, N, sigma2):
@@ -83,6 +119,27 @@ def _F_mid(state, lam, N, sigma2):
     b = state.bounds(lam)
     lo, hi, c = F_bounds(b, N, sigma2)
     return np.clip(F_estimate(b, N, sigma2), lo, hi), lo, hi, c
+
+
+def _zoom(fvec, x, h, lo, hi):
+    """Refine a grid minimum of ``fvec`` (vectorised over log10 lam) near ``x`` with spacing ``h``."""
+    nev = 0
+    for _ in range(3):
+        xs = np.linspace(max(lo, x - h), min(hi, x + h), 11)
+        F = fvec(xs)
+        nev += xs.size
+        j = int(np.argmin(F))
+        x, fx, h = xs[j], F[j], xs[1] - xs[0]
+    if 0 < j < xs.size - 1:  # vertex of the parabola through the last three points
+        f0, f1, f2 = F[j - 1], F[j], F[j + 1]
+        den = f0 - 2.0 * f1 + f2
+        if den > 0:
+            xv = x + 0.5 * h * (f0 - f2) / den
+            fv = float(fvec(np.array([xv]))[0])
+            nev += 1
+            if fv < fx:
+                x, fx = xv, fv
+    return x, fx, nev
 
 
 def _polish(f, grid, i):
@@ -95,46 +152,82 @@ def _polish(f, grid, i):
     return x, fx, int(res.nfev) + 1
 
 
+def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade):
+    """Grid of ``per_decade`` points per decade on ``[lo, hi]``, extended by ``LAM_SPAN`` decades while the
+    minimum sits on an edge that is not a hard limit.  Returns ``(grid, values, i, nev, limit)``."""
+    nev = 0
+    while True:
+        grid = np.linspace(lo, hi, int(round((hi - lo) * per_decade)) + 1)
+        vals = fvec(grid)
+        nev += grid.size
+        i = int(np.argmin(vals))
+        if i == 0 and lo > hard_lo:
+            lo = max(hard_lo, lo - LAM_SPAN)
+        elif i == grid.size - 1 and hi < hard_hi:
+            hi = min(hard_hi, hi + LAM_SPAN)
+        else:
+            limit = "lam_min" if i == 0 else ("lam_max" if i == grid.size - 1 else None)
+            return grid, vals, i, nev, limit
+
+
 def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
     """Minimize ``F`` over ``lam`` at fixed shape parameters (see module notes).
 
-    ``lam`` is searched over ``[1e-6, 1e6] * lam_scale``.
+    Parameters
+    ----------
+    state : ShiftState
+    N : int
+    sigma2 : float or None
+        Fixed noise variance, or ``None`` (``c`` profiled out).
+    lam_scale : float
+        Reference shift; the search starts on ``lam_scale * 10^[-6, 6]`` and is
+        extended up to ``lam_scale * 10^[-40, 40]`` while the minimum sits on an edge.
+    rtol : float
+        Tolerance of the bounds on ``F`` (adaptive states).
+
+    Returns
+    -------
+    ShiftOptimum
     """
-    lo, hi = _lam_range(lam_scale)
-    f = lambda x: float(_F_mid(state, np.array([10.0 ** x]), N, sigma2)[0][0])  # noqa: E731
-    f_upper = lambda x: float(_F_mid(state, np.array([10.0 ** x]), N, sigma2)[2][0])  # noqa: E731
-    if state.exact:
-        # One factorization per shift: a coarse grid over the whole range (one point per
-        # decade; a window around the previous optimum can sit on the flat c -> 0 plateau
-        # and miss the minimum), then Brent between the neighbours of the best point.
-        grid = np.linspace(lo, hi, 13)
-        vals = [f(x) for x in grid]
-        i = int(np.argmin(vals))
-        x, fx, nev = _polish(f, grid, i)
-        return ShiftOptimum(10.0 ** x, fx, fx, fx, _c_at(state, 10.0 ** x, N, sigma2), len(vals) + nev, True)
-    grid = np.linspace(lo, hi, 181)
-    certified, nev = False, 0
+    ref = float(np.log10(lam_scale))
+    lo, hi = ref - LAM_SPAN, ref + LAM_SPAN
+    hard_lo, hard_hi = max(ref - LAM_HARD_SPAN, -300.0), min(ref + LAM_HARD_SPAN, 300.0)
+
+    def fvec(x, which=0):
+        return _F_mid(state, 10.0 ** np.asarray(x, dtype=np.float64), N, sigma2)[which]
+
+    if not getattr(state, "vectorized", not state.exact):
+        # one factorization per shift: one point per decade, then Brent between the neighbours
+        f = lambda x: float(fvec(np.array([x]))[0])  # noqa: E731
+        grid, vals, i, nev, limit = _search_grid(lambda g: np.array([f(x) for x in g]), lo, hi, hard_lo, hard_hi, 1)
+        x, fx, n_pol = _polish(f, grid, i)
+        lam = 10.0 ** x
+        return ShiftOptimum(lam, fx, fx, fx, _c_at(state, lam, N, sigma2), nev + n_pol, True, limit)
+    certified, nev, limit = False, 0, None
+    x = ref
     for _ in range(8):
         dim0 = state.stats().get("subspace_dim", 0)
-        _, F_lo, F_hi, _ = _F_mid(state, 10.0 ** grid, N, sigma2)
-        i = int(np.argmin(F_hi))
-        x, fx, n_pol = _polish(f_upper, grid, i)
-        nev += grid.size + n_pol
-        _, lo_star, hi_star, _ = _F_mid(state, np.array([10.0 ** x]), N, sigma2)
-        cand = 10.0 ** np.append(grid[F_lo <= hi_star[0]], x)
+        upper = lambda g: fvec(g, 2)  # noqa: E731  (the upper bound; equal to F for exact states)
+        grid, vals, i, n_grid, limit = _search_grid(upper, lo, hi, hard_lo, hard_hi, 5)
+        lo, hi = grid[0], grid[-1]
+        x, _, n_zoom = _zoom(upper, grid[i], grid[1] - grid[0], lo, hi)
+        nev += n_grid + n_zoom
+        if state.exact:
+            certified = True
+            break
+        _, F_lo, _, _ = _F_mid(state, 10.0 ** grid, N, sigma2)
+        hi_star = float(upper(np.array([x]))[0])
+        cand = 10.0 ** np.append(grid[F_lo <= hi_star], x)
         certified = state.refine(gap_check(cand, N, sigma2, rtol), warn=False)
         if state.stats().get("subspace_dim", 0) == dim0:
             break
     mid, lo_star, hi_star, c = _F_mid(state, np.array([10.0 ** x]), N, sigma2)
-    return ShiftOptimum(10.0 ** x, float(mid[0]), float(lo_star[0]), float(hi_star[0]), float(c[0]), nev, certified)
+    return ShiftOptimum(10.0 ** x, float(mid[0]), float(lo_star[0]), float(hi_star[0]), float(c[0]), nev,
+                        certified, limit)
 
 
 def _moment_shift(problem, params, sigma2) -> float:
-    """``sigma2 / c_ref`` with the moment estimate ``c_ref = ||g_LS||^2 / tr Kbar`` (``E||g||^2 = c tr Kbar``).
-
-    The search covers ``c`` within six decades of ``c_ref`` either way: a prior
-    scale outside that range contradicts the least-squares estimate itself.
-    """
+    """``sigma2 / c_ref`` with the moment estimate ``c_ref = ||g_LS||^2 / tr Kbar`` (``E||g||^2 = c tr Kbar``)."""
     s2 = problem.ls_noise_variance if sigma2 is None else sigma2
     g2 = max(float(problem.g_ls @ problem.g_ls), 1e-300)
     return s2 * max(problem.kernel.trace(problem.n, params), 1e-300) / g2
@@ -142,6 +235,63 @@ def _moment_shift(problem, params, sigma2) -> float:
 
 def _c_at(state, lam, N, sigma2) -> float:
     return float(_F_mid(state, np.array([lam]), N, sigma2)[3][0])
+
+
+def _bracket(evaluate, zs, vals):
+    """Push a 1-D bracket outwards while its best point is an end point; return ``(a, b, c)`` or a limit name."""
+    zs, vals = list(zs), list(vals)
+    step = (zs[-1] - zs[0]) / max(len(zs) - 1, 1) if len(zs) > 1 else 1.0
+    while True:
+        i = int(np.argmin(vals))
+        if 0 < i < len(zs) - 1:
+            return (zs[i - 1], zs[i], zs[i + 1]), None
+        side = -1 if i == 0 else 1
+        if abs(zs[i]) >= Z_HARD:
+            return (zs[max(i - 1, 0)], zs[i], zs[min(i + 1, len(zs) - 1)]), "low" if side < 0 else "high"
+        step *= 1.6
+        z_new = float(np.clip(zs[i] + side * step, -Z_HARD, Z_HARD))
+        f_new = evaluate(np.array([z_new]))
+        if side < 0:
+            zs.insert(0, z_new)
+            vals.insert(0, f_new)
+        else:
+            zs.append(z_new)
+            vals.append(f_new)
+
+
+_GOLD = 0.3819660112501051
+
+
+def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter):
+    """Minimize ``f`` on the bracket ``a < b < c`` (``f(b) <= f(a), f(c)``) by safeguarded parabolic steps.
+
+    Each step goes to the vertex of the parabola through the bracket; a
+    golden-section step replaces it when the vertex leaves the bracket.  Stops
+    when the vertex is within 0.05 of the best point and the parabola predicts
+    a decrease below ``ftol``, or when it coincides with the best point.
+    """
+    for _ in range(maxiter):
+        num = (b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)
+        den = (b - a) * (fb - fc) - (b - c) * (fb - fa)
+        tiny = 1e-7 * (c - a) + 1e-10
+        v = b - 0.5 * num / den if den < 0 else np.nan  # den < 0: the parabola is convex
+        if np.isfinite(v) and a < v < c:
+            predicted = fb - (fa * (v - b) * (v - c) / ((a - b) * (a - c))
+                              + fb * (v - a) * (v - c) / ((b - a) * (b - c))
+                              + fc * (v - a) * (v - b) / ((c - a) * (c - b)))
+            if abs(v - b) < tiny or (predicted < ftol and abs(v - b) < 0.05):
+                break
+        else:
+            v = b + _GOLD * (c - b) if (c - b) >= (b - a) else b - _GOLD * (b - a)
+        fv = f(v)
+        if fv < fb:
+            a, c, fa, fc = (a, b, fa, fb) if v < b else (b, c, fb, fc)
+            b, fb = v, fv
+        elif v < b:
+            a, fa = v, fv
+        else:
+            c, fc = v, fv
+    return b, fb
 
 
 def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, maxiter: int = 60) -> tuple:
@@ -167,53 +317,100 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
     result : TuningResult
     state : ShiftState
         The evaluator state at the optimum (for the posterior).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.sysid import FIRProblem
+    >>> from krylovid.sysid.evaluators import make_evaluator
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.standard_normal(300)
+    >>> y = np.convolve(u, np.r_[0.0, 0.7 ** np.arange(20)])[:300] + 0.1 * rng.standard_normal(300)
+    >>> p = FIRProblem(u, y, 30)
+    >>> res, state = tune(make_evaluator("spectral", p), p, p.ls_noise_variance)
+    >>> bool(0.5 < res.params["beta"] < 0.95 and res.optimum.c > 0)
+    True
     """
     kernel, N = problem.kernel, problem.N
     history, cache = [], {}
     counters = {"shift": 0}
-    keep = {"F": np.inf, "state": None}
+    keep = {"F": np.inf, "state": None, "F_upper": np.inf}
 
-    def evaluate(z):
+    def evaluate(z, loose=False):
+        """``F`` at the shape ``z`` (unconstrained coordinates); ``loose``: bounds to ``LOOSE_RTOL`` only."""
         key = tuple(np.round(np.atleast_1d(z), 12))
-        if key in cache:
-            return cache[key][0]
-        params = kernel.from_unconstrained(np.atleast_1d(z)) if kernel.param_names else {}
-        state = evaluator.prepare(params)
-        lam_scale = _moment_shift(problem, params, sigma2)
-        opt = profile_shift(state, N, sigma2, lam_scale, rtol=rtol)
+        hit = cache.get(key)
+        if hit is not None and (loose or hit[3]):
+            return hit[0]
+        if hit is None:
+            params = kernel.from_unconstrained(np.atleast_1d(z)) if kernel.param_names else {}
+            state = evaluator.prepare(params)
+        else:
+            params, state = hit[1], hit[4]
+        tol = max(rtol, LOOSE_RTOL) if loose and not state.exact else rtol
+        opt = profile_shift(state, N, sigma2, _moment_shift(problem, params, sigma2), rtol=tol)
         counters["shift"] += opt.shift_evaluations
-        cache[key] = (opt.F, params, opt)
-        if opt.F < keep["F"]:  # keep only the best state (a Krylov basis can be large)
+        tight = tol == rtol
+        cache[key] = (opt.F, params, opt, tight, None if tight else state)
+        if tight and opt.F < keep["F"]:  # keep only the best state (a Krylov basis can be large)
             keep.update(F=opt.F, state=state)
-        history.append((params, opt.F))
-        if progress is not None:
-            progress(len(history), params, opt.F)
+        if hit is None:
+            history.append((params, opt.F))
+            if progress is not None:
+                progress(len(history), params, opt.F)
         return opt.F
 
     starts = grid if grid is not None else kernel.default_grid(problem.n)
     Z = np.array([kernel.to_unconstrained(p) if kernel.param_names else np.zeros(0) for p in starts])
-    vals = np.array([evaluate(z) for z in Z])
+    # Multistart: every start with loose bounds first, then to rtol those that could still be the best.
+    vals = np.array([evaluate(z, loose=True) for z in Z])
+    best_upper = min(cache[tuple(np.round(np.atleast_1d(z), 12))][2].F_upper for z in Z)
+    for z in Z[np.argsort(vals)]:
+        if cache[tuple(np.round(np.atleast_1d(z), 12))][2].F_lower <= best_upper + LOOSE_RTOL * abs(best_upper):
+            evaluate(z)
+    vals = np.array([evaluate(z, loose=True) for z in Z])
     best = Z[int(np.argmin(vals))]
     dim = Z.shape[1] if Z.ndim == 2 else 0
+    limits = []
     if dim == 1:
         zs = np.unique(Z[:, 0])
-        j = int(np.searchsorted(zs, best[0]))
-        step = (zs[-1] - zs[0]) / max(len(zs) - 1, 1) if len(zs) > 1 else 1.0
-        a = zs[j - 1] if j > 0 else best[0] - step
-        b = zs[j + 1] if j + 1 < len(zs) else best[0] + step
-        minimize_scalar(lambda t: evaluate(np.array([t])), bounds=(a, b), method="bounded",
-                        options={"xatol": 1e-4, "maxiter": maxiter})
+        (a, b, c), edge = _bracket(evaluate, zs, [evaluate(np.array([z]), loose=True) for z in zs])
+        if edge is not None:
+            limits.append(f"{kernel.param_names[0]}_{edge}")
+        if c > a:
+            f1 = lambda t: evaluate(np.array([t]))  # noqa: E731
+            fb = f1(b)
+            _parabola_min(f1, a, b, c, f1(a), fb, f1(c), 1e-10 * max(abs(fb), 1.0), maxiter)
     elif dim >= 2:
         spread = np.maximum(np.ptp(Z, axis=0) / 4, 0.25)
         simplex = np.vstack([best] + [best + np.eye(dim)[k] * spread[k] for k in range(dim)])
-        minimize(evaluate, best, method="Nelder-Mead",
+        minimize(lambda z: evaluate(np.clip(z, -Z_HARD, Z_HARD)), best, method="Nelder-Mead",
                  options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-9 * abs(vals.min()),
                           "maxiter": maxiter})
-    _, params, opt = min(cache.values(), key=lambda v: v[0])
+    key, (_, params, opt, _, _) = min(((k, v) for k, v in cache.items() if v[3]), key=lambda kv: kv[1][0])
+    if dim >= 2:
+        limits += [f"{name}_{'low' if zk < 0 else 'high'}" for name, zk in zip(kernel.param_names, key, strict=True)
+                   if abs(zk) >= Z_HARD - 1e-9]
+    if opt.at_limit is not None:
+        limits.append(opt.at_limit)
+    _warn_limits(limits, params, opt)
     if not opt.certified:
         warnings.warn(f"{evaluator.method}: the bounds on F at the optimum are [{opt.F_lower:.10g}, "
                       f"{opt.F_upper:.10g}], wider than rtol={rtol:g}; reported as they are",
                       KrylovBudgetWarning, stacklevel=3)
     s2 = sigma2 if sigma2 is not None else opt.c * opt.lam
-    result = TuningResult(params, opt, float(s2), len(history), counters["shift"], tuple(history))
+    result = TuningResult(params, opt, float(s2), len(history), counters["shift"], tuple(history), tuple(limits))
     return result, keep["state"]
+
+
+def _warn_limits(limits, params, opt) -> None:
+    """One :class:`SearchLimitWarning` naming the hard limits the optimum touches."""
+    if not limits:
+        return
+    what = {"lam_min": f"c -> infinity (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades below the moment estimate)",
+            "lam_max": f"c -> 0 (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades above the moment estimate: "
+                       "the data support no impulse response)"}
+    text = "; ".join(what.get(k, f"{k.rsplit('_', 1)[0]} = {params.get(k.rsplit('_', 1)[0], float('nan')):.12g} "
+                                 f"at the {k.rsplit('_', 1)[1]} limit of its range") for k in limits)
+    warnings.warn(f"the marginal-likelihood optimum lies at a hard search limit: {text}", SearchLimitWarning,
+                  stacklevel=3)

@@ -5,7 +5,8 @@ For fixed kernel shape parameters every evaluator gives bounds of
 an array of shifts, and the posterior (see :mod:`.base`).
 
 Methods (one registry, :mod:`.registry`): ``"cholesky"`` (dense ``N x N``, the
-reference, :mod:`.cholesky`), ``"qr"`` (Chen & Ljung 2013, :mod:`.qr`),
+reference, :mod:`.cholesky`), ``"qr"`` (Chen & Ljung 2013, :mod:`.qr`), ``"spectral"`` (one SVD of
+``R1 L`` per shape, exact for every shift, :mod:`.spectral`),
 ``"lanczos"`` (Lanczos on ``y`` and stochastic Lanczos quadrature, as GP
 libraries do, :mod:`.lanczos`) and ``"krylov"`` (the augmented estimator,
 :mod:`.krylov`).  The primal/dual operators live in
@@ -19,7 +20,8 @@ from .krylov import KrylovBudgetWarning, KrylovEvaluator
 from .lanczos import LanczosEvaluator
 from .qr import QREvaluator
 from .registry import EVALUATORS, METHODS, make_evaluator
+from .spectral import SpectralEvaluator
 
 __all__ = ["ShiftState", "Posterior", "exact_bounds", "CholeskyEvaluator", "QREvaluator", "LanczosEvaluator",
-           "KrylovEvaluator", "KrylovBudgetWarning", "EVALUATORS", "METHODS", "make_evaluator",
+           "SpectralEvaluator", "KrylovEvaluator", "KrylovBudgetWarning", "EVALUATORS", "METHODS", "make_evaluator",
            "PrimalOperator", "DualOperator", "dual_posterior"]

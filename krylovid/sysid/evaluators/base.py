@@ -28,10 +28,20 @@ class ShiftState:
 
     Subclasses implement :meth:`bounds` and :meth:`posterior`; adaptive ones
     override :meth:`refine`.
+
+    Attributes
+    ----------
+    exact : bool
+        Lower and upper bounds coincide (up to rounding).
+    vectorized : bool
+        :meth:`bounds` costs ``O(d)`` per shift (a closed form in ``lam``), so
+        the tuner may evaluate it on dense grids; ``False`` for states that
+        factorize once per shift.
     """
 
     method = "?"
     exact = True
+    vectorized = False
 
     def bounds(self, lam) -> ShiftBounds:
         raise NotImplementedError

@@ -53,6 +53,7 @@ class LanczosEvaluator:
 class _LanczosState(ShiftState):
     method = "lanczos"
     exact = False
+    vectorized = True
 
     def __init__(self, ev, params):
         p = ev.problem

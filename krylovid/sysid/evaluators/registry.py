@@ -5,12 +5,13 @@ from .cholesky import CholeskyEvaluator
 from .krylov import KrylovEvaluator
 from .lanczos import LanczosEvaluator
 from .qr import QREvaluator
+from .spectral import SpectralEvaluator
 
 __all__ = ["EVALUATORS", "METHODS", "make_evaluator"]
 
 #: ``name -> evaluator class``; every class is built as ``cls(problem, **options)``.
-EVALUATORS = {"krylov": KrylovEvaluator, "qr": QREvaluator, "cholesky": CholeskyEvaluator,
-              "lanczos": LanczosEvaluator}
+EVALUATORS = {"krylov": KrylovEvaluator, "spectral": SpectralEvaluator, "qr": QREvaluator,
+              "cholesky": CholeskyEvaluator, "lanczos": LanczosEvaluator}
 #: Names accepted by ``method=`` everywhere (API, CLI, batch).
 METHODS = tuple(EVALUATORS)
 #: Evaluators whose constructor takes ``random_state``.
