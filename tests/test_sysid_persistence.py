@@ -64,7 +64,8 @@ def test_file_is_plain_npz_with_json_metadata(fitted, tmp_path):
     assert meta["order_"] == model.order_ and meta["params"]["sample_time"] == 0.01
 
 
-def _hand_made(path, meta, g=np.array([0.5, 0.25])):
+def _hand_made(path, meta, g=(0.5, 0.25)):
+    g = np.asarray(g)
     np.savez(path, metadata=np.array(json.dumps(meta)), impulse_response=g, impulse_response_std=0.1 * np.abs(g),
              input_offset=np.zeros(1))
 

@@ -126,7 +126,7 @@ def test_two_inputs_exports_and_blocks():
     assert np.allclose(fr.std[1], ref.std)
     sr = model.step_response()
     assert sr.response.shape == (2, 16)
-    control = pytest.importorskip("control")
+    pytest.importorskip("control")
     tf = model.to_control()
     assert (tf.noutputs, tf.ninputs) == (1, 2)
 
@@ -142,3 +142,18 @@ def test_step_response_known_values():
 def test_frequency_response_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         frequency_response(np.ones(3), **bad)
+
+
+def test_model_plots_draw_the_bands(siso):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    model, u, y = siso
+    fig = model.plot_step_response()
+    assert fig.axes[0].get_xlabel() == "time [s]" and len(fig.axes[0].collections) >= 1   # the band
+    fig2 = model.plot_bode()
+    assert fig2.axes[1].get_xlabel() == "frequency [rad/s]"
+    assert all(len(a.collections) >= 1 for a in fig2.axes)                                # magnitude and phase bands
+    assert len(model.plot_residuals(u, y).axes) == 2
+    assert "fit" in model.plot_compare(u, y).axes[0].get_lines()[1].get_label()
+    plt.close("all")

@@ -60,9 +60,12 @@ class KernelFIR:
         :mod:`~krylovid.sysid.structure`; the choice is ``order_``).
     kernel : {"TC", "DC", "SS", "SE", "HF", "DI", "CS"} or Kernel
         Prior covariance family of every input.
-    method : {"krylov", "qr", "cholesky", "lanczos"}
-        Evaluator of the objective: the augmented Krylov estimator (default),
-        Chen–Ljung QR, dense Cholesky, or separate Lanczos + SLQ.
+    method : {"auto", "spectral", "krylov", "qr", "cholesky", "lanczos"}
+        Evaluator of the objective: ``"auto"`` (default) picks the fastest
+        certified one for the problem (``info_["method"]`` says which): the
+        exact spectral path (one SVD per shape) for ``n <= 1000``, the
+        augmented Krylov estimator above; or Chen–Ljung QR, dense Cholesky,
+        separate Lanczos + SLQ by name.
     noise_variance : "ls", "ml" or float
         ``"ls"``: fixed to the residual variance of the least-squares FIR of
         the same order (as MATLAB and Chen–Ljung); ``"ml"``: estimated jointly;
@@ -142,7 +145,7 @@ class KernelFIR:
     True
     """
 
-    def __init__(self, order, kernel="TC", method="krylov", noise_variance="ls", delay=1, initial="zero",
+    def __init__(self, order, kernel="TC", method="auto", noise_variance="ls", delay=1, initial="zero",
                  random_state=None, tol=1e-8, progress=None, verbose=False, method_options=None,
                  detrend="none", sample_time=None, prior="per_input"):
         self.order = order
@@ -466,8 +469,35 @@ class KernelFIR:
         self._check_fitted()
         from ..plotting import plot_impulse_response
 
+        kwargs.setdefault("sample_time", self.sample_time_)
         return plot_impulse_response(self.impulse_response_, std=self.impulse_response_std_, truth=truth,
                                      ax=ax, delay=self.delay_, **kwargs)
+
+    def plot_step_response(self, num: int | None = None, ax=None, **kwargs):
+        """Step response with its band (:func:`krylovid.plotting.plot_step_response`)."""
+        from ..plotting import plot_step_response
+
+        kwargs.setdefault("sample_time", self.sample_time_)
+        return plot_step_response(self.step_response(num), ax=ax, **kwargs)
+
+    def plot_bode(self, omega=None, ax=None, **kwargs):
+        """Bode plot with bands (:func:`krylovid.plotting.plot_frequency_response`)."""
+        from ..plotting import plot_frequency_response
+
+        return plot_frequency_response(self.frequency_response(omega), ax=ax, **kwargs)
+
+    def plot_residuals(self, u, y, ax=None, *, max_lag: int = 25, confidence: float = 0.99, **kwargs):
+        """Residual analysis plot (MATLAB ``resid``; :func:`krylovid.plotting.plot_residuals`)."""
+        from ..plotting import plot_residuals
+
+        return plot_residuals(self.residuals(u, y, max_lag=max_lag, confidence=confidence), ax=ax, **kwargs)
+
+    def plot_compare(self, u, y, ax=None, **kwargs):
+        """Measured vs simulated output (MATLAB ``compare``; :func:`krylovid.plotting.plot_compare`)."""
+        from ..plotting import plot_compare
+
+        kwargs.setdefault("sample_time", self.sample_time_)
+        return plot_compare(self.compare(u, y), ax=ax, **kwargs)
 
     # ------------------------------------------------------------------ the model as engineers use it
     @property
