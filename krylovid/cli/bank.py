@@ -24,6 +24,7 @@ import numpy as np
 
 from ..batch import bank_study
 from ..plotting import plot_bank_boxplot
+from ..sysid.evaluators import METHODS
 from .common import CLIError, UsageError, add_common, echo, names_list, positive_float, positive_int, save_figure
 
 __all__ = ["add_parsers", "run", "KERNELS", "METHODS", "OUTPUT_FILES"]
@@ -33,7 +34,6 @@ logger = logging.getLogger("krylovid")
 #: Kernel names accepted by ``--kernels``.
 KERNELS = ("TC", "DC", "SS", "SE", "HF", "DI", "CS")
 #: Methods accepted by ``--methods``.
-METHODS = ("krylov", "qr", "cholesky", "lanczos")
 #: Files written into ``--out``.
 OUTPUT_FILES = ("bank_results.csv", "bank_boxplot.png")
 

@@ -22,6 +22,7 @@ from ..plotting import plot_impulse_response
 from ..sysid import KernelFIR, objective
 from ..sysid.metrics import fit
 from ..sysid.simulate import random_system, simulate_data
+from ..sysid.evaluators import EVALUATORS, METHODS
 from .common import (
     CLIError,
     UsageError,
@@ -43,7 +44,6 @@ __all__ = ["add_parsers", "run_demo", "run_identify", "run_compare", "fit_model"
 logger = logging.getLogger("krylovid")
 
 KERNELS = ("TC", "DC", "SS", "SE", "HF", "DI", "CS")
-METHODS = ("krylov", "qr", "cholesky", "lanczos")
 DEMO_MANIFEST = ".krylovid-demo"
 DEMO_FIGURE = "demo.png"
 
@@ -52,8 +52,8 @@ def _add_model_options(p, method=True):
     p.add_argument("--order", type=positive_int, required=True, help="FIR order n (number of coefficients)")
     p.add_argument("--kernel", type=str.upper, choices=KERNELS, default="TC", help="prior kernel (default TC)")
     if method:
-        p.add_argument("--method", type=str.lower, choices=METHODS, default="krylov",
-                       help="objective evaluator (default krylov)")
+        p.add_argument("--method", type=str.lower, choices=METHODS, default="auto",
+                       help="objective evaluator (default auto: the fastest certified one for the problem)")
     p.add_argument("--delay", type=nonneg_int, default=1, help="input delay; 0 = feedthrough (default 1)")
     p.add_argument("--initial", choices=("zero", "drop"), default="zero",
                    help="zero past input, or drop the first n outputs (default zero)")
@@ -105,8 +105,8 @@ def add_parsers(sub) -> None:
     _add_model_options(p, method=False)
     p.add_argument("--validation", type=fraction, default=0.3, metavar="FRAC",
                    help="fraction of samples at the end held out for validation (default 0.3)")
-    p.add_argument("--methods", default=",".join(METHODS), metavar="M1,M2",
-                   help=f"comma-separated evaluators (default {','.join(METHODS)})")
+    p.add_argument("--methods", default=",".join(EVALUATORS), metavar="M1,M2",
+                   help=f"comma-separated evaluators (default {','.join(EVALUATORS)})")
     p.add_argument("--cholesky-max", type=positive_int, default=3000, metavar="N",
                    help="skip cholesky (O(N^3)) above this many training samples (default 3000)")
     p.add_argument("--json", metavar="FILE.json", help="write the comparison as JSON")
@@ -115,7 +115,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=run_compare)
 
 
-def fit_model(u, y, *, order, kernel="TC", method="krylov", noise_variance="ls", delay=1,
+def fit_model(u, y, *, order, kernel="TC", method="auto", noise_variance="ls", delay=1,
               initial="zero", seed=0, quiet=False, verbose=0, desc=None):
     """Fit a KernelFIR and return ``(model, wall_time_s)``, logging Krylov depth and bounds."""
     n_samples = int(np.shape(y)[0])

@@ -115,7 +115,7 @@ class ObjectiveResult:
     info: dict
 
 
-def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="krylov",
+def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="auto",
                        delay=1, initial="zero", random_state=None, rtol=1e-8, fallback_max_n=1000,
                        **options) -> ObjectiveResult:
     """Evaluate ``F`` for one shape and one or many scales ``c``, with bounds. See :func:`objective`.
@@ -158,7 +158,7 @@ def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="
     return ObjectiveResult(F, lo, hi, c, lam, sigma2, method, info)
 
 
-def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="krylov", delay=1,
+def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="auto", delay=1,
               initial="zero", random_state=None, **options):
     """The negative log marginal likelihood ``F`` (DESIGN §2) of a kernel FIR model.
 
@@ -177,7 +177,9 @@ def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", meth
         is returned and the Krylov method builds its subspace once for all.
     noise_variance : "ls" or float
         ``"ls"``: the unregularized least-squares residual variance.
-    method : {"krylov", "qr", "cholesky", "lanczos"}
+    method : {"auto", "spectral", "krylov", "qr", "cholesky", "lanczos"}
+        ``"auto"`` (default): the fastest certified evaluator for the problem
+        (:func:`~krylovid.sysid.evaluators.choose_method`).
     delay : int
     initial : {"zero", "drop"}
     random_state : None, int or Generator
