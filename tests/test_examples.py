@@ -52,6 +52,8 @@ def test_all_examples_are_tested():
             "multi_input.py",
             "attention_minilm.py",
             "mha_to_mla.py",
+            "identify_real_record.py",
+            "make_benchmark_record.py",
         ]
     )
 
@@ -80,6 +82,31 @@ def test_multi_input(tmp_path):
     fits = _numbers(r"fit to the true impulse response ([-\d.]+) %", out)
     assert len(fits) == 2 and min(fits) > 50.0, out
     assert (tmp_path / "multi_input.png").stat().st_size > 1000
+
+
+def test_identify_real_record(tmp_path):
+    """The worked example (issue 11 item 10); it also runs make_benchmark_record.make_record."""
+    out = _run_example("identify_real_record.py", tmp_path)
+    assert "chosen delay 0" in out, out  # direct feedthrough
+    (order,) = _numbers(r"chosen order (\d+)", out)
+    assert 40 <= order <= 140, out  # the true response decays by ~80 samples
+    (fit_pct,) = _numbers(r"fit to the true impulse response: ([-\d.]+) %", out)
+    assert fit_pct > 80.0, out
+    (inside,) = _numbers(r"true step response inside the 99% band: ([\d.]+) %", out)
+    assert inside > 80.0, out
+    assert "independent of the input: True" in out, out
+    assert "reproduces predict: True" in out and "same prediction True, same band True" in out, out
+    for name in ("real_bode.png", "real_step.png", "real_residuals.png", "real_compare.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert (tmp_path / "plant_exp1.dat").exists() and (tmp_path / "plant_exp2.mat").exists()
+
+
+def test_make_benchmark_record(tmp_path):
+    out = _run_example("make_benchmark_record.py", tmp_path)
+    assert "plant_exp2.mat" in out
+    scipy_io = pytest.importorskip("scipy.io")
+    mat = scipy_io.loadmat(tmp_path / "plant_exp2.mat")
+    assert mat["u"].shape == (1000, 1) and float(mat["Ts"].squeeze()) == 0.05
 
 
 def test_attention_minilm(tmp_path):
