@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from krylovid import plotting
+from krylovid.attention.analysis import ErrorCurve
 from krylovid.plotting import (
     band_multiplier,
     plot_bode,
@@ -279,10 +280,9 @@ def test_plot_error_curves_is_lazy(monkeypatch):
 
 
 def test_plot_error_curves_wrapper_returns_figure():
-    analysis = pytest.importorskip("krylovid.attention.analysis")
     ms = np.array([4, 8, 16])
     errs = np.array([[0.5, 0.4], [0.2, 0.3], [0.1, 0.1]])
-    curve = analysis.ErrorCurve("m1", ms, errs, np.zeros_like(errs), np.median(errs, 1), errs.min(1), errs.max(1))
+    curve = ErrorCurve("m1", ms, errs, np.zeros_like(errs), np.median(errs, 1), errs.min(1), errs.max(1))
     fig = plotting.plot_error_curves([curve], bound=(ms, np.array([0.3, 0.1, 0.01])), title="t")
     assert isinstance(fig, Figure)
     ys = [ln.get_ydata() for ln in fig.axes[0].get_lines()]
