@@ -12,8 +12,8 @@ import socket
 import numpy as np
 import pytest
 
-from krylovid.cli import main
 from krylovid.batch import bank_study, identify_many, plot_bank_boxplot
+from krylovid.cli import main
 
 distributed = pytest.importorskip("distributed")
 
@@ -43,7 +43,7 @@ def _expected_data(random_state):
 
     data_seq, fit_seq = np.random.SeedSequence(random_state).spawn(2)
     data = []
-    for (kind, snr), child in zip(COLLECTIONS, data_seq.spawn(len(COLLECTIONS))):
+    for (kind, snr), child in zip(COLLECTIONS, data_seq.spawn(len(COLLECTIONS)), strict=True):
         data += bank(kind, snr, K, N=N, rng=np.random.default_rng(child))
     return data, fit_seq
 
@@ -60,7 +60,7 @@ def test_bank_study_rows(study):
     assert all({"hp_c", "hp_alpha", "hp_rho"} <= set(r) for r in dc)
     assert "hp_alpha" not in study.rows[0]  # TC rows: own keys; the CSV has the union
     # the same dataset and seed for every kernel
-    for a, b in zip(study.rows[:4 * K], dc):
+    for a, b in zip(study.rows[:4 * K], dc, strict=True):
         assert (a["name"], a["seed"], a["index"]) == (b["name"], b["seed"], b["index"])
     assert np.median(study.column("fit")) > 50
 
@@ -86,7 +86,7 @@ def test_bank_study_is_identify_many_on_simulated_banks(study):
                         method="krylov")
     rows = [r for r in study.rows if r["kernel"] == "DC"]
     assert [r["seed"] for r in rows] == [r["seed"] for r in ref.rows]
-    for a, b in zip(rows, ref.rows):
+    for a, b in zip(rows, ref.rows, strict=True):
         assert a["objective"] == b["objective"] and a["fit"] == b["fit"]
         g0 = data[a["index"]].g0
         assert np.isfinite(a["fit"]) and a["fit"] < 100 and len(g0) >= ORDER
@@ -163,8 +163,8 @@ def _free_port():
 
 
 @pytest.mark.parametrize("extra, code, match", [
-    (["--kernels", "TC,XX"], 2, "--kernels: unknown name(s) 'XX'"),
-    (["--methods", "svd"], 2, "--methods: unknown name(s) 'svd'"),
+    (["--kernels", "TC,XX"], 2, "--kernels: unknown kernel(s) 'XX'"),
+    (["--methods", "svd"], 2, "--methods: unknown method(s) 'svd'"),
     (["--systems", "0"], 2, "--systems: expected a positive integer, got 0"),
     (["--timeout", "-1"], 2, "--timeout: expected a positive number"),
     (["--N", "20"], 2, "--N must exceed --order"),

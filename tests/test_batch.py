@@ -92,7 +92,7 @@ def test_serial_rows_are_the_single_fits(data, serial):
     assert [r["name"] for r in serial.rows] == [d["name"] for d in data]
     seeds = serial.column("seed")
     assert len(set(seeds.tolist())) == len(data)
-    for d, row in zip(data, serial.rows):
+    for d, row in zip(data, serial.rows, strict=True):
         model = KernelFIR(random_state=row["seed"], **OPTIONS).fit(d["u"], d["y"])
         assert row["objective"] == model.objective_
         assert row["noise_variance"] == model.noise_variance_
@@ -150,7 +150,7 @@ def test_killed_process_pool_worker_gives_error_rows(data, serial, tmp_path):
         res = identify_many(batch, executor=pool, random_state=SEED, progress=False, **OPTIONS)
     assert [r["index"] for r in res.rows] == list(range(len(data)))
     assert res.rows[1]["error"].startswith("BrokenProcessPool")
-    for row, ref in zip(res.rows, serial.rows):
+    for row, ref in zip(res.rows, serial.rows, strict=True):
         assert row["error"] is not None or _same([row], [ref])
         assert row["error"] is None or row["error"].startswith("BrokenProcessPool")
 

@@ -340,7 +340,7 @@ def test_compare_methods_agree_on_F(capsys, csv_file):
 
 
 def test_demo_refuses_foreign_file_and_owns_its_output(tmp_path, capsys, monkeypatch):
-    from krylovid.cli import sysid as _cli_sysid
+    from krylovid.cli import demo as _cli_demo
 
     out = tmp_path / "d"
     out.mkdir()
@@ -349,10 +349,10 @@ def test_demo_refuses_foreign_file_and_owns_its_output(tmp_path, capsys, monkeyp
     assert code == 1 and "was not written by the demo; use --force" in _one_error_line(err)
     assert (out / "demo.png").read_text() == "someone else's"
     # the manifest makes the file the demo's own: no refusal afterwards
-    _cli_sysid._record_demo_files(str(out), set(), ["demo.png"])
-    assert _cli_sysid._prepare_demo_dir(str(out), ["demo.png"], force=False) == {"demo.png"}
-    with pytest.raises(_cli_sysid.CLIError, match="not a directory"):
-        _cli_sysid._prepare_demo_dir(str(out / "demo.png"), ["demo.png"], force=False)
+    _cli_demo._record_demo_files(str(out), set(), ["demo.png"])
+    assert _cli_demo._prepare_demo_dir(str(out), ["demo.png"], force=False) == {"demo.png"}
+    with pytest.raises(_cli_demo.CLIError, match="not a directory"):
+        _cli_demo._prepare_demo_dir(str(out / "demo.png"), ["demo.png"], force=False)
 
 
 def test_python_m_krylovid_demo_end_to_end(tmp_path):
@@ -426,6 +426,7 @@ def test_identify_two_inputs_from_npz(tmp_path, capsys):
 
 def test_library_warning_is_one_line(monkeypatch, capsys, csv_file):
     import warnings as _w
+
     from krylovid.cli import sysid as _cli_sysid
 
     calls = []
@@ -433,7 +434,7 @@ def test_library_warning_is_one_line(monkeypatch, capsys, csv_file):
     def warn_then_fail(*a, **k):
         calls.append(1)
         suffix = "" if len(calls) == 1 else f" (call {len(calls)})"   # defeat the once-per-text registry
-        _w.warn(f"the optimum is not certified:\n bounds did not meet rtol{suffix}", RuntimeWarning)
+        _w.warn(f"the optimum is not certified:\n bounds did not meet rtol{suffix}", RuntimeWarning, stacklevel=1)
         raise ValueError("stop here")
     monkeypatch.setattr(_cli_sysid, "fit_model", warn_then_fail)
     argv = ["identify", csv_file, "--input", "u", "--output", "y", "--order", "5"]
@@ -443,3 +444,215 @@ def test_library_warning_is_one_line(monkeypatch, capsys, csv_file):
                                 "krylovid: error: stop here"]
     code, _, err = _run(["-q"] + argv, capsys)
     assert err.splitlines() == ["krylovid: error: stop here"]
+
+
+# --------------------------------------------------------------------- issue 11: files, pipes, model features
+
+def _csv(path, header, cols, sep=",", encoding="utf-8", decimal="."):
+    lines = ([sep.join(header)] if header else []) + [
+        sep.join(repr(float(c[i])).replace(".", decimal) for c in cols) for i in range(len(cols[0]))]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return str(path)
+
+
+def test_json_to_stdout(capsys, csv_file):
+    """``--json -``: stdout holds exactly the JSON document, the report goes to stderr."""
+    code, out, err = _run(["identify", csv_file, "--input", "u", "--output", "y", "--order", "10",
+                           "--method", "qr", "--json", "-"], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["order"] == 10 and len(res["impulse_response"]) == 10
+    assert f"objective F: {res['objective']:.10g}" in err and "wrote" not in err
+    code, out, err = _run(["compare", csv_file, "--input", "u", "--output", "y", "--order", "10",
+                           "--methods", "qr", "--json", "-"], capsys)
+    assert code == 0 and json.loads(out)["results"][0]["method"] == "qr"
+
+
+def test_closed_pipe_ends_quietly(tmp_path, csv_file):
+    """Regression: ``krylovid ... | head -2`` ended in "unexpected BrokenPipeError"."""
+    env = dict(os.environ, **ONE_THREAD, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "krylovid", "identify", csv_file, "--input", "u", "--output", "y",
+           "--order", "30", "--method", "qr"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    proc.stdout.close()                      # the reader is gone before the first line is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 1
+    assert err == ""                         # no "BrokenPipeError", no "Exception ignored"
+    r = subprocess.run(" ".join(cmd) + " | head -2", shell=True, capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=300)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2 and r.stderr == ""
+
+
+def test_broken_pipe_in_process(monkeypatch, capsys, csv_file):
+    class Closed(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["identify", csv_file, "--input", "u", "--output", "y", "--order", "30", "--method", "qr"]) == 1
+    assert capsys.readouterr().err == ""
+
+
+def test_long_error_and_warning_lines_are_cut(monkeypatch, capsys, csv_file):
+    """Regression: an error line of 4,340 characters; now at most 200 unless -v."""
+    from krylovid.cli import sysid as cli_sysid
+
+    long = "columns " + ", ".join(f"col{i}" for i in range(800))
+
+    def boom(*a, **k):
+        import warnings as _w
+        _w.warn("W " + long, RuntimeWarning, stacklevel=1)
+        raise ValueError(long)
+    monkeypatch.setattr(cli_sysid, "fit_model", boom)
+    argv = ["identify", csv_file, "--input", "u", "--output", "y", "--order", "5"]
+    code, _, err = _run(argv, capsys)
+    lines = err.splitlines()
+    assert code == 1 and len(lines) == 2 and all(len(ln) <= 200 for ln in lines)
+    assert lines[1].startswith("krylovid: error: columns col0, col1") and lines[1].endswith("(-v: full message)")
+    code, _, err = _run(["-v"] + argv, capsys)
+    assert code == 1 and err.splitlines()[-1] == f"krylovid: error: {long}"
+
+
+def _tc_posterior_mean(records, order, c, beta, sigma2, delay=1):
+    """Joint posterior mean of the FIR coefficients, dense, from scratch (TC kernel, zero initial
+    conditions per record): (sum Phi_i^T Phi_i + sigma2 K^-1)^-1 sum Phi_i^T y_i."""
+    k = np.arange(1, order + 1)
+    K = c * beta ** np.maximum(k[:, None], k[None, :])
+    A, b = sigma2 * np.linalg.inv(K), np.zeros(order)
+    for u, y in records:
+        Phi = np.column_stack([np.r_[np.zeros(j + delay), u[:len(u) - j - delay]] for j in range(order)])
+        A += Phi.T @ Phi
+        b += Phi.T @ y
+    return np.linalg.solve(A, b)
+
+
+def test_several_files_one_model(tmp_path, capsys):
+    """Two experiments in two files give one model: the joint posterior mean (dense reference)."""
+    records = []
+    for seed, N in ((10, 240), (11, 180)):
+        u, y, _ = _fir_data(N=N, seed=seed)
+        records.append((u, y))
+    files = [_csv(tmp_path / f"e{i}.csv", ["u", "y"], [u, y]) for i, (u, y) in enumerate(records)]
+    js = tmp_path / "r.json"
+    code, out, err = _run(["identify", *files, "--input", "u", "--output", "y", "--order", "12", "--method", "qr",
+                           "--json", str(js)], capsys)
+    assert code == 0, err
+    res = json.loads(js.read_text())
+    assert res["data"] == files and res["num_samples"] == [240, 180] and res["info"]["n_experiments"] == 2
+    assert len(res["fit_percent_on_data"]) == 2 and out.count(" %") >= 2
+    hp = res["hyperparameters"]
+    g = _tc_posterior_mean(records, 12, hp["c"], hp["beta"], res["noise_variance"])
+    np.testing.assert_allclose(res["impulse_response"], g, rtol=1e-6, atol=1e-9)
+    bad = _csv(tmp_path / "two.csv", ["u", "v", "y"], [records[0][0], records[0][0], records[0][1]])
+    code, _, err = _run(["identify", files[0], bad, "--input", "u", "--input", "v", "--output", "y",
+                         "--order", "5"], capsys)
+    assert code == 1 and "unknown column 'v'" in _one_error_line(err)
+
+
+def test_detrend_and_sample_time(tmp_path, capsys):
+    """Offsets (u + 5, y + 20) and a Time column: --detrend constant recovers the system, the sample
+    time comes from the Time column (or --sample-time) and scales the step response's time axis."""
+    sysid = _sysid()
+    u, y, g0 = _fir_data(N=400, seed=5)
+    t = 0.05 * np.arange(400)
+    path = _csv(tmp_path / "off.csv", ["Time", "u", "y"], [t, u + 5.0, y + 20.0])
+    js = tmp_path / "r.json"
+    argv = ["identify", path, "--input", "u", "--output", "y", "--order", "30", "--method", "qr"]
+    code, out, err = _run(argv + ["--detrend", "constant", "--json", str(js)], capsys)
+    assert code == 0, err
+    res = json.loads(js.read_text())
+    assert res["options"]["detrend"] == "constant" and res["sample_time"] == pytest.approx(0.05)
+    assert "sample time: 0.05 s (from the 'Time' column of" in out
+    assert sysid.fit(g0[:30], np.array(res["impulse_response"])) > 90
+    np.testing.assert_allclose(np.diff(res["step_response"]["time"]), 0.05)
+    code, out, err = _run(argv + ["--sample-time", "0.5", "--json", str(js), "--force"], capsys)
+    assert code == 0 and "krylovid: warning:" in err          # offsets left in: the model says so
+    res = json.loads(js.read_text())
+    assert res["sample_time"] == 0.5 and res["options"]["detrend"] == "none"
+    np.testing.assert_allclose(np.diff(res["step_response"]["time"]), 0.5)
+    code, _, err = _run(argv + ["--detrend", "quadratic"], capsys)
+    assert code == 2 and "invalid choice: 'quadratic'" in _one_error_line(err)
+
+
+@pytest.mark.parametrize("kind", ["headerless", "cp1252", "mat"])
+def test_identify_from_files_as_they_come(tmp_path, capsys, kind):
+    """Regressions: a headerless CSV, a cp1252 CSV with decimal commas and a .mat file were refused."""
+    sysid = _sysid()
+    from scipy.io import savemat
+
+    u, y, g0 = _fir_data(N=300, seed=6)
+    if kind == "headerless":
+        path, cols = _csv(tmp_path / "d.csv", None, [u, y]), ["--input", "0", "--output", "1"]
+    elif kind == "cp1252":
+        path = _csv(tmp_path / "d.csv", ["Eingang µ", "Ausgang °C"], [u, y], sep=";", encoding="cp1252",
+                    decimal=",")
+        cols = ["--input", "Eingang µ", "--output", "Ausgang °C"]
+    else:
+        path, cols = str(tmp_path / "d.mat"), ["--input", "u", "--output", "y"]
+        savemat(path, {"u": u[:, None], "y": y[None, :], "Ts": 0.01})
+    js = tmp_path / "r.json"
+    code, out, err = _run(["identify", path, *cols, "--order", "20", "--method", "qr", "--json", str(js)], capsys)
+    assert code == 0, err
+    res = json.loads(js.read_text())
+    assert sysid.fit(g0[:20], np.array(res["impulse_response"])) > 90
+    if kind == "mat":
+        assert res["sample_time"] == 0.01 and "from Ts in" in out
+
+
+def test_v73_mat_file_is_one_clear_line(tmp_path, capsys):
+    path = tmp_path / "v73.mat"
+    path.write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64".ljust(512, b" ") + b"\x89HDF\r\n\x1a\n" + bytes(64))
+    code, _, err = _run(["identify", str(path), "--input", "u", "--output", "y", "--order", "5"], capsys)
+    line = _one_error_line(err)
+    assert code == 1 and "MATLAB v7.3" in line and "h5py" in line and len(line) <= 200
+
+
+def test_model_figures_validation_and_saved_model(tmp_path, capsys):
+    """Step, Bode, residual and compare figures; validation data; the saved model loads back;
+    no pyplot figure is left open by the command."""
+    sysid = _sysid()
+    import matplotlib.pyplot as plt
+
+    u, y, _ = _fir_data(N=300, seed=7)
+    uv, yv, _ = _fir_data(N=200, seed=8)
+    est = _csv(tmp_path / "est.csv", ["u", "y"], [u, y])
+    val = _csv(tmp_path / "val.csv", ["u", "y"], [uv, yv])
+    figs = {opt: tmp_path / f"{opt.strip('-')}.png" for opt in
+            ("--plot", "--step-plot", "--bode-plot", "--residuals-plot", "--compare-plot")}
+    before = plt.get_fignums()
+    model_path, js = tmp_path / "m.npz", tmp_path / "r.json"
+    argv = ["identify", est, "--input", "u", "--output", "y", "--order", "20", "--method", "qr", "--validate", val,
+            "--save-model", str(model_path), "--json", str(js)]
+    for opt, path in figs.items():
+        argv += [opt, str(path)]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    assert plt.get_fignums() == before
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in figs.values())
+    res = json.loads(js.read_text())
+    model = sysid.KernelFIR.load(model_path)
+    np.testing.assert_allclose(np.ravel(model.impulse_response_), res["impulse_response"], rtol=1e-12)
+    # validation fit against a direct simulation of the saved coefficients (np.convolve)
+    g = np.array(res["impulse_response"])
+    y_hat = np.convolve(uv, np.r_[0.0, g])[:200]
+    expected = 100 * (1 - np.linalg.norm(yv - y_hat) / np.linalg.norm(yv - yv.mean()))
+    assert res["validation"]["fit_percent"] == pytest.approx(expected, rel=1e-8)
+    assert f"fit to the validation data ({val}): {expected:.2f} %" in out
+    assert "residual analysis (" in out and res["validation"]["white"] in (True, False)
+    code, _, err = _run(argv[:10] + ["--plot", str(tmp_path / "x.png"), "--step-plot", str(tmp_path / "x.png")],
+                        capsys)
+    assert code == 2 and "same file" in _one_error_line(err)
+
+
+def test_auto_order_and_delay_are_reported(tmp_path, capsys):
+    u, y, _ = _fir_data(N=300, seed=9)
+    path = _csv(tmp_path / "d.csv", ["u", "y"], [u, y])
+    js = tmp_path / "r.json"
+    code, out, err = _run(["identify", path, "--input", "u", "--output", "y", "--order", "auto", "--delay", "auto",
+                           "--method", "qr", "--json", str(js)], capsys)
+    assert code == 0, err
+    res = json.loads(js.read_text())
+    assert res["options"]["order"] == "auto" and isinstance(res["order"], int) and res["delay"] == 1
+    assert f"FIR order {res['order']} (auto), delay 1 (auto)" in out
+    code, _, err = _run(["identify", path, "--input", "u", "--output", "y", "--order", "often"], capsys)
+    assert code == 2 and "expected a positive integer" in _one_error_line(err)

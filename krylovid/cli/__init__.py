@@ -19,7 +19,7 @@ Commands
 
 Modules: :mod:`~krylovid.cli.common` (errors, option types, output files,
 tables), :mod:`~krylovid.cli.sysid`, :mod:`~krylovid.cli.attention`,
-:mod:`~krylovid.cli.bank`, :mod:`~krylovid.cli.bench`.
+:mod:`~krylovid.cli.bank`, :mod:`~krylovid.cli.bench`, :mod:`~krylovid.cli.demo`.
 
 Errors
 ------
@@ -27,18 +27,23 @@ Bad options exit with status 2, bad data (missing file, unknown column,
 non-numeric cells, too little data) and refused overwrites with status 1;
 either way one line ``krylovid: error: ...`` goes to stderr, never a
 traceback (``-vv`` adds the traceback of unexpected errors for debugging).
+An error line longer than 200 characters is cut (``-v`` prints it whole).
 Output files are never overwritten unless ``--force`` is given; ``demo``
-may overwrite the files it wrote itself (see :mod:`krylovid.cli.sysid`).
+may overwrite the files it wrote itself (see :mod:`krylovid.cli.demo`).
+Output piped into a reader that stops early (``krylovid ... | head -2``)
+ends quietly, with exit status 1, as the Python documentation recommends
+for a closed pipe (see the note on ``SIGPIPE`` in the :mod:`signal` docs).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
 
 from .. import __version__
-from . import attention, bank, bench, sysid
+from . import attention, bank, bench, demo, sysid
 from .common import CLIError, Parser, UsageError, add_common, configure_logging, fail, warning_printer
 
 __all__ = ["main", "build_parser"]
@@ -52,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for module in (sysid, attention, bench, bank):
+    for module in (demo, sysid, attention, bench, bank):
         module.add_parsers(sub)
     return parser
 
@@ -61,8 +66,10 @@ def _run(args) -> int:
     """Run the parsed command; every expected error becomes one line and an exit status."""
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = warning_printer(args.quiet)
+            warnings.showwarning = warning_printer(args.quiet, args.verbose)
             return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise
     except UsageError as exc:
         return fail(exc, 2, args.verbose)
     except (CLIError, ValueError, TypeError, FileNotFoundError, IsADirectoryError,
@@ -103,5 +110,21 @@ def main(argv=None) -> int:
         return fail(exc, 2)
     except SystemExit as exc:  # --help / --version
         return int(exc.code or 0)
-    with configure_logging(args.verbose, args.quiet):
-        return _run(args)
+    try:
+        with configure_logging(args.verbose, args.quiet):
+            code = _run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    return code
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe: point stdout at devnull, so that the flush at exit raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (e.g. captured in tests)
+        pass

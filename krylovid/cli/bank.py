@@ -66,8 +66,8 @@ def add_parsers(sub) -> None:
 
 
 def _check_args(args):
-    kernels = names_list(args.kernels, KERNELS, "--kernels", upper=True)
-    methods = names_list(args.methods, METHODS, "--methods")
+    kernels = names_list(args.kernels, KERNELS, "--kernels", kind="kernel", upper=True)
+    methods = names_list(args.methods, METHODS, "--methods", kind="method")
     if args.N <= args.order:
         raise UsageError(f"--N must exceed --order (too little data), got N={args.N}, order={args.order}")
     if args.seed < 0:

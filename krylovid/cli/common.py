@@ -22,8 +22,9 @@ import numpy as np
 
 from ..backend import to_numpy
 
-__all__ = ["CLIError", "UsageError", "Parser", "fail", "warning_printer", "configure_logging",
-           "add_common", "positive_int", "positive_float", "nonneg_int", "fraction", "noise_variance", "names_list",
+__all__ = ["CLIError", "UsageError", "Parser", "fail", "one_line", "warning_printer", "configure_logging",
+           "add_common", "positive_int", "positive_float", "nonneg_int", "order_spec", "delay_spec", "fraction",
+           "noise_variance", "names_list",
            "check_output", "figure_path", "save_figure", "write_json", "format_table", "echo", "jsonable"]
 
 logger = logging.getLogger("krylovid")
@@ -51,19 +52,39 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+#: Longest error or warning line written without ``-v`` (the full text needs ``-v``).
+MAX_LINE = 200
+
+
+def one_line(prefix: str, message, verbose: int = 0) -> str:
+    """``prefix + message`` on one line (whitespace runs collapsed), cut to :data:`MAX_LINE`
+    characters unless ``verbose``; a cut line ends with ``... (-v: full message)``.
+
+    Examples
+    --------
+    >>> len(one_line("krylovid: error: ", "x" * 5000))
+    200
+    >>> one_line("krylovid: error: ", "a   b")
+    'krylovid: error: a b'
+    """
+    text = prefix + (" ".join(str(message).split()) or "unknown error")
+    if verbose or len(text) <= MAX_LINE:
+        return text
+    tail = " ... (-v: full message)"
+    return text[:MAX_LINE - len(tail)].rstrip() + tail
+
+
 def fail(error, code: int, verbose: int = 0) -> int:
     """Write ``error`` as the one line ``krylovid: error: ...`` to stderr; return ``code``."""
-    text = " ".join(str(error).split()) or "unknown error"
-    print(f"krylovid: error: {text}", file=sys.stderr)
+    print(one_line("krylovid: error: ", error, verbose), file=sys.stderr)
     return code
 
 
-def warning_printer(quiet: bool):
+def warning_printer(quiet: bool, verbose: int = 0):
     """``warnings.showwarning`` replacement: one line ``krylovid: warning: ...`` (nothing if quiet)."""
     def show(message, category, filename, lineno, file=None, line=None):
         if not quiet:
-            text = " ".join(str(message).split())
-            print(f"krylovid: warning: {text}", file=sys.stderr)
+            print(one_line("krylovid: warning: ", message, verbose), file=sys.stderr)
     return show
 
 
@@ -104,16 +125,17 @@ def add_common(parser: argparse.ArgumentParser, top: bool = False) -> None:
                         help="log Krylov depth and bounds (-vv: debug details and tracebacks)")
 
 
-def names_list(text: str, allowed, option: str, *, upper: bool = False) -> tuple:
+def names_list(text: str, allowed, option: str, *, kind: str = "name", upper: bool = False) -> tuple:
     """A comma-separated list of names from ``allowed`` (duplicates dropped, order kept).
 
-    Raises :class:`UsageError` naming ``option`` on an unknown or empty list.
+    Raises :class:`UsageError` naming ``option`` on an unknown or empty list
+    (``--methods: unknown method(s) 'svd'; choose from ...`` for ``kind="method"``).
     """
     names = [n.strip() for n in str(text).split(",") if n.strip()]
     names = [n.upper() if upper else n.lower() for n in names]
     bad = [n for n in names if n not in allowed]
     if bad or not names:
-        raise UsageError(f"{option}: unknown name(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+        raise UsageError(f"{option}: unknown {kind}(s) {', '.join(map(repr, bad)) or '(none given)'}; "
                          f"choose from {', '.join(allowed)}")
     return tuple(dict.fromkeys(names))
 
@@ -138,6 +160,16 @@ def nonneg_int(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
     return v
+
+
+def order_spec(text: str):
+    """argparse type: ``auto`` or an integer >= 1."""
+    return "auto" if text.strip().lower() == "auto" else positive_int(text)
+
+
+def delay_spec(text: str):
+    """argparse type: ``auto`` or an integer >= 0."""
+    return "auto" if text.strip().lower() == "auto" else nonneg_int(text)
 
 
 def positive_float(text: str) -> float:
@@ -179,14 +211,17 @@ def noise_variance(text: str):
 _FIGURE_EXTS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
 
 
-def check_output(path, force: bool, what: str, exts=None) -> str | None:
+def check_output(path, force: bool, what: str, exts=None, *, stdout_ok: bool = False) -> str | None:
     """Refuse an output path that exists (unless ``force``) or cannot be written.
 
     Called before any computation so that a long run never ends in a refusal.
+    With ``stdout_ok``, ``-`` means standard output and is returned as is.
     """
     if path is None:
         return None
     path = os.fspath(path)
+    if stdout_ok and path == "-":
+        return path
     ext = os.path.splitext(path)[1].lower()
     if exts is not None and ext not in exts:
         raise UsageError(f"{what} {path!r} must end in one of {', '.join(exts)}")
@@ -196,9 +231,9 @@ def check_output(path, force: bool, what: str, exts=None) -> str | None:
         raise CLIError(f"{what} {path!r} already exists; use --force to overwrite it")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
-        raise CLIError(f"cannot write {what} {path!r}: directory {parent!r} does not exist")
+        raise CLIError(f"cannot write {what} {path!r}: its directory does not exist")
     if not os.access(parent, os.W_OK):
-        raise CLIError(f"cannot write {what} {path!r}: directory {parent!r} is not writable")
+        raise CLIError(f"cannot write {what} {path!r}: its directory is not writable")
     return path
 
 
@@ -238,7 +273,12 @@ def jsonable(obj):
 
 
 def write_json(path: str, payload: dict) -> None:
-    """Write ``payload`` as indented JSON (through a temporary file, then rename)."""
+    """Write ``payload`` as indented JSON: to stdout for ``-``, else through a temporary file, then rename."""
+    if path == "-":
+        json.dump(jsonable(payload), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(jsonable(payload), fh, indent=2)
@@ -277,7 +317,7 @@ def format_table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def echo(text: str = "", *, quiet: bool = False, essential: bool = True) -> None:
-    """Print to stdout; notes (``essential=False``) are dropped under ``--quiet``."""
+def echo(text: str = "", *, quiet: bool = False, essential: bool = True, stream=None) -> None:
+    """Print to ``stream`` (default stdout); notes (``essential=False``) are dropped under ``--quiet``."""
     if essential or not quiet:
-        print(text, file=sys.stdout, flush=True)
+        print(text, file=sys.stdout if stream is None else stream, flush=True)

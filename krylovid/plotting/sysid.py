@@ -239,7 +239,7 @@ def plot_frequency_response(freq, ax=None, *, level=0.99, input_names=None, titl
     a0.set_ylabel("magnitude [dB]")
     a1.set_ylabel("phase [deg]")
     a1.set_xlabel(_frequency_label(float(_field(freq, "sample_time") or 1.0)))
-    if G.shape[0] > 1 or input_names is not None:
+    if G.shape[0] > 1:
         a0.legend(fontsize="small")
     if title:
         fig.suptitle(title)
