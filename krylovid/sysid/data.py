@@ -7,10 +7,12 @@
   noise variance (and names the minimum number of samples);
 * :func:`detrend` removes means or linear trends; :func:`significant_offsets`
   flags means that a model without detrending would misread as dynamics
-  (:class:`DataWarning`).
+  (:class:`DataWarning`);
+* :func:`prepare_records` does both for one record or a list of experiments.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +22,7 @@ from .._validation import check_array, check_int
 from ..backend import array_namespace
 
 __all__ = ["check_data", "effective_length", "check_noise_dof", "detrend", "Detrended", "significant_offsets",
-           "DataWarning", "MIN_NOISE_DOF", "DETREND_MODES"]
+           "prepare_records", "Records", "DataWarning", "MIN_NOISE_DOF", "DETREND_MODES"]
 
 #: Residual degrees of freedom the ``"ls"`` noise variance needs (``N_eff - m * order``).
 MIN_NOISE_DOF = 10
@@ -257,3 +259,79 @@ def significant_offsets(u, y, *, t_threshold: float = 4.0, rel_threshold: float 
     cols = [(f"u[{i}]", u[:, i]) for i in range(u.shape[1])] + [("y", y)]
     return [name for name, x in cols
             if _offset_t(x) > t_threshold and abs(x.mean()) > rel_threshold * x.std()]
+
+
+@dataclass(frozen=True)
+class Records:
+    """Experiments ready for estimation (see :func:`prepare_records`).
+
+    Attributes
+    ----------
+    records : list of (ndarray of shape (N_r, m), ndarray of shape (N_r,))
+        Detrended input and output of each experiment.
+    input_offset : ndarray of shape (m,)
+        Length-weighted mean of the input means removed (zeros for ``"none"``).
+    output_offset : float
+        Length-weighted mean of the output means removed.
+    """
+
+    records: list
+    input_offset: np.ndarray
+    output_offset: float
+
+
+def _several(u, y) -> bool:
+    """Lists of NumPy arrays (not nested lists of numbers) mean several experiments."""
+    return isinstance(y, (list, tuple)) and len(y) > 0 and all(hasattr(v, "shape") and np.ndim(v) >= 1 for v in y)
+
+
+def prepare_records(u, y, mode: str = "none") -> Records:
+    """Validate one record or a list of experiments, detrend each on its own, flag offsets.
+
+    Parameters
+    ----------
+    u : array of shape (N,) or (N, m), or list of such arrays
+    y : array of shape (N,) or (N, 1), or list of such arrays
+        Several experiments are given as lists of NumPy arrays of equal length.
+    mode : {"none", "constant", "linear"}
+        Detrending (see :func:`detrend`); with ``"none"`` a :class:`DataWarning`
+        names the signals whose means are significant (:func:`significant_offsets`).
+
+    Returns
+    -------
+    Records
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = prepare_records([np.arange(4.0), np.ones(3) + [0, 1, 2]], [np.zeros(4), np.ones(3)], "constant")
+    >>> len(r.records), r.records[1][0].ravel().tolist(), r.input_offset.tolist()
+    (2, [-1.0, 0.0, 1.0], [1.7142857142857142])
+    """
+    several = _several(u, y)
+    if several and (not isinstance(u, (list, tuple)) or len(u) != len(y)):
+        raise ValueError(f"u: with several experiments give u and y as lists of the same length, "
+                         f"got {len(y)} outputs")
+    records, weights = [], []
+    for k, (uk, yk) in enumerate(zip(u, y, strict=True) if several else [(u, y)]):
+        name = f" (experiment {k})" if several else ""
+        uk = np.asarray(check_array(uk, f"u{name}", ndim=(1, 2)), dtype=np.float64)
+        uk = uk.reshape(uk.shape[0], -1)
+        yk = np.asarray(check_array(yk, f"y{name}", ndim=(1, 2)), dtype=np.float64)
+        if yk.ndim == 2 and yk.shape[1] == 1:
+            yk = yk[:, 0]
+        if yk.ndim != 1 or yk.shape[0] != uk.shape[0]:
+            raise ValueError(f"y{name} must have shape ({uk.shape[0]},) like u, got {yk.shape}")
+        d = detrend(uk, yk, mode)
+        if mode == "none":
+            flagged = significant_offsets(uk, yk)
+            if flagged:
+                warnings.warn(f"significant offsets in {', '.join(flagged)}{name}: the FIR model has no "
+                              "constant term and would read them as dynamics; pass detrend='constant' "
+                              "(or 'linear' for drifts) unless the record starts from rest at zero "
+                              "(e.g. a step test)", DataWarning, stacklevel=4)
+        records.append((d.u, d.y))
+        weights.append((uk.shape[0], d.input_offset, d.output_offset))
+    total = sum(w[0] for w in weights)
+    return Records(records, sum(w[0] * w[1] for w in weights) / total,
+                   float(sum(w[0] * w[2] for w in weights) / total))

@@ -10,18 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_array, check_int
-from . import diagnostics, persistence, response
-from .covariance import MAX_COVARIANCE_N, posterior_covariance
-from .data import DETREND_MODES, DataWarning, check_noise_dof, detrend, significant_offsets
+from .data import DETREND_MODES, DataWarning, check_noise_dof, prepare_records
 from .experiments import JointProblem
+from .fitted import FittedFIR
 from .kernels import BlockDiagonalKernel, get_kernel
-from .metrics import fit as fit_percent
 from .objective import METHODS, F_bounds, make_evaluator, resolve_noise_variance
 from .priors import PerInputKernel, tune_per_input
 from .problem import FIRProblem
-from .regressors import fir_regressor
-from .structure import DEFAULT_MAX_DELAY, candidate_orders, decay_check, select_structure
+from .structure import DEFAULT_MAX_DELAY, candidate_orders, decay_check, parse_candidates, select_structure
 from .tuning import tune
 
 __all__ = ["KernelFIR", "LamCurve"]
@@ -49,7 +45,7 @@ class LamCurve:
     F_exact: np.ndarray | None
 
 
-class KernelFIR:
+class KernelFIR(FittedFIR):
     """Kernel-regularized FIR model with hyperparameters tuned by marginal likelihood.
 
     Parameters
@@ -265,58 +261,18 @@ class KernelFIR:
             raise ValueError(f"sample_time must be a positive number or None, got {T!r}")
 
     def _prepare_records(self, u, y) -> list:
-        """Validate, detrend and offset-check the record(s); sets the offsets."""
-        several = isinstance(y, (list, tuple)) and len(y) > 0 and all(
-            hasattr(v, "shape") and np.ndim(v) >= 1 for v in y)
-        pairs = list(zip(u, y, strict=True)) if several else [(u, y)]
-        if several and (not isinstance(u, (list, tuple)) or len(u) != len(y)):
-            raise ValueError(f"u: with several experiments give u and y as lists of the same length, "
-                             f"got {len(y)} outputs")
-        records, weights = [], []
-        for k, (uk, yk) in enumerate(pairs):
-            name = f" (experiment {k})" if several else ""
-            uk = check_array(uk, f"u{name}", ndim=(1, 2))
-            yk = check_array(yk, f"y{name}", ndim=(1, 2))
-            uk = np.asarray(uk, dtype=np.float64).reshape(uk.shape[0], -1)
-            yk = np.asarray(yk, dtype=np.float64)
-            if yk.ndim == 2 and yk.shape[1] == 1:
-                yk = yk[:, 0]
-            if yk.ndim != 1 or yk.shape[0] != uk.shape[0]:
-                raise ValueError(f"y{name} must have shape ({uk.shape[0]},) like u, got {yk.shape}")
-            d = detrend(uk, yk, self.detrend)
-            if self.detrend == "none":
-                flagged = significant_offsets(uk, yk)
-                if flagged:
-                    warnings.warn(f"significant offsets in {', '.join(flagged)}{name}: the FIR model has no "
-                                  "constant term and would read them as dynamics; pass detrend='constant' "
-                                  "(or 'linear' for drifts) unless the record starts from rest at zero "
-                                  "(e.g. a step test)", DataWarning, stacklevel=3)
-            records.append((d.u, d.y))
-            weights.append((uk.shape[0], d.input_offset, d.output_offset))
-        total = sum(w[0] for w in weights)
-        self.input_offset_ = sum(w[0] * w[1] for w in weights) / total
-        self.output_offset_ = float(sum(w[0] * w[2] for w in weights) / total)
-        self.n_inputs_ = records[0][0].shape[1]
+        """Validate, detrend and offset-check the record(s) (:func:`~krylovid.sysid.data.prepare_records`)."""
+        prep = prepare_records(u, y, self.detrend)
+        self.input_offset_, self.output_offset_ = prep.input_offset, prep.output_offset
+        self.n_inputs_ = prep.records[0][0].shape[1]
         self.sample_time_ = None if self.sample_time is None else float(self.sample_time)
-        return records
-
-    def _candidates(self, spec, name, default):
-        if isinstance(spec, str):
-            if spec != "auto":
-                raise ValueError(f"{name} must be an int, 'auto' or a list of ints, got {spec!r}")
-            return default(), True
-        if isinstance(spec, (list, tuple, np.ndarray)):
-            vals = [check_int(v, name, minimum=0 if name == "delay" else 1) for v in spec]
-            if not vals:
-                raise ValueError(f"{name}: the list of candidates is empty")
-            return vals, len(vals) > 1
-        return [check_int(spec, name, minimum=0 if name == "delay" else 1)], False
+        return prep.records
 
     def _choose_structure(self, records):
         """``(order, delay, StructureSelection or None)`` (see :mod:`~krylovid.sysid.structure`)."""
         N_min, m = min(r[0].shape[0] for r in records), records[0][0].shape[1]
-        delays, auto_d = self._candidates(self.delay, "delay", lambda: list(range(DEFAULT_MAX_DELAY + 1)))
-        orders, auto_n = self._candidates(self.order, "order",
+        delays, auto_d = parse_candidates(self.delay, "delay", lambda: list(range(DEFAULT_MAX_DELAY + 1)))
+        orders, auto_n = parse_candidates(self.order, "order",
                                           lambda: candidate_orders(N_min, m, max(delays), self.initial))
         if not (auto_d or auto_n):
             return orders[0], delays[0], None
@@ -406,46 +362,6 @@ class KernelFIR:
                 (d, float(F_bounds(b, N, sigma2)[0][0]), float(F_bounds(b, N, sigma2)[1][0])) for d, b in hist(lam)]
         return self._convergence
 
-    def _check_fitted(self):
-        if not hasattr(self, "impulse_response_"):
-            raise RuntimeError("this KernelFIR is not fitted yet; call fit(u, y) first")
-
-    def _check_state(self, what: str):
-        if getattr(self, "_state", None) is None:
-            raise RuntimeError(f"{what} needs the evaluator state of the fit, which a model restored by pickle "
-                               "or KernelFIR.load does not keep; refit to use it")
-
-    # ------------------------------------------------------------------ prediction
-    def predict(self, u) -> np.ndarray:
-        """Output of the identified FIR for input ``u``, shape ``(N,)``.
-
-        Zero initial conditions around the operating point of the estimation
-        data: ``y = output_offset_ + G (u - input_offset_)`` (the offsets are
-        zero unless ``detrend`` removed means).
-        """
-        self._check_fitted()
-        u2 = self._check_input(u)
-        return self._simulate(u2 - self.input_offset_) + self.output_offset_
-
-    def _check_input(self, u):
-        u = np.asarray(check_array(u, "u", ndim=(1, 2)), dtype=np.float64)
-        u2 = u[:, None] if u.ndim == 1 else u
-        if u2.shape[1] != self.n_inputs_:
-            raise ValueError(f"u has {u2.shape[1]} input column(s), the model was fitted with {self.n_inputs_}")
-        return u2
-
-    def _simulate(self, u2) -> np.ndarray:
-        Phi = fir_regressor(u2, self.order_, delay=self.delay_, initial="zero")
-        return np.asarray(Phi.matvec(np.reshape(self.impulse_response_, -1)))
-
-    def score(self, u, y) -> float:
-        """Fit percentage ``100 (1 - ||y - y_hat|| / ||y - mean(y)||)`` of the predicted output."""
-        y = check_array(y, "y", ndim=1)
-        yhat = self.predict(u)
-        if yhat.shape != y.shape:
-            raise ValueError(f"u and y have different lengths ({yhat.shape[0]} vs {y.shape[0]})")
-        return float(fit_percent(y, yhat))
-
     def lam_curve(self, num: int = 100, exact: bool = False, span: float = 3.0) -> LamCurve:
         """The objective along ``lam`` around the optimum (``10^-span .. 10^span`` times ``lam*``).
 
@@ -463,146 +379,3 @@ class KernelFIR:
             ex = ref.prepare(self._shape_params).bounds(lam)
             F_exact = F_bounds(ex, N, sigma2)[0]
         return LamCurve(lam, c, lo, hi, F_exact)
-
-    def plot(self, truth=None, ax=None, **kwargs):
-        """Impulse response with its confidence band (see :func:`krylovid.plotting.plot_impulse_response`)."""
-        self._check_fitted()
-        from ..plotting import plot_impulse_response
-
-        kwargs.setdefault("sample_time", self.sample_time_)
-        return plot_impulse_response(self.impulse_response_, std=self.impulse_response_std_, truth=truth,
-                                     ax=ax, delay=self.delay_, **kwargs)
-
-    def plot_step_response(self, num: int | None = None, ax=None, **kwargs):
-        """Step response with its band (:func:`krylovid.plotting.plot_step_response`)."""
-        from ..plotting import plot_step_response
-
-        kwargs.setdefault("sample_time", self.sample_time_)
-        return plot_step_response(self.step_response(num), ax=ax, **kwargs)
-
-    def plot_bode(self, omega=None, ax=None, **kwargs):
-        """Bode plot with bands (:func:`krylovid.plotting.plot_frequency_response`)."""
-        from ..plotting import plot_frequency_response
-
-        return plot_frequency_response(self.frequency_response(omega), ax=ax, **kwargs)
-
-    def plot_residuals(self, u, y, ax=None, *, max_lag: int = 25, confidence: float = 0.99, **kwargs):
-        """Residual analysis plot (MATLAB ``resid``; :func:`krylovid.plotting.plot_residuals`)."""
-        from ..plotting import plot_residuals
-
-        return plot_residuals(self.residuals(u, y, max_lag=max_lag, confidence=confidence), ax=ax, **kwargs)
-
-    def plot_compare(self, u, y, ax=None, **kwargs):
-        """Measured vs simulated output (MATLAB ``compare``; :func:`krylovid.plotting.plot_compare`)."""
-        from ..plotting import plot_compare
-
-        kwargs.setdefault("sample_time", self.sample_time_)
-        return plot_compare(self.compare(u, y), ax=ax, **kwargs)
-
-    # ------------------------------------------------------------------ the model as engineers use it
-    @property
-    def posterior_covariance_(self) -> np.ndarray:
-        """Posterior covariance of the stacked coefficients, ``(m order_, m order_)`` (see :mod:`.covariance`)."""
-        self._check_fitted()
-        if self._covariance is None:
-            self._check_state("posterior_covariance_")
-            lam = self.noise_variance_ / self.hyperparameters_["c"]
-            self._covariance = posterior_covariance(self._problem, self._shape_params, lam, self.noise_variance_)
-        return self._covariance
-
-    def _covariance_or_none(self):
-        n_tot = self.n_inputs_ * self.order_
-        if self._covariance is None and (getattr(self, "_state", None) is None or n_tot > MAX_COVARIANCE_N):
-            return None
-        return self.posterior_covariance_
-
-    @property
-    def _T(self) -> float:
-        return 1.0 if self.sample_time_ is None else self.sample_time_
-
-    def step_response(self, num: int | None = None) -> response.StepResponse:
-        """Step response with its posterior standard deviation (see :func:`~krylovid.sysid.response.step_response`).
-
-        Parameters
-        ----------
-        num : int, optional
-            Number of samples (default ``delay_ + order_``).
-        """
-        self._check_fitted()
-        return response.step_response(self.impulse_response_, self._covariance_or_none(), delay=self.delay_,
-                                      sample_time=self._T, num=num)
-
-    def frequency_response(self, omega=None) -> response.FrequencyResponse:
-        """``G(e^{i omega T})`` with the posterior standard deviation (rad/s when ``sample_time`` is set).
-
-        See :func:`~krylovid.sysid.response.frequency_response`.
-        """
-        self._check_fitted()
-        return response.frequency_response(self.impulse_response_, self._covariance_or_none(), omega,
-                                           delay=self.delay_, sample_time=self._T)
-
-    def to_dlti(self):
-        """The model as ``scipy.signal.dlti`` (a list of them, one per input, for several inputs)."""
-        self._check_fitted()
-        return response.to_dlti(self.impulse_response_, delay=self.delay_, sample_time=self._T)
-
-    def to_control(self):
-        """The model as a python-control ``TransferFunction`` (``1 x m``) with ``dt`` (needs ``control``)."""
-        self._check_fitted()
-        return response.to_control(self.impulse_response_, delay=self.delay_, sample_time=self._T)
-
-    def _validation_rows(self, u, y):
-        """Detrended validation record and the simulated output on the rows that count."""
-        u2 = self._check_input(u)
-        y = np.asarray(check_array(y, "y", ndim=1), dtype=np.float64)
-        if y.shape[0] != u2.shape[0]:
-            raise ValueError(f"u and y have different lengths ({u2.shape[0]} vs {y.shape[0]})")
-        d = detrend(u2, y, self.detrend)
-        first = self.order_ + self.delay_ - 1 if self.initial == "drop" else 0
-        if first >= y.shape[0] - 1:
-            raise ValueError(f"y: a validation record of {y.shape[0]} samples is too short for "
-                             f"initial='drop' with order {self.order_}")
-        return d.u[first:], d.y[first:], self._simulate(d.u)[first:]
-
-    def residuals(self, u, y, *, max_lag: int = 25, confidence: float = 0.99) -> diagnostics.ResidualAnalysis:
-        """Residual analysis on a record (MATLAB ``resid``): whiteness and independence from the input.
-
-        The record is detrended as the estimation data were (``detrend``, with
-        its own means), simulated with zero initial conditions; with
-        ``initial="drop"`` the first ``order_ + delay_ - 1`` samples are skipped.
-        See :func:`~krylovid.sysid.diagnostics.residual_analysis`.
-        """
-        self._check_fitted()
-        u2, y, yhat = self._validation_rows(u, y)
-        return diagnostics.residual_analysis(y - yhat, u2, max_lag=max_lag, confidence=confidence,
-                                             sample_time=self._T)
-
-    def compare(self, u, y) -> diagnostics.CompareResult:
-        """Fit of the simulated output to a (validation) record, in percent (MATLAB ``compare``).
-
-        Detrending and initial conditions as in :meth:`residuals`.
-        """
-        self._check_fitted()
-        _, y, yhat = self._validation_rows(u, y)
-        return diagnostics.compare_fit(y, yhat, sample_time=self._T)
-
-    # ------------------------------------------------------------------ persistence
-    def __getstate__(self):
-        """Pickle support: the evaluator state and the problem (which hold array modules) are dropped;
-        the posterior covariance is kept (computed now when affordable)."""
-        state = self.__dict__.copy()
-        if "impulse_response_" in state:
-            state["_covariance"] = self._covariance_or_none()
-            state["_state"] = state["_problem"] = None
-        return state
-
-    def save(self, path) -> None:
-        """Write the fitted model to ``path`` (``.npz``; see :mod:`~krylovid.sysid.persistence`)."""
-        self._check_fitted()
-        persistence.save_model(self, path)
-
-    @classmethod
-    def load(cls, path) -> KernelFIR:
-        """Read a model written by :meth:`save` (no pickle involved)."""
-        return persistence.load_model(cls, path)
-

@@ -32,9 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_int
 from .data import MIN_NOISE_DOF
 
-__all__ = ["StructureSelection", "candidate_orders", "select_structure", "decay_check", "DEFAULT_MAX_DELAY"]
+__all__ = ["StructureSelection", "parse_candidates", "candidate_orders", "select_structure", "decay_check",
+           "DEFAULT_MAX_DELAY"]
 
 DEFAULT_MAX_DELAY = 10
 _ORDER_LADDER = (5, 10, 15, 20, 30, 40, 50, 70, 100, 140, 200, 280, 400)
@@ -71,6 +73,35 @@ class StructureSelection:
     delay_objective: tuple
     delay_order: int
     tolerance: float = ORDER_TOLERANCE
+
+
+def parse_candidates(spec, name: str, default) -> tuple:
+    """``(candidates, chosen_from_data)`` from an ``order`` / ``delay`` argument.
+
+    Parameters
+    ----------
+    spec : int, "auto" or sequence of int
+    name : {"order", "delay"}
+        Argument name (``"delay"`` allows 0).
+    default : callable
+        Returns the candidates for ``"auto"``.
+
+    Examples
+    --------
+    >>> parse_candidates(5, "order", list), parse_candidates([0, 2], "delay", list)
+    (([5], False), ([0, 2], True))
+    """
+    minimum = 0 if name == "delay" else 1
+    if isinstance(spec, str):
+        if spec != "auto":
+            raise ValueError(f"{name} must be an int, 'auto' or a list of ints, got {spec!r}")
+        return list(default()), True
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        vals = [check_int(v, name, minimum=minimum) for v in spec]
+        if not vals:
+            raise ValueError(f"{name}: the list of candidates is empty")
+        return vals, len(vals) > 1
+    return [check_int(spec, name, minimum=minimum)], False
 
 
 def candidate_orders(n_samples: int, num_inputs: int, max_delay: int = 0, initial: str = "zero",
