@@ -51,7 +51,7 @@ print(f"sample time {Ts:g} s; experiment 1: {len(u1)} samples (.dat), experiment
 print(f"means: u {u1.mean():.3f}, y {y1.mean():.3f}  (an operating point, not dynamics)")
 
 # -- 2. fit: one model from both experiments, structure from the data ----------------------
-model = KernelFIR(order="auto", delay="auto", detrend="constant", sample_time=Ts, method="qr")
+model = KernelFIR(order="auto", delay="auto", detrend="constant", sample_time=Ts)
 model.fit([u_est, u2], [y_est, y2])
 s = model.structure_
 print(f"chosen delay {model.delay_} (F by delay: " + ", ".join(
