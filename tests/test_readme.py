@@ -11,8 +11,9 @@ The rules (also stated in the README's "Developing krylovid" section):
   minutes, so it is not executed here (the quick-start commands are what
   ``.ci/run`` runs).  Each command in it is checked instead: ``krylovid ...``
   and ``python3 -m krylovid ...`` must parse with the real argument parser,
-  ``python benchmarks/X.py`` must name a script that answers ``--help``, and
-  ``pip install -e ".[extra]"`` must name extras declared in pyproject.toml.
+  ``python benchmarks/X.py`` must name a script that answers ``--help``, a
+  ``.ci/X`` command an executable script, and ``pip install -e ".[extra]"``
+  must name extras declared in pyproject.toml.
 * Any other kind of block fails the test.
 """
 
@@ -196,6 +197,9 @@ def _check_command(words: list[str]) -> None:
             match = re.fullmatch(r"\.\[([\w,-]+)\]", word)
             if match:
                 assert set(match[1].split(",")) <= _declared_extras(), word
+    elif words[0].startswith(".ci/"):
+        script = os.path.join(REPO, words[0])
+        assert os.path.isfile(script) and os.access(script, os.X_OK), f"{words[0]} is not an executable script"
     elif words[:3] == ["python3", "-m", "pytest"]:
         pass  # the test command itself
     else:
