@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .._validation import check_int, check_positive
-from ..backend import array_namespace, default_rng, eps, svd, to_numpy
+from ..backend import array_namespace, default_rng, eps, is_numpy, svd, to_numpy
 from ._common import check_qkv, matmul_t, softmax
 from .exact import softmax_attention
 
@@ -142,6 +144,17 @@ def _segment_means(xp, X, m):
     return (xp.take(cs, hi, axis=0) - xp.take(cs, lo, axis=0)) / counts
 
 
+def _softmax_of_product(xp, A, B):
+    """``softmax(A B^T)`` by rows (``A`` already scaled; no masking): in place for NumPy."""
+    S = matmul_t(xp, A, B)
+    if not is_numpy(xp):
+        return softmax(xp, S)
+    S -= S.max(axis=1, keepdims=True)
+    np.exp(S, out=S)
+    S /= S.sum(axis=1, keepdims=True)
+    return S
+
+
 def _exact_rows(t, rows):
     return softmax_attention(t.xp.take(t.Q, t.xp.asarray(rows), axis=0), t.K, t.V, scale=t.scale)
 
@@ -149,9 +162,10 @@ def _exact_rows(t, rows):
 def _landmark_nystrom(t, Ql, Kl, rcond, exclude):
     """Nyströmformer form ``softmax(Q Kl^T) pinv_k(softmax(Ql Kl^T)) softmax(Ql K^T) V``."""
     xp = t.xp
-    F = softmax(xp, matmul_t(xp, t.Q, Kl) * t.scale)
-    U, s, Vt = svd(softmax(xp, matmul_t(xp, Ql, Kl) * t.scale))
-    BV = softmax(xp, matmul_t(xp, Ql, t.K) * t.scale) @ t.V
+    Kl_s = Kl * t.scale                      # scale the small factor, not the n x m logits
+    F = _softmax_of_product(xp, t.Q, Kl_s)
+    U, s, Vt = svd(_softmax_of_product(xp, Ql, Kl_s))
+    BV = _softmax_of_product(xp, Ql * t.scale, t.K) @ t.V
     rows = _held_out_rows(t.n_q, exclude)
     Yr = None if rcond is not None else _exact_rows(t, rows)
     return _apply_pinv(xp, F, U, s, Vt, BV, rows, Yr, rcond, normalise=False)
