@@ -15,6 +15,8 @@ the full posterior covariance is computed from the evaluator state on first use
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .._validation import check_array
@@ -30,7 +32,9 @@ __all__ = ["FittedFIR"]
 class FittedFIR:
     """Mixin: the use of a fitted FIR model (see the module notes)."""
 
-    _state = _problem = _covariance = None
+    _state: Any = None          # evaluator state of the fit (None after pickling or loading)
+    _problem: Any = None
+    _covariance: Any = None
 
     def _check_fitted(self):
         if not hasattr(self, "impulse_response_"):
