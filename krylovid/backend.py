@@ -28,6 +28,7 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+import scipy.linalg as sla
 
 __all__ = [
     "Array",
@@ -76,6 +77,15 @@ def array_namespace(*arrays):
 
     Plain lists/tuples and NumPy scalars are treated as NumPy.  Raises
     ``TypeError`` when arrays of different libraries are mixed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xp = array_namespace(np.ones(3), None, 2.0)
+    >>> is_numpy(xp), xp.sum(xp.ones(3)).item()
+    (True, 3.0)
+    >>> is_numpy(array_namespace())  # no array at all: NumPy
+    True
     """
     arrs = []
     for a in arrays:
@@ -93,14 +103,17 @@ def array_namespace(*arrays):
 
 
 def is_numpy(xp) -> bool:
+    """Whether ``xp`` is NumPy (plain or its array-API compatible wrapper)."""
     return array_api_compat.is_numpy_namespace(xp)
 
 
 def is_cupy(xp) -> bool:
+    """Whether ``xp`` is CuPy (CuPy itself need not be installed to ask)."""
     return array_api_compat.is_cupy_namespace(xp)
 
 
 def is_strict(xp) -> bool:
+    """Whether ``xp`` is ``array_api_strict`` (the test stand-in for CuPy)."""
     return array_api_compat.is_array_api_strict_namespace(xp)
 
 
@@ -110,6 +123,19 @@ def default_rng(rng=None) -> np.random.Generator:
 
     A Generator is returned as is (so successive calls advance it), anything
     else seeds a fresh one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.random.default_rng(0)
+    >>> default_rng(g) is g
+    True
+    >>> default_rng(7).integers(0, 100) == default_rng(7).integers(0, 100)  # same seed, same draws
+    True
+    >>> default_rng(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: rng: a seed must be non-negative, got -1
     """
     if isinstance(rng, np.random.Generator):
         return rng
@@ -133,7 +159,14 @@ def _device_generator(rng, xp):
 
 
 def standard_normal(rng, shape, *, xp=None, dtype=None):
-    """Standard normal array of ``shape`` on the backend ``xp`` (default NumPy)."""
+    """Standard normal array of ``shape`` on the backend ``xp`` (default NumPy).
+
+    Examples
+    --------
+    >>> x = standard_normal(0, (3, 2))
+    >>> x.shape, str(x.dtype)
+    ((3, 2), 'float64')
+    """
     xp = numpy_namespace() if xp is None else xp
     dtype = xp.float64 if dtype is None else dtype
     if is_cupy(xp):
@@ -142,7 +175,13 @@ def standard_normal(rng, shape, *, xp=None, dtype=None):
 
 
 def rademacher(rng, shape, *, xp=None, dtype=None):
-    """Random signs (+1/-1) of ``shape`` on the backend ``xp``."""
+    """Random signs (+1/-1) of ``shape`` on the backend ``xp``.
+
+    Examples
+    --------
+    >>> sorted(set(rademacher(0, 100).tolist()))
+    [-1.0, 1.0]
+    """
     xp = numpy_namespace() if xp is None else xp
     dtype = xp.float64 if dtype is None else dtype
     signs = default_rng(rng).integers(0, 2, size=shape).astype(np.float64) * 2.0 - 1.0
@@ -158,7 +197,13 @@ def uniform(rng, shape, low=0.0, high=1.0, *, xp=None, dtype=None):
 
 # ----------------------------------------------------------------------------- host/device
 def to_numpy(x) -> np.ndarray:
-    """Copy (or view) ``x`` as a host NumPy array; the explicit device -> host boundary."""
+    """Copy (or view) ``x`` as a host NumPy array; the explicit device -> host boundary.
+
+    Examples
+    --------
+    >>> to_numpy([1.0, 2.0]).tolist()
+    [1.0, 2.0]
+    """
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, (list, tuple, int, float, np.generic)):
@@ -172,7 +217,14 @@ def to_numpy(x) -> np.ndarray:
 
 
 def asarray(x, xp, *, dtype=None):
-    """Array of namespace ``xp`` from ``x`` (host data is copied to the device)."""
+    """Array of namespace ``xp`` from ``x`` (host data is copied to the device).
+
+    Examples
+    --------
+    >>> xp = numpy_namespace()
+    >>> asarray([1, 2], xp, dtype=xp.float32).dtype
+    dtype('float32')
+    """
     if is_strict(xp) and not isinstance(x, (int, float, bool, complex)):
         try:
             xp_x = array_api_compat.array_namespace(x)
@@ -198,7 +250,15 @@ def irfft(X, n=None, axis=-1):
 
 # ----------------------------------------------------------------------------- linalg
 def float_dtype(xp, *arrays):
-    """The floating dtype to compute in: float32 only if every input is float32."""
+    """The floating dtype to compute in: float32 only if every input is float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> xp = numpy_namespace()
+    >>> float_dtype(xp, np.ones(2, np.float32)), float_dtype(xp, np.ones(2, np.float32), np.ones(2))
+    (<class 'numpy.float32'>, <class 'numpy.float64'>)
+    """
     dts = [a.dtype for a in arrays if a is not None and hasattr(a, "dtype")]
     if dts and all(d == xp.float32 for d in dts):
         return xp.float32
@@ -232,18 +292,23 @@ def solve_triangular(T, B, *, lower=True, trans=False):
 
     The array API has no triangular solve: NumPy uses SciPy, CuPy uses
     ``cupyx.scipy.linalg``, other namespaces go through the host.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = np.array([[2.0, 0.0], [1.0, 1.0]])
+    >>> solve_triangular(L, np.array([2.0, 3.0])).tolist()
+    [1.0, 2.0]
+    >>> solve_triangular(L, np.array([3.0, 2.0]), trans=True).tolist()  # L^T x = b
+    [0.5, 2.0]
     """
     xp = array_namespace(T, B)
     if is_numpy(xp):
-        import scipy.linalg as sla
-
         return sla.solve_triangular(T, B, lower=lower, trans=1 if trans else 0, check_finite=False)
     if is_cupy(xp):
         import cupyx.scipy.linalg as csla
 
         return csla.solve_triangular(T, B, lower=lower, trans=1 if trans else 0)
-    import scipy.linalg as sla
-
     X = sla.solve_triangular(to_numpy(T), to_numpy(B), lower=lower, trans=1 if trans else 0)
     return asarray(X, xp, dtype=T.dtype)
 

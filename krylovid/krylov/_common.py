@@ -13,7 +13,7 @@ import numpy as np
 
 from .._validation import check_array
 from ..backend import array_namespace, eps, to_numpy
-from ..operators import LinearOperator, aslinearoperator
+from ..operators import LinearOperator, aslinearoperator, is_scipy_operator
 
 __all__ = [
     "ConvergenceWarning",
@@ -51,7 +51,7 @@ def prepare_operator(A, name: str = "A", *, symmetric: bool = True) -> LinearOpe
             raise ValueError(f"{name} must be 2-dimensional, got shape {tuple(A.shape)}")
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"{name} must be square, got shape {tuple(A.shape)}")
-        if symmetric and hasattr(A, "dtype") and not _is_sparse(A):
+        if symmetric and hasattr(A, "dtype") and not is_scipy_operator(A):
             _check_dense_symmetric(A, name)
         try:
             A = aslinearoperator(A, symmetric=True if symmetric else None)
@@ -62,15 +62,6 @@ def prepare_operator(A, name: str = "A", *, symmetric: bool = True) -> LinearOpe
     if A.shape[0] == 0:
         raise ValueError(f"{name} is empty (shape {A.shape})")
     return A
-
-
-def _is_sparse(A) -> bool:
-    try:
-        import scipy.sparse as sp
-        import scipy.sparse.linalg as spla
-    except ImportError:  # pragma: no cover
-        return False
-    return sp.issparse(A) or isinstance(A, spla.LinearOperator)
 
 
 def _check_dense_symmetric(M, name: str) -> None:

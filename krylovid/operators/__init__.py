@@ -4,7 +4,8 @@ See :class:`LinearOperator` for the protocol (``_matmat`` hook, ``@``, ``.T``,
 sums, products, scaling).
 """
 
-from .base import LinearOperator, Product, Scaled, Sum, Transposed, aslinearoperator
+from .base import LinearOperator, Product, Scaled, Sum, Transposed
+from .convert import aslinearoperator, is_scipy_operator
 from .counting import Counted
 from .dense import Dense, Diagonal, Identity
 from .scipy_adapter import FromScipy, to_scipy
@@ -18,6 +19,7 @@ __all__ = [
     "Scaled",
     "Transposed",
     "aslinearoperator",
+    "is_scipy_operator",
     "Counted",
     "Dense",
     "Diagonal",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numbers
 
-from ..backend import array_namespace, numpy_namespace
+from ..backend import numpy_namespace
 
-__all__ = ["LinearOperator", "Sum", "Product", "Scaled", "Transposed", "aslinearoperator"]
+__all__ = ["LinearOperator", "Sum", "Product", "Scaled", "Transposed"]
 
 
 class LinearOperator:
@@ -228,29 +228,3 @@ class Transposed(LinearOperator):
     @property
     def T(self):
         return self.op
-
-
-def aslinearoperator(A, *, symmetric: bool | None = None) -> LinearOperator:
-    """Wrap ``A`` as a krylovid operator.
-
-    Accepts a krylovid operator (returned unchanged), a 2-D array of any
-    supported namespace (-> :class:`~krylovid.operators.Dense`), a SciPy sparse
-    matrix or a ``scipy.sparse.linalg.LinearOperator`` (-> ``FromScipy``).
-    """
-    if isinstance(A, LinearOperator):
-        return A
-    from .dense import Dense
-    from .scipy_adapter import FromScipy
-
-    try:
-        import scipy.sparse as sp
-        import scipy.sparse.linalg as spla
-
-        if isinstance(A, spla.LinearOperator) or sp.issparse(A):
-            return FromScipy(A, symmetric=bool(symmetric))
-    except ImportError:  # pragma: no cover
-        pass
-    if hasattr(A, "shape") and hasattr(A, "dtype"):
-        array_namespace(A)  # raises TypeError for non-arrays
-        return Dense(A, symmetric=symmetric)
-    raise TypeError(f"A: cannot interpret a {type(A).__name__} as a linear operator")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._validation import check_array, check_int
 from ..backend import array_namespace
-from ..operators import Dense, LinearOperator, aslinearoperator
+from ..operators import Dense, LinearOperator, aslinearoperator, is_scipy_operator
 
 __all__ = ["SymmetricView", "symmetric_operator", "as_operator", "check_rank", "check_output_finite", "orthonormalize"]
 
@@ -20,7 +20,7 @@ def as_operator(A, name: str = "A", *, square: bool = False, symmetric: bool = F
         raise TypeError(f"{name} is required, got None")
     if isinstance(A, LinearOperator):
         op = A
-    elif hasattr(A, "shape") and hasattr(A, "dtype") and not _is_scipy(A):
+    elif hasattr(A, "shape") and hasattr(A, "dtype") and not is_scipy_operator(A):
         M = check_array(A, name, ndim=2)
         op = Dense(M, symmetric=True if (symmetric and M.shape[0] == M.shape[1]) else None)
     elif isinstance(A, (list, tuple)):
@@ -37,15 +37,6 @@ def as_operator(A, name: str = "A", *, square: bool = False, symmetric: bool = F
     if square and m != n:
         raise ValueError(f"{name} must be square, got shape {op.shape}")
     return op
-
-
-def _is_scipy(A) -> bool:
-    try:
-        import scipy.sparse as sp
-        import scipy.sparse.linalg as spla
-    except ImportError:  # pragma: no cover
-        return False
-    return sp.issparse(A) or isinstance(A, spla.LinearOperator)
 
 
 def check_rank(k, name: str, limit: int, what: str) -> int:
