@@ -32,6 +32,18 @@ class KrylovInfo:
         Human-readable detail.
     history : tuple of float
         Residual / error-estimate history (may be empty).
+
+    Examples
+    --------
+    >>> info = KrylovInfo("max_iter", iterations=50, matvecs=50, residual=1e-3)
+    >>> info.converged, info.status
+    (False, 'max_iter')
+    >>> KrylovInfo("invariant", 7, 7).converged  # an invariant Krylov space is exact
+    True
+    >>> KrylovInfo("done", 1, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: status must be one of (...), got 'done'
     """
 
     status: str
