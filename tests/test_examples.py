@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import scipy.io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # one BLAS thread per subprocess: small dense factorizations slow down 20x or more
@@ -88,6 +89,7 @@ def test_multi_input(tmp_path):
     assert (tmp_path / "multi_input.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_identify_real_record(tmp_path):
     """The worked example (issue 11 item 10); it also runs make_benchmark_record.make_record."""
     out = _run_example("identify_real_record.py", tmp_path)
@@ -105,11 +107,11 @@ def test_identify_real_record(tmp_path):
     assert (tmp_path / "plant_exp1.dat").exists() and (tmp_path / "plant_exp2.mat").exists()
 
 
+@pytest.mark.slow
 def test_make_benchmark_record(tmp_path):
     out = _run_example("make_benchmark_record.py", tmp_path)
     assert "plant_exp2.mat" in out
-    scipy_io = pytest.importorskip("scipy.io")
-    mat = scipy_io.loadmat(tmp_path / "plant_exp2.mat")
+    mat = scipy.io.loadmat(tmp_path / "plant_exp2.mat")
     assert mat["u"].shape == (1000, 1) and float(mat["Ts"].squeeze()) == 0.05
 
 
