@@ -122,6 +122,7 @@ class BlockLanczos:
         self._T = np.zeros((self._Qt.shape[0],) * 2)
         self._dim, self._sizes, self._matvecs = 0, [], 0
         self._norm_est, self._invariant, self._breakdown = 0.0, False, False
+        self._dropped2 = 0.0
         self._start(B)
 
     # ------------------------------------------------------------ properties
@@ -156,6 +157,16 @@ class BlockLanczos:
         return self._norm_est
 
     @property
+    def dropped_norm(self) -> float:
+        """Frobenius norm of everything deflation has dropped from the recurrence.
+
+        ``A Q = Q T + Q_next B_next E_last^T + Z`` holds with ``||Z||_F`` at most
+        this value (up to rounding): each dropped direction of a new block is a
+        residual that ``T`` does not see.  Zero when nothing was dropped.
+        """
+        return float(np.sqrt(self._dropped2))
+
+    @property
     def Q(self):
         """Orthonormal basis, array of shape ``(n, d)``."""
         return self._Qt[: self._dim, :].T
@@ -176,7 +187,7 @@ class BlockLanczos:
         return asarray(self._B_next.copy(), self._xp, dtype=self._dtype)
 
     # ------------------------------------------------------------ public
-    def extend(self, num_blocks: int = 1) -> "BlockLanczos":
+    def extend(self, num_blocks: int = 1) -> BlockLanczos:
         """Run up to ``num_blocks`` more block steps; returns ``self``.
 
         Stops early (setting :attr:`invariant`) when the next block is empty
@@ -189,6 +200,32 @@ class BlockLanczos:
                 break
             self._step()
         return self
+
+    def restart(self, B) -> int:
+        """Continue an invariant process in the complement of ``Q`` with a new block.
+
+        ``B`` (shape ``(n, s)``) is orthogonalized twice against ``Q`` and
+        becomes the next block with a zero coupling to the last one, so
+        ``T = Q^T A Q`` stays block tridiagonal and the basis can grow to the
+        full dimension ``n`` (deflation may have declared a subspace invariant
+        that is only invariant up to the drop tolerance).  Returns the number
+        of new directions (0 when ``B`` lies in the span of ``Q``).
+        """
+        if not self._invariant:
+            raise ValueError("restart: the space is not invariant; extend it instead")
+        if self._breakdown or self._dim >= self._n:
+            return 0
+        xp = self._xp
+        B = prepare_block(B, self._n, xp, dtype=self._dtype)
+        W, _ = self._project(B, 0, self._dim)
+        norms = host(xp.sqrt(xp.sum(B * B, axis=0)))
+        Qn, _, _ = self._orth_rank(W, self._rel_tol * float(max(norms.max(), 1e-300)), self._n - self._dim)
+        if Qn is None or Qn.shape[1] == 0:
+            return 0
+        pp = self._sizes[-1] if self._sizes else 0
+        self._Q_next, self._B_next = Qn, np.zeros((Qn.shape[1], pp))
+        self._invariant = False
+        return int(Qn.shape[1])
 
     def result(self) -> BlockLanczosResult:
         """Frozen snapshot of the current state."""
@@ -236,6 +273,7 @@ class BlockLanczos:
             return None, None, S
         r = min(int(np.count_nonzero(S > abs_tol)), max_rank)
         Qn = Qw @ asarray(U[:, :r], xp, dtype=self._dtype)
+        self._last_drop2 = float(np.sum(S[r:] ** 2))
         return Qn, S[:r, None] * Vt[:r, :], S
 
     def _basis(self, lo: int, hi: int):
@@ -282,6 +320,7 @@ class BlockLanczos:
         if Qn is None:
             self._breakdown = True
             return
+        self._dropped2 += self._last_drop2
         if Bk.shape[0] and S[Bk.shape[0] - 1] < _EXTRA_PASS_RATIO * self._norm_est:
             Qn, Bk = self._polish(Qn, Bk, lo, d + p)
         self._commit(Ak, Bk, Qn, p)

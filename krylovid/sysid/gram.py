@@ -5,6 +5,8 @@ With ``Kbar = L L^T`` and ``M = Phi^T Phi``:
 * :class:`PrimalOperator` — ``A = Phi Kbar Phi^T`` (``N x N``, FFT matvecs);
 * :class:`DualOperator` — ``G = L^T M L`` (``n x n``), or its leading
   ``k x k`` block for kernels whose square root is upper triangular;
+* :class:`RDualOperator` — ``H = R1 Kbar R1^T`` (``n x n``), or its
+  leading block, the cancellation-free dual of the Krylov evaluator;
 * :class:`RFactor` — the thin QR of ``[Phi y]``: ``R1`` (``n x n``),
   ``w = Q1^T y`` and the least-squares residual norm, so that
   ``G = (R1 L)^T (R1 L)`` and ``z = L^T Phi^T y = (R1 L)^T w`` without
@@ -22,7 +24,8 @@ import numpy as np
 from ..operators import LinearOperator
 from .kernels.base import tail_index as truncation_index
 
-__all__ = ["PrimalOperator", "DualOperator", "RFactor", "tsqr_r", "truncation_index", "choose_formulation"]
+__all__ = ["PrimalOperator", "DualOperator", "RDualOperator", "RFactor", "tsqr_r", "truncation_index",
+           "choose_formulation"]
 
 
 class PrimalOperator(LinearOperator):
@@ -102,6 +105,63 @@ class DualOperator(LinearOperator):
         ker, n, p, k = self.problem.kernel, self.problem.n, self.params, self.k
         LX = np.asarray(ker.sqrt_matmat(n, p, self._pad(X)))[:k]
         return np.asarray(ker.sqrt_rmatmat(n, p, self._pad(self.M @ LX)))[:k]
+
+
+class RDualOperator(LinearOperator):
+    """``H = R1 Kbar R1^T`` (``n x n``) with ``R1^T R1 = Phi^T Phi``, or its leading ``k x k`` block.
+
+    With the thin QR ``Phi = Q1 R1`` and ``w = Q1^T y``,
+    ``A = Phi Kbar Phi^T = Q1 H Q1^T``, so
+    ``y^T (A + lam I)^{-1} y = w^T (H + lam I)^{-1} w + ||y - Q1 w||^2 / lam`` and
+    ``log det(A + lam I_N) = log det(H + lam I_n) + (N - n) log lam``: both
+    terms are sums of positive parts (no cancellation at small ``lam``) and
+    the small eigenvalues of ``Phi^T Phi`` that low-pass inputs create are
+    never squared.
+
+    With ``k < n`` (kernels whose square root ``L`` is upper triangular, such
+    as TC and DI) the operator is ``H_k = R1_k L_k L_k^T R1_k^T`` with the
+    leading blocks ``R1_k = R1[:k, :k]``, ``L_k = L[:k, :k]``: the part of
+    ``Phi Kbar Phi^T`` carried by ``L``'s first ``k`` columns, which live on the
+    first ``k`` coordinates because both factors are triangular.
+
+    Parameters
+    ----------
+    R1 : ndarray of shape (n, n)
+        Upper triangular factor of ``Phi``.
+    kernel : Kernel
+    params : dict
+    k : int, optional
+        Size of the leading block (default ``n``: the whole ``H``, kernel matvecs only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.sysid import FIRProblem
+    >>> rng = np.random.default_rng(0)
+    >>> p = FIRProblem(rng.standard_normal(60), rng.standard_normal(60), 5)
+    >>> R1 = p.r_factor.R1
+    >>> H = RDualOperator(R1, p.kernel, {"beta": 0.7}).matmat(np.eye(5))
+    >>> bool(np.allclose(H, R1 @ p.kernel.dense(5, {"beta": 0.7}) @ R1.T))
+    True
+    """
+
+    def __init__(self, R1, kernel, params, k: int | None = None):
+        n = R1.shape[0]
+        self.n, self.kernel, self.params = n, kernel, params
+        self.k = n if k is None else int(k)
+        self.R1 = R1 if self.k == n else np.ascontiguousarray(R1[:self.k, :self.k])
+        super().__init__((self.k, self.k), symmetric=True)
+
+    def _matmat(self, X):
+        ker, n, k, p = self.kernel, self.n, self.k, self.params
+        V = self.R1.T @ X
+        if k == n:
+            return self.R1 @ np.asarray(ker.matmat(n, p, V))
+        pad = np.zeros((n, X.shape[1]))
+        pad[:k] = V
+        pad[:k] = np.asarray(ker.sqrt_rmatmat(n, p, pad))[:k]
+        pad[k:] = 0.0
+        return self.R1 @ np.asarray(ker.sqrt_matmat(n, p, pad))[:k]
 
 
 @dataclass(frozen=True)

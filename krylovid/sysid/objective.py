@@ -11,16 +11,19 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .._validation import _as_scalar
-from .evaluators import METHODS, QREvaluator, make_evaluator
+from .evaluators import METHODS, KrylovBudgetWarning, QREvaluator, make_evaluator
 from .problem import FIRProblem
 
 __all__ = ["objective", "evaluate_objective", "ObjectiveResult", "make_evaluator", "F_bounds", "F_estimate",
            "METHODS", "resolve_noise_variance"]
+
+#: Methods whose bounds are statistical (a Monte Carlo log-det interval): never reported as certified.
+_STATISTICAL = ("lanczos",)
 
 def resolve_noise_variance(noise_variance, problem: FIRProblem):
     """``None`` for ``"ml"``, the LS residual variance for ``"ls"``, or the given positive number."""
@@ -73,6 +76,11 @@ def F_estimate(b, N: int, sigma2):
     return q / c + N * np.log(c) + l
 
 
+def _meets(lo, hi, rtol):
+    """Per value: ``hi - lo <= rtol * max(|mid|, 1)`` (the certification test, stated once)."""
+    return (hi - lo) <= rtol * np.maximum(np.abs(0.5 * (lo + hi)), 1.0)
+
+
 def gap_check(lam, N, sigma2, rtol):
     """A predicate on a bounds function: are the ``F`` bounds within ``rtol`` at every ``lam``?"""
     lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
@@ -82,7 +90,7 @@ def gap_check(lam, N, sigma2, rtol):
         if q_only:
             b = replace(b, l_upper=b.l_lower)
         lo, hi, _ = F_bounds(b, N, sigma2)
-        return bool(np.all(hi - lo <= rtol * np.maximum(np.abs(0.5 * (lo + hi)), 1.0)))
+        return bool(np.all(_meets(lo, hi, rtol)))
 
     return ok
 
@@ -101,8 +109,19 @@ class ObjectiveResult:
     noise_variance : float
     method : str
     info : dict
-        ``subspace_dim``, ``matvecs``, ``status`` (``"converged"``,
-        ``"invariant"``, ``"budget"``, ``"exact"``).
+        ``subspace_dim``, ``matvecs``, ``status``: ``"exact"`` (exact
+        method), ``"converged"`` (every value certified by the approximate
+        method's own bounds), ``"fallback"`` (some values replaced by the
+        exact QR evaluation, see ``fallback``), ``"budget"`` (some values
+        neither certified nor replaced: reported with their bounds),
+        ``"statistical"`` (``"lanczos"``: Monte Carlo log-det interval, never
+        certified nor replaced), and ``certified_count`` / ``fallback_count``.
+    certified : ndarray of bool, shape (k,)
+        Per value: the reported ``F`` is certified to ``rtol`` (its bounds meet
+        the tolerance, or it is exact).  ``False`` for a value reported with
+        bounds wider than ``rtol`` and for the statistical ``"lanczos"`` log-det.
+    fallback : ndarray of bool, shape (k,)
+        Per value: replaced by the exact QR evaluation (then also certified).
     """
 
     F: np.ndarray
@@ -113,6 +132,13 @@ class ObjectiveResult:
     noise_variance: float
     method: str
     info: dict
+    certified: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    fallback: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @property
+    def all_certified(self) -> bool:
+        """Whether every reported value is certified (exact, within ``rtol``, or replaced by QR)."""
+        return bool(np.all(self.certified))
 
 
 def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="auto",
@@ -120,10 +146,13 @@ def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="
                        **options) -> ObjectiveResult:
     """Evaluate ``F`` for one shape and one or many scales ``c``, with bounds. See :func:`objective`.
 
-    When an approximate method cannot meet ``rtol`` within its budget it warns,
-    and for ``n_tot <= fallback_max_n`` replaces the values by the exact QR
-    evaluation (``info["status"] == "fallback"``); otherwise it reports its
-    bounds (``"budget"``).
+    When an approximate method cannot meet ``rtol`` within its budget it warns
+    (:class:`~krylovid.sysid.evaluators.KrylovBudgetWarning`), and for
+    ``n_tot <= fallback_max_n`` replaces the uncertified values by the exact QR
+    evaluation (``info["status"] == "fallback"``, ``result.fallback`` marks
+    them); otherwise it reports them with their bounds (``"budget"``,
+    ``result.certified`` is ``False`` there).  ``fallback_max_n=0`` gives the
+    pure approximate method.
     """
     problem = FIRProblem(u, y, order, kernel=kernel, delay=delay, initial=initial)
     if not isinstance(hyperparameters, dict) or "c" not in hyperparameters:
@@ -137,25 +166,37 @@ def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="
     params = problem.shape_params(hyperparameters)
     state = make_evaluator(method, problem, random_state=random_state, **options).prepare(params)
     lam = sigma2 / c
-    certified = state.refine(gap_check(lam, problem.N, sigma2, rtol), warn=False)
+    state.refine(gap_check(lam, problem.N, sigma2, rtol), warn=False)
     bounds = state.bounds(lam)
     lo, hi, _ = F_bounds(bounds, problem.N, sigma2)
     F = np.clip(F_estimate(bounds, problem.N, sigma2), lo, hi)
     info = dict(state.stats())
-    info.setdefault("status", "exact" if state.exact else "converged")
-    if not certified:
-        loose = hi - lo > rtol * np.maximum(np.abs(F), 1.0)
+    certified = np.full(lam.shape, True) if state.exact else _meets(lo, hi, rtol)
+    fallback = np.zeros(lam.shape, dtype=bool)
+    if state.exact:
+        info["status"] = "exact"
+    elif state.method in _STATISTICAL:
+        # the baseline's log-det interval is statistical: reported as such, never certified, never replaced
+        certified = np.zeros(lam.shape, dtype=bool)
+        info["status"] = "statistical"
+    elif np.all(certified):
+        info["status"] = "converged"
+    else:
+        loose = ~certified
         if problem.n <= fallback_max_n:
             ex = F_bounds(QREvaluator(problem).prepare(params).bounds(lam[loose]), problem.N, sigma2)[0]
             F, lo, hi = F.copy(), lo.copy(), hi.copy()
             F[loose] = lo[loose] = hi[loose] = ex
+            fallback, certified = loose, np.full(lam.shape, True)
             info["status"] = "fallback"
             msg = f"fell back to the exact QR evaluator at {int(loose.sum())} of {lam.size} values of c"
         else:
-            msg = "reported with its bounds"
-        warnings.warn(f"{method}: bounds on F did not meet rtol={rtol:g} within the subspace budget "
-                      f"(dimension {info.get('subspace_dim')}); {msg}", RuntimeWarning, stacklevel=2)
-    return ObjectiveResult(F, lo, hi, c, lam, sigma2, method, info)
+            info["status"] = "budget"
+            msg = f"{int(loose.sum())} of {lam.size} values are reported with their (uncertified) bounds"
+        warnings.warn(f"{state.method}: bounds on F did not meet rtol={rtol:g} (subspace dimension "
+                      f"{info.get('subspace_dim')}); {msg}", KrylovBudgetWarning, stacklevel=2)
+    info["certified_count"], info["fallback_count"] = int(certified.sum()), int(fallback.sum())
+    return ObjectiveResult(F, lo, hi, c, lam, sigma2, method, info, certified=certified, fallback=fallback)
 
 
 def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="auto", delay=1,

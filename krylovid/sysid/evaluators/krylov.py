@@ -2,16 +2,24 @@
 
 * **primal** — the estimator runs on ``A = Phi Kbar Phi^T`` (``N x N``, FFT
   matvecs) with ``b = y``.
-* **dual** — with ``Kbar = L L^T`` and ``M = Phi^T Phi`` it runs on the
-  ``n x n`` matrix ``G = L^T M L`` with ``b = z = L^T Phi^T y``:
-  ``log det(A + lam I_N) = (N - n) log lam + log det(G + lam I_n)`` and, with
-  ``y = Phi g_LS + r`` (``r`` orthogonal to the range of ``Phi``),
-  ``q(lam) = ||r||^2 / lam + (||Phi g_LS||^2 - z^T (G + lam I)^{-1} z) / lam``.
-  The residual part is exact; only the fitted part goes through the estimator
-  (DESIGN §3's guard against cancellation at high SNR).
+* **dual** (R-factor) — with the thin QR ``Phi = Q1 R1``, ``w = Q1^T y`` and
+  ``r = y - Q1 w`` it runs on ``H = R1 Kbar R1^T`` (``n x n``) with ``b = w``:
+  ``q(lam) = ||r||^2 / lam + w^T (H + lam I)^{-1} w`` and
+  ``log det(A + lam I_N) = (N - n) log lam + log det(H + lam I_n)``.  Both
+  are sums of positive terms: no cancellation at small ``lam``, and the small
+  eigenvalues of ``Phi^T Phi`` (low-pass inputs) are never squared.
+* **gram** — the former dual on ``G = L^T M L`` (``M = Phi^T Phi`` from the
+  input's autocorrelation, no QR of ``Phi``), with
+  ``q = ||r||^2 / lam + (||Phi g_LS||^2 - z^T (G + lam I)^{-1} z) / lam``: the
+  difference cancels at small ``lam``; its rounding error enters the bounds,
+  which therefore refuse to certify where it matters.  Used by ``"auto"`` only
+  when the QR of ``Phi`` costs more than ``R_FACTOR_MAX_FLOPS``.
 
-``formulation="auto"`` picks the dual when the ``n x n`` Gram matrix is
+``formulation="auto"`` picks a dual form when the ``n x n`` matrices are
 affordable (``n <= dual_max_n``) and a dual matvec is cheaper than a primal one.
+Every form grows its space (up to the operator's dimension by default) until
+the bounds on ``F`` meet the tolerance; rounding, deflation drops and the
+truncated tail are inside the bounds (:mod:`krylovid.sysid.augmented`).
 """
 from __future__ import annotations
 
@@ -21,11 +29,16 @@ import numpy as np
 
 from ...backend import default_rng
 from ..augmented import AugmentedKrylov, ShiftBounds
-from ..gram import DualOperator, PrimalOperator, choose_formulation
+from ..gram import DualOperator, PrimalOperator, RDualOperator, choose_formulation
 from ..posterior import Posterior, dual_posterior
 from .base import ShiftState
 
 __all__ = ["KrylovEvaluator", "KrylovBudgetWarning"]
+
+_EPS = float(np.finfo(np.float64).eps)
+#: ``"auto"`` uses the R-factor dual up to this many flops for the thin QR of ``Phi`` (``2 N n^2``).
+R_FACTOR_MAX_FLOPS = 2e11
+FORMULATIONS = ("auto", "primal", "dual", "gram")
 
 
 class KrylovBudgetWarning(RuntimeWarning):
@@ -38,7 +51,8 @@ class KrylovEvaluator:
     Parameters
     ----------
     problem : FIRProblem
-    formulation : {"auto", "primal", "dual"}
+    formulation : {"auto", "primal", "dual", "gram"}
+        See the module notes.
     block_size : int
         Columns of the random block ``Omega``.
     max_dim : int, optional
@@ -52,17 +66,26 @@ class KrylovEvaluator:
         ``k x k`` block of ``G`` that holds all but ``1e-18`` of its trace;
         the rest (``eps = tr G22``) enters the certified bounds: ``eps / lam``
         on the log-det, a shift ``lam -> lam + eps`` on the data fit.
+    rounding : float, optional
+        Rounding allowance ``delta`` of the estimator (default: automatic, see
+        :class:`~krylovid.sysid.AugmentedKrylov`).  A large value makes the bounds
+        deliberately wide (tests of the uncertified paths).
     """
 
     method = "krylov"
 
     def __init__(self, problem, *, formulation: str = "auto", block_size: int = 8, max_dim=None,
-                 random_state=None, truncate: bool = True):
-        if formulation not in ("auto", "primal", "dual"):
-            raise ValueError(f"formulation must be 'auto', 'primal' or 'dual', got {formulation!r}")
+                 random_state=None, truncate: bool = True, rounding: float | None = None):
+        if formulation not in FORMULATIONS:
+            raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         self.problem = problem
-        self.formulation = choose_formulation(problem) if formulation == "auto" else formulation
-        D = problem.n if self.formulation == "dual" else problem.N
+        if formulation == "auto":
+            formulation = choose_formulation(problem)
+            if formulation == "dual" and 2.0 * problem.N * problem.n ** 2 > R_FACTOR_MAX_FLOPS:
+                formulation = "gram"
+        self.formulation = formulation
+        self.rounding = rounding
+        D = problem.n if self.formulation != "primal" else problem.N
         s = int(min(block_size, max(D - 1, 0)))
         self.Omega = default_rng(random_state).standard_normal((D, s))
         self.max_dim = max_dim
@@ -75,13 +98,14 @@ class KrylovEvaluator:
 class _KrylovState(ShiftState):
     method = "krylov"
     exact = False
+    vectorized = True
 
     def __init__(self, ev, params):
         p = ev.problem
-        self.problem, self.params, self.dual = p, params, ev.formulation == "dual"
+        self.problem, self.params, self.form = p, params, ev.formulation
+        self.dual = self.form != "primal"
         self.k, self.tail_trace = p.n, 0.0
         if self.dual:
-            z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
             diag_G = p.sqrt_gram_diagonal(params) if ev.truncate and p.kernel.sqrt_triangular else None
             if diag_G is not None:
                 self.trace = float(np.sum(diag_G))
@@ -89,14 +113,21 @@ class _KrylovState(ShiftState):
                 self.k, self.tail_trace = k, float(np.sum(diag_G[k:]))
             else:
                 self.trace = p.kernel_trace_gram(params)
-            op, b = DualOperator(p, params, self.k), z[:self.k]
+            if self.form == "dual":
+                rf = p.r_factor
+                op, b = RDualOperator(rf.R1, p.kernel, params, self.k), rf.w[:self.k]
+                self.w_rest2 = float(rf.w[self.k:] @ rf.w[self.k:])
+                self.resid2 = rf.residual_norm ** 2
+            else:
+                z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
+                op, b = DualOperator(p, params, self.k), z[:self.k]
         else:
             self.trace = p.kernel_trace_gram(params)
             op, b = PrimalOperator(p, params), p.y
         trace = self.trace - self.tail_trace
         Omega = ev.Omega[:self.k] if self.dual else ev.Omega
         self.Omega = Omega
-        self.est = AugmentedKrylov(op, b, trace=trace, Omega=Omega, max_dim=ev.max_dim)
+        self.est = AugmentedKrylov(op, b, trace=trace, Omega=Omega, max_dim=ev.max_dim, rounding=ev.rounding)
         self.est.extend(2)
         self.status = "converged"
         self.history = []
@@ -107,21 +138,32 @@ class _KrylovState(ShiftState):
         if not self.dual:
             return b
         p = self.problem
-        # Truncated dual (eps = tr G22 > 0): with B = Phi L = [B1 B2] and A1 = B1 B1^T,
-        # A1 <= A <= A1 + eps I, so for y_p = Phi g_LS
-        # q1(lam + eps) <= y_p^T (A + lam)^{-1} y_p <= q1(lam) and
-        # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + (n - k) log(1 + eps / ((n - k) lam)),
-        # where q1(s) = (||y_p||^2 - z1^T (G11 + s)^{-1} z1) / s comes from the same space.
-        # The residual r of the least-squares fit is orthogonal to range(Phi) and enters exactly.
+        # Truncation (eps = tr G22 > 0): with B = Phi L = [B1 B2] and A1 = B1 B1^T, A1 <= A <= A1 + eps I,
+        # so q1(lam + eps) <= q(lam) <= q1(lam) and
+        # log det(A1 + lam) <= l(lam) <= log det(A1 + lam) + (n - k) log(1 + eps / ((n - k) lam)).
         eps = self.tail_trace
         b_eps = self.est.bounds(lam + eps) if eps > 0 else b
-        q_lo = p.ls_residual2 / lam + (p.fit2 - b_eps.q_upper) / (lam + eps)
-        q_hi = p.ls_residual2 / lam + (p.fit2 - b.q_lower) / lam   # Galerkin: also the estimate
         m = p.n - self.k
         extra = (p.N - self.k) * np.log(lam)
         trunc = m * np.log1p(eps / (m * lam)) if m > 0 else 0.0
-        l_hi = b.l_upper + extra + trunc
-        return ShiftBounds(lam, q_lo, q_hi, b.l_lower + extra, l_hi, b.dim, q_est=q_hi, l_est=l_hi)
+        l_lo, l_hi = b.l_lower + extra, b.l_upper + extra + trunc
+        l_est = np.clip(b.l_est + extra + 0.5 * trunc, l_lo, l_hi)
+        if self.form == "dual":
+            # q1(s) = w_k^T (H_k + s)^{-1} w_k + ||w_rest||^2 / s: a sum of positive terms, and the LS
+            # residual r (orthogonal to range(Phi)) enters exactly as ||r||^2 / lam.
+            r2, wr2 = self.resid2, self.w_rest2
+            q_lo = r2 / lam + b_eps.q_lower + wr2 / (lam + eps)
+            q_hi = r2 / lam + b.q_upper + wr2 / lam
+            q_est = r2 / lam + b.q_est + wr2 / lam
+        else:
+            # Gram form: q1(s) = (||Phi g_LS||^2 - z1^T (G11 + s)^{-1} z1) / s cancels at small s; its
+            # rounding error (a few eps ||Phi g_LS||^2 per term) enters both bounds.
+            rnd = 8.0 * _EPS * np.sqrt(self.k) * p.fit2
+            q_lo = p.ls_residual2 / lam + (p.fit2 - b_eps.q_upper - rnd) / (lam + eps)
+            q_hi = p.ls_residual2 / lam + (p.fit2 - b.q_lower + rnd) / lam
+            q_est = p.ls_residual2 / lam + (p.fit2 - b.q_est) / lam
+        q_est = np.clip(q_est, q_lo, q_hi)
+        return ShiftBounds(lam, q_lo, q_hi, l_lo, l_hi, b.dim, q_est=q_est, l_est=l_est)
 
     def refine(self, gap_ok, warn: bool = True) -> bool:
         """Grow the space geometrically until ``gap_ok`` holds; ``False`` (and a warning) when it cannot."""
@@ -145,7 +187,8 @@ class _KrylovState(ShiftState):
     def bound_history(self, lam) -> list:
         """``(dim, ShiftBounds)`` after each block step of a fresh build of the same space."""
         final = self.est
-        fresh = AugmentedKrylov(final.A, final.b, trace=final.trace, Omega=self.Omega, max_dim=final.max_dim)
+        fresh = AugmentedKrylov(final.A, final.b, trace=final.trace, Omega=self.Omega, max_dim=final.max_dim,
+                                rounding=final.rounding)
         out = []
         self.est = fresh
         try:
@@ -159,9 +202,10 @@ class _KrylovState(ShiftState):
         return out
 
     def posterior(self, lam) -> Posterior:
-        return dual_posterior(self.problem, self.params, lam, self.est if self.dual else None)
+        return dual_posterior(self.problem, self.params, lam, self.est if self.form == "gram" else None)
 
     def stats(self) -> dict:
         return {"subspace_dim": self.est.dim, "matvecs": self.est.matvecs, "status": self.status,
-                "formulation": "dual" if self.dual else "primal", "invariant": self.est.invariant,
+                "formulation": self.form, "invariant": self.est.invariant, "complete": self.est.complete,
+                "dropped_norm": self.est.dropped_norm, "rounding": self.est.rounding_delta(),
                 "dual_size": self.k if self.dual else None}
