@@ -123,8 +123,11 @@ class KernelFIR(FittedFIR):
         ``F`` at the optimum.
     info_ : dict
         ``method``, ``subspace_dim``, ``matvecs``, ``F_lower``, ``F_upper``,
-        ``wall_time_s``, ``status``, ``n_evaluations``, ``n_shift_evaluations``,
-        ``history``.
+        ``wall_time_s``, ``status``, ``certified``, ``n_evaluations``,
+        ``n_shift_evaluations``, ``history``.  ``certified`` is True when the
+        reported ``F`` is exact or its bounds meet ``tol`` (``status``
+        ``"exact"`` / ``"converged"``); ``"budget"``: reported with wider
+        bounds; ``"statistical"``: the ``"lanczos"`` baseline (never certified).
     convergence_ : list of (int, float, float)
         ``(dim, F_lower, F_upper)`` at the optimum as the Krylov space grew.
 
@@ -230,7 +233,9 @@ class KernelFIR(FittedFIR):
             "method": evaluator.method, "subspace_dim": int(stats.get("subspace_dim", 0)),
             "matvecs": int(stats.get("matvecs", 0)), "F_lower": float(opt.F_lower), "F_upper": float(opt.F_upper),
             "wall_time_s": time.perf_counter() - t0,
-            "status": "exact" if state.exact else ("converged" if opt.certified else "budget"),
+            "status": ("exact" if state.exact else "statistical" if evaluator.method == "lanczos"
+                       else "converged" if opt.certified else "budget"),
+            "certified": bool(state.exact or (opt.certified and evaluator.method != "lanczos")),
             "n_evaluations": result.n_evaluations, "n_shift_evaluations": result.n_shift_evaluations,
             "formulation": stats.get("formulation"), "posterior_exact": bool(self._posterior_exact),
             "n_experiments": len(records),

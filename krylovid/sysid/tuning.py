@@ -221,6 +221,11 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
         certified = state.refine(gap_check(cand, N, sigma2, rtol), warn=False)
         if state.stats().get("subspace_dim", 0) == dim0:
             break
+    # certified = the bounds at the reported optimum meet rtol (candidates below the rounding floor of the
+    # estimator may stay unresolved; they cannot be the reported optimum, whose upper bound is minimal)
+    # ("lanczos": its log-det interval is statistical, only the data-fit part is checked, as in its refine)
+    certified = state.exact or gap_check(np.array([10.0 ** x]), N, sigma2, rtol)(
+        state.bounds, q_only=state.method == "lanczos")
     mid, lo_star, hi_star, c = _F_mid(state, np.array([10.0 ** x]), N, sigma2)
     return ShiftOptimum(10.0 ** x, float(mid[0]), float(lo_star[0]), float(hi_star[0]), float(c[0]), nev,
                         certified, limit)
