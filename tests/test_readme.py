@@ -40,17 +40,18 @@ FENCE = re.compile(r"^(?P<indent> *)```(?P<info>.*)$")
 
 @dataclasses.dataclass(frozen=True)
 class Block:
-    """One fenced code block: its info string, the heading above it, its first line number, its text."""
+    """One fenced code block: info string, heading above it, its number under that heading, first line, text."""
 
     info: str
     heading: str
+    ordinal: int
     line: int
     code: str
 
     @property
     def id(self) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", self.heading.lower()).strip("-")
-        return f"L{self.line}-{slug}"
+        return f"{slug}-{self.ordinal}"
 
 
 def readme_blocks(text: str) -> list[Block]:
@@ -64,7 +65,8 @@ def readme_blocks(text: str) -> list[Block]:
             if match:
                 start, indent, info, lines = number, len(match["indent"]), match["info"].strip(), []
         elif line.strip() == "```":
-            blocks.append(Block(info, heading, start, "\n".join(lines) + "\n"))
+            ordinal = 1 + sum(b.heading == heading for b in blocks)
+            blocks.append(Block(info, heading, ordinal, start, "\n".join(lines) + "\n"))
             start = None
         else:
             lines.append(line[indent:] if line[:indent].strip() == "" else line)
@@ -123,6 +125,16 @@ SLOW = ("LocalCluster(",)
 def _python_param(block: Block):
     marks = [pytest.mark.slow] if any(key in block.code for key in SLOW) else []
     return pytest.param(block, id=block.id, marks=marks)
+
+
+def test_block_parser_on_a_known_text():
+    text = "# A\n```python\nx = 1\n```\n## B\n- item:\n\n  ```bash\n  krylovid demo \\\n      --N 10\n  ```\n"
+    blocks = readme_blocks(text)
+    assert [(b.info, b.heading, b.ordinal, b.line) for b in blocks] == [("python", "A", 1, 2), ("bash", "B", 1, 8)]
+    assert blocks[0].code == "x = 1\n" and blocks[1].code == "krylovid demo \\\n    --N 10\n"
+    assert _commands(blocks[1]) == [["krylovid", "demo", "--N", "10"]]
+    with pytest.raises(AssertionError, match="never closed"):
+        readme_blocks("```python\nx = 1\n")
 
 
 def test_readme_blocks_follow_the_rules():
