@@ -150,7 +150,16 @@ def _same_xp(*ops):
 
 
 class Sum(LinearOperator):
-    """``A_1 + A_2 + ...`` of operators of equal shape."""
+    """``A_1 + A_2 + ...`` of operators of equal shape (also ``A + B``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.operators import Dense, Identity
+    >>> S = Sum(Dense(np.diag([1.0, 2.0])), Identity(2))
+    >>> S.to_dense().tolist(), (Dense(np.eye(2)) + Identity(2)).to_dense().tolist()
+    ([[2.0, 0.0], [0.0, 3.0]], [[2.0, 0.0], [0.0, 2.0]])
+    """
 
     def __init__(self, *ops: LinearOperator):
         if not ops:
@@ -176,7 +185,17 @@ class Sum(LinearOperator):
 
 
 class Product(LinearOperator):
-    """``A_1 A_2 ... A_k`` (applied right to left)."""
+    """``A_1 A_2 ... A_k`` (applied right to left; also ``A @ B``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.operators import Dense
+    >>> A, B = np.array([[1.0, 2.0]]), np.array([[1.0], [3.0]])
+    >>> P = Product(Dense(A), Dense(B))
+    >>> P.shape, P.to_dense().tolist()
+    ((1, 1), [[7.0]])
+    """
 
     def __init__(self, *ops: LinearOperator):
         if not ops:
@@ -199,7 +218,15 @@ class Product(LinearOperator):
 
 
 class Scaled(LinearOperator):
-    """``alpha * A`` for a real scalar ``alpha``."""
+    """``alpha * A`` for a real scalar ``alpha`` (also ``alpha * A``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.operators import Dense
+    >>> Scaled(Dense(np.eye(2)), 3.0).matvec(np.ones(2)).tolist()
+    [3.0, 3.0]
+    """
 
     def __init__(self, op: LinearOperator, alpha: float):
         self.op, self.alpha = op, float(alpha)
@@ -213,7 +240,16 @@ class Scaled(LinearOperator):
 
 
 class Transposed(LinearOperator):
-    """``A^T`` of a real operator."""
+    """``A^T`` of a real operator (also ``A.T``); its own transpose is ``A`` again.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.operators import Dense
+    >>> A = Dense(np.array([[1.0, 2.0, 3.0]]))
+    >>> Transposed(A).shape, Transposed(A).matvec(np.array([2.0])).tolist(), Transposed(A).T is A
+    ((3, 1), [2.0, 4.0, 6.0], True)
+    """
 
     def __init__(self, op: LinearOperator):
         self.op = op

@@ -47,7 +47,14 @@ class Dense(LinearOperator):
 
 
 class Diagonal(LinearOperator):
-    """``diag(d)`` for a vector ``d`` of shape ``(n,)``."""
+    """``diag(d)`` for a vector ``d`` of shape ``(n,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Diagonal(np.array([1.0, 2.0])).matmat(np.ones((2, 2))).tolist()
+    [[1.0, 1.0], [2.0, 2.0]]
+    """
 
     def __init__(self, d):
         d = check_array(d, "d", ndim=1)
@@ -64,7 +71,14 @@ class Diagonal(LinearOperator):
 
 
 class Identity(LinearOperator):
-    """The ``n x n`` identity."""
+    """The ``n x n`` identity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Identity(3).matvec(np.arange(3.0)).tolist()
+    [0.0, 1.0, 2.0]
+    """
 
     def __init__(self, n: int, *, xp=None, dtype=None):
         super().__init__((n, n), dtype, xp, symmetric=True)

@@ -10,7 +10,13 @@ __all__ = ["range_finder", "sketch_size"]
 
 
 def sketch_size(k: int, oversample: int, limit: int) -> int:
-    """Number of test vectors ``l = min(k + oversample, limit)``."""
+    """Number of test vectors ``l = min(k + oversample, limit)``.
+
+    Examples
+    --------
+    >>> sketch_size(10, 5, 100), sketch_size(10, 5, 12)
+    (15, 12)
+    """
     return min(k + oversample, limit)
 
 
