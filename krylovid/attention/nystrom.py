@@ -86,21 +86,26 @@ def _held_out_rows(n, exclude):
     return [pool[(j * len(pool)) // r] for j in range(r)]
 
 
-def _select_rank(xp, Fr, W, s, Yr, kmax, normalise):
+def _select_rank(xp, Fr, W, s, Yr, kmax, normalise, chunk=64):
     """Rank ``k <= kmax`` minimising the held-out error, and that relative error.
 
     ``Fr @ diag(1/s[:k]) @ W[:k]`` (``Fr``: held-out rows of the left factor
     times the right singular vectors) is the held-out output with ``k`` kept
     singular values; with ``normalise`` its last column is the row sum that
-    divides the others (Skyformer).  All ``kmax`` candidates cost ``O(r kmax c)``.
+    divides the others (Skyformer).  The ``kmax`` partial sums are formed
+    ``chunk`` at a time: ``O(r kmax c)`` work, ``O(chunk r c)`` memory.
     """
-    terms = Fr[:, :kmax].T[:, :, None] * (W[:kmax, :] / s[:kmax, None])[:, None, :]    # (kmax, r, c)
-    Z = xp.cumulative_sum(terms, axis=0)
-    if normalise:
-        Z = _normalise(xp, Z[..., :-1], Z[..., -1:])
-    err = xp.sqrt(xp.sum((Z - Yr[None, ...]) ** 2, axis=(1, 2)))
-    err = to_numpy(err) / max(float(to_numpy(xp.sqrt(xp.sum(Yr ** 2)))), 1e-300)
-    err[~(err == err)] = float("inf")     # NaN from overflow: never chosen
+    Z = xp.zeros((Fr.shape[0], W.shape[1]), dtype=W.dtype)
+    errs = []
+    for k0 in range(0, kmax, chunk):
+        k1 = min(k0 + chunk, kmax)
+        terms = Fr[:, k0:k1].T[:, :, None] * (W[k0:k1, :] / s[k0:k1, None])[:, None, :]    # (k1 - k0, r, c)
+        C = xp.cumulative_sum(terms, axis=0) + Z[None, ...]
+        Z = C[-1, ...]
+        Y = _normalise(xp, C[..., :-1], C[..., -1:]) if normalise else C
+        errs.append(to_numpy(xp.sqrt(xp.sum((Y - Yr[None, ...]) ** 2, axis=(1, 2)))))
+    err = np.concatenate(errs) / max(float(to_numpy(xp.sqrt(xp.sum(Yr ** 2)))), 1e-300)
+    err[~np.isfinite(err)] = np.inf     # overflow: never chosen
     k = int(err.argmin()) + 1
     return k, float(err[k - 1])
 
