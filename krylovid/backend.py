@@ -243,7 +243,15 @@ def rfft(x, n=None, axis=-1):
 
 
 def irfft(X, n=None, axis=-1):
-    """Inverse of :func:`rfft` returning ``n`` real samples along ``axis``."""
+    """Inverse of :func:`rfft` returning ``n`` real samples along ``axis``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 3.0])
+    >>> np.round(irfft(rfft(x, n=4), n=4), 12).tolist()  # zero padded to 4 samples
+    [1.0, 2.0, 3.0, 0.0]
+    """
     xp = array_namespace(X)
     return xp.fft.irfft(X, n=n, axis=axis)
 
@@ -266,12 +274,27 @@ def float_dtype(xp, *arrays):
 
 
 def eps(xp, dtype=None) -> float:
-    """Machine epsilon of ``dtype`` (default float64)."""
+    """Machine epsilon of ``dtype`` (default float64).
+
+    Examples
+    --------
+    >>> xp = numpy_namespace()
+    >>> eps(xp) == 2.0**-52, eps(xp, xp.float32) == 2.0**-23
+    (True, True)
+    """
     return float(xp.finfo(xp.float64 if dtype is None else dtype).eps)
 
 
 def eigh(A):
-    """Symmetric eigendecomposition ``A = V diag(w) V^T`` (ascending ``w``)."""
+    """Symmetric eigendecomposition ``A = V diag(w) V^T`` (ascending ``w``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, V = eigh(np.array([[2.0, 1.0], [1.0, 2.0]]))
+    >>> np.round(w, 12).tolist()
+    [1.0, 3.0]
+    """
     xp = array_namespace(A)
     A = (A + A.T) / 2
     w, V = xp.linalg.eigh(A)
@@ -279,7 +302,14 @@ def eigh(A):
 
 
 def cholesky(A, *, lower=True):
-    """Cholesky factor of a symmetric positive definite ``A`` (raises ``numpy.linalg.LinAlgError``-like errors)."""
+    """Cholesky factor of a symmetric positive definite ``A`` (raises ``numpy.linalg.LinAlgError``-like errors).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cholesky(np.array([[4.0, 2.0], [2.0, 2.0]])).tolist()
+    [[2.0, 0.0], [1.0, 1.0]]
+    """
     xp = array_namespace(A)
     L = xp.linalg.cholesky(A)
     if is_numpy(xp) and not np.all(np.isfinite(L)):
@@ -314,12 +344,29 @@ def solve_triangular(T, B, *, lower=True, trans=False):
 
 
 def qr(A):
-    """Reduced QR factorisation ``A = Q R``."""
+    """Reduced QR factorisation ``A = Q R``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[3.0, 1.0], [4.0, 2.0], [0.0, 5.0]])
+    >>> Q, R = qr(A)
+    >>> Q.shape, R.shape, bool(np.allclose(Q @ R, A))
+    ((3, 2), (2, 2), True)
+    """
     xp = array_namespace(A)
     return xp.linalg.qr(A, mode="reduced")
 
 
 def svd(A):
-    """Thin SVD ``A = U diag(s) Vt``."""
+    """Thin SVD ``A = U diag(s) Vt``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U, s, Vt = svd(np.diag([3.0, 4.0]))
+    >>> s.tolist()
+    [4.0, 3.0]
+    """
     xp = array_namespace(A)
     return xp.linalg.svd(A, full_matrices=False)
