@@ -274,7 +274,12 @@ class KernelFIR(FittedFIR):
         return prep.records
 
     def _choose_structure(self, records):
-        """``(order, delay, StructureSelection or None)`` (see :mod:`~krylovid.sysid.structure`)."""
+        """``(order, delay, StructureSelection or None)`` (see :mod:`~krylovid.sysid.structure`).
+
+        Several inputs: the candidates are compared under the shared prior (one
+        tuning of one or two shape parameters each); the per-input prior is tuned
+        once, for the chosen structure.  The delay is common to all inputs.
+        """
         N_min, m = min(r[0].shape[0] for r in records), records[0][0].shape[1]
         delays, auto_d = parse_candidates(self.delay, "delay", lambda: list(range(DEFAULT_MAX_DELAY + 1)))
         orders, auto_n = parse_candidates(self.order, "order",
@@ -283,7 +288,7 @@ class KernelFIR(FittedFIR):
             return orders[0], delays[0], None
 
         def objective(recs, n, d, sigma2):
-            problem = self._problem(recs, n, d)
+            problem = self._problem(recs, n, d, shared=True)   # candidates compared under the shared prior
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result, state, _ = self._tune(problem, sigma2, None)
@@ -292,15 +297,15 @@ class KernelFIR(FittedFIR):
             return result.optimum.F, g, np.reshape(np.sqrt(result.optimum.c * post.variance_over_c), (m, n))
 
         def noise(recs, n, d):
-            return self._noise(self._problem(recs, n, d))
+            return self._noise(self._problem(recs, n, d, shared=True))
 
         sel = select_structure(objective, noise, records, orders, delays, initial=self.initial,
                                screen_delays=auto_d and isinstance(self.delay, str))
         return sel.order, sel.delay, sel
 
-    def _problem(self, records, order, delay):
+    def _problem(self, records, order, delay, shared: bool = False):
         m = records[0][0].shape[1]
-        per_input = m > 1 and self.prior == "per_input"
+        per_input = m > 1 and self.prior == "per_input" and not shared
         if len(records) == 1 and not per_input:
             return FIRProblem(records[0][0], records[0][1], order, kernel=self.kernel, delay=delay,
                               initial=self.initial)
