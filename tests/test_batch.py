@@ -247,3 +247,23 @@ def test_blas_threads_capped_inside_each_fit(data):
             res = identify_many(batch, estimator=BlasThreadsSeen, order=3, blas_threads=cap, n_jobs=n_jobs,
                                 progress=False)
             assert res.ok == 2 and res.column("objective").tolist() == [cap, cap], (n_jobs, res.rows)
+
+
+def test_structure_columns_and_fit_on_the_lags_of_the_truth():
+    """With delay='auto' the row reports the structure used, and the fit compares coefficients lag by
+    lag (a delay-2 model against a truth given from lag 1)."""
+    rng = np.random.default_rng(3)
+    g = 0.7 ** np.arange(12)                            # the system: lags 2..13
+    u = rng.standard_normal(300)
+    y = np.convolve(u, np.r_[0.0, 0.0, g])[:300] + 0.01 * rng.standard_normal(300)
+    truth = np.r_[0.0, g]                               # lags 1..13
+    res = identify_many([{"u": u, "y": y, "truth": truth}], order=15, delay="auto", method="qr",
+                        random_state=0, progress=False)
+    row = res.rows[0]
+    assert row["error"] is None and row["delay"] == 2 and row["order"] == 15 and row["evaluator"] == "qr"
+    from krylovid.sysid import KernelFIR
+
+    est = np.ravel(KernelFIR(15, delay=2, method="qr", random_state=row["seed"]).fit(u, y).impulse_response_)
+    ref, got = np.r_[truth, np.zeros(3)], np.r_[0.0, est]   # both on lags 1..16
+    expected = 100 * (1 - np.linalg.norm(ref - got) / np.linalg.norm(ref - ref.mean()))
+    assert row["fit"] == pytest.approx(expected, rel=1e-9) and row["fit"] > 95

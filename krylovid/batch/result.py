@@ -20,8 +20,10 @@ class BatchResult:
         ``seed``, ``objective``, ``noise_variance``, one ``hp_<name>`` per
         hyperparameter (``hp_c``, ``hp_beta``, ...; array-valued ones are
         flattened as ``hp_c_0``, ``hp_c_1``), ``fit`` (percent, against the
-        dataset's ``truth``; ``None`` without one), ``status`` (the model's
-        ``info_["status"]``), ``time_s`` (wall time of the fit in the worker),
+        dataset's ``truth`` at lags ``1, 2, ...``; ``None`` without one), ``status``
+        and ``evaluator`` (the model's ``info_["status"]`` and ``info_["method"]``),
+        ``order`` and ``delay`` (the structure used, also when chosen with
+        ``"auto"``), ``time_s`` (wall time of the fit in the worker),
         ``error`` (``None`` on success, else ``"TypeName: message"``), plus
         any tags (e.g. ``collection``, ``kind``, ``snr`` in a bank study).
     scheduler : str

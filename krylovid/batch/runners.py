@@ -65,14 +65,21 @@ def _flatten_hyperparameters(hp) -> dict:
     return out
 
 
-def _fit_vs_truth(truth, g) -> float:
-    """Fit of ``g`` against ``truth``, the shorter one zero-padded on the lag axis."""
+def _on_lags(a, first: int, lo: int, hi: int) -> np.ndarray:
+    """Coefficients ``a`` (last axis at lags ``first, first + 1, ...``) on the lags ``lo..hi``, zero elsewhere."""
+    out = np.zeros(a.shape[:-1] + (hi - lo + 1,))
+    out[..., first - lo:first - lo + a.shape[-1]] = a
+    return out
+
+
+def _fit_vs_truth(truth, g, delay: int = 1) -> float:
+    """Fit of ``g`` (lags ``delay, delay + 1, ...``) against ``truth`` (lags ``1, 2, ...``), both
+    zero-padded to the union of their lags."""
     g0, g = np.atleast_1d(np.asarray(truth, dtype=float)), np.atleast_1d(np.asarray(g, dtype=float))
     if g0.ndim < g.ndim:  # one input given as (n,) against an (1, n) estimate
         g0 = g0.reshape(g.shape[:-1] + (-1,))
-    n = max(g0.shape[-1], g.shape[-1])
-    pad = lambda a: np.concatenate([a, np.zeros(a.shape[:-1] + (n - a.shape[-1],))], axis=-1)  # noqa: E731
-    return float(fit(pad(g0).ravel(), pad(g).ravel()))
+    lo, hi = min(1, delay), max(g0.shape[-1], delay + g.shape[-1] - 1)
+    return float(fit(_on_lags(g0, 1, lo, hi).ravel(), _on_lags(g, delay, lo, hi).ravel()))
 
 
 def _make_estimator(task: _Task):
@@ -89,8 +96,12 @@ def _base_row(task: _Task) -> dict:
 def _summary(model, truth) -> dict:
     out = {"objective": float(model.objective_), "noise_variance": float(model.noise_variance_)}
     out.update(_flatten_hyperparameters(model.hyperparameters_))
-    out["fit"] = None if truth is None else _fit_vs_truth(truth, model.impulse_response_)
-    out["status"] = dict(getattr(model, "info_", None) or {}).get("status")
+    delay = int(getattr(model, "delay_", 1))
+    out["fit"] = None if truth is None else _fit_vs_truth(truth, model.impulse_response_, delay)
+    info = dict(getattr(model, "info_", None) or {})
+    out["status"], out["evaluator"] = info.get("status"), info.get("method")
+    if hasattr(model, "order_"):  # the structure used (chosen from the data with "auto")
+        out.update(order=int(model.order_), delay=delay)
     return out
 
 
