@@ -55,8 +55,8 @@ from krylovid.attention import analysis as AN  # noqa: E402
 from krylovid.attention import latent as LAT  # noqa: E402
 from krylovid.attention.exact import attention_matrix, softmax_attention  # noqa: E402
 from krylovid.attention.features import performer_attention  # noqa: E402
-from krylovid.attention.lowrank import (linformer_attention, lowrank_attention, nystrom_attention,  # noqa: E402
-                                        truncated_svd_attention)
+from krylovid.attention.lowrank import linformer_attention, lowrank_attention, truncated_svd_attention  # noqa: E402
+from krylovid.attention.nystrom import nystrom_attention  # noqa: E402
 from krylovid.attention.sampling import skeinformer_attention  # noqa: E402
 from krylovid.attention.sparse import sliding_window_attention  # noqa: E402
 
@@ -125,7 +125,7 @@ def minilm_heads(act, ms, seeds, methods, heads):
         for name in methods:
             fn = METHODS[name][0]
             if name == "truncated SVD":   # one dense SVD per head serves every m
-                fn = lambda Q, K, V, m, sd: (U[:, :m] * s[:m]) @ (Vt[:m] @ V)  # noqa: E731
+                fn = lambda Q, K, V, m, sd, U=U, s=s, Vt=Vt: (U[:, :m] * s[:m]) @ (Vt[:m] @ V)  # noqa: E731
             for i, m in enumerate(ms):
                 e_m, e_o, t1 = [], [], []
                 for sd in _seeds(name, seeds):
@@ -154,6 +154,10 @@ def minilm_section(act, res, ms, heads, figs):
     lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
     lines += ["Median over heads of the relative Frobenius error of the output P_hat V:", ""]
     rows = [[k] + [_fmt(x) for x in np.median(v, axis=0)] for k, v in res["out"].items()]
+    lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
+    lines += [f"Heads (of {len(heads)}) where the output error exceeds 1, i.e. the method is worse than a zero "
+              "output (flagged; such entries should not be ranked):", ""]
+    rows = [[k] + [str(int(np.sum(v[:, i] > 1.0))) for i in range(len(ms))] for k, v in res["out"].items()]
     lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
     lines += ["Top-1 key retention (fraction of query rows whose largest entry of P_hat is the largest of P), "
               "mean over heads:", ""]
@@ -342,7 +346,7 @@ def synthetic_section(res, ns, taus, figs):
             if "bound_out" in e:
                 rows.append(["truncated SVD (oracle)"] + [_fmt(x) for x in e["bound_out"]])
             for name, err in e["err"].items():
-                rows.append([name] + [_fmt(x) for x in err])
+                rows.append([name] + [_fmt(x) + (" (worse than 0)" if x > 1 else "") for x in err])
             lines += [_table(["method"] + [f"m={m}" for m in e["ms"]], rows), ""]
     lines += _synthetic_target(res, ns, taus)
     tau = taus[len(taus) // 2]
@@ -373,7 +377,7 @@ def _synthetic_target(res, ns, taus):
         for label, pool in (("incl. randomized SVD", low), ("fast O(nm) only", fast)):
             best = np.min(np.stack([e["err"][k] for k in pool]), axis=0)
             rows.append([f"tau = {tau} (stable rank {e['stable_rank']:.1f}), {label}"]
-                        + [f"{b / o:.2f}" if o > 1e-12 else "exact" for b, o in zip(best, e["bound_out"])])
+                        + [f"{b / o:.2f}" if o > 1e-12 else "exact" for b, o in zip(best, e["bound_out"], strict=True)])
     if not rows:
         return []
     return [f"Target check at n = {ns[0]} on the temperatures whose P has stable rank < 8: ratio of the best "

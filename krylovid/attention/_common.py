@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from .._validation import check_array, check_int
-from ..backend import array_namespace
+from ..backend import Array, Namespace, array_namespace
 
 __all__ = [
     "QKV", "check_qkv", "check_qk", "check_scale", "check_block_size", "check_mask",
@@ -45,10 +45,10 @@ class QKV:
         Logit scale (``1/sqrt(d)`` by default).
     """
 
-    xp: object
-    Q: object
-    K: object
-    V: object
+    xp: Namespace
+    Q: Array
+    K: Array
+    V: Array
     scale: float
 
     @property

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_array, check_int
-from ..backend import array_namespace, default_rng, standard_normal, svd, to_numpy
+from ..backend import Array, array_namespace, default_rng, standard_normal, svd, to_numpy
 from ..info import KrylovInfo
 from ..krylov import lanczos
 from ..operators.base import LinearOperator
@@ -98,7 +98,7 @@ class SpectrumResult:
     singular_values: np.ndarray
     stable_rank: float
     frobenius_norm: float
-    row_entropy: object
+    row_entropy: Array
     mean_entropy: float
     info: KrylovInfo
 
@@ -373,7 +373,7 @@ class TruncatedSVDBound:
 
     ms: np.ndarray
     matrix_error: np.ndarray
-    output_error: object
+    output_error: Array
     singular_values: np.ndarray
 
 

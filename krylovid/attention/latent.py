@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._validation import check_array, check_int, check_positive
-from ..backend import array_namespace, eigh, eps, svd
+from ..backend import Array, array_namespace, eigh, eps, svd
 
 __all__ = ["MLAWeights", "mha_to_mla", "gqa_to_mla", "absorb", "AbsorbedQuery",
            "KVCacheSize", "kv_cache_bytes", "latent_kv", "numerical_rank"]
@@ -49,17 +49,17 @@ class MLAWeights:
         Singular values of the matrix that was factored (for diagnostics).
     """
 
-    W_down: object
-    W_up_k: object
-    W_up_v: object
-    b_k: object
-    b_v: object
+    W_down: Array
+    W_up_k: Array
+    W_up_v: Array
+    b_k: Array
+    b_v: Array
     latent_dim: int
     method: str
     rank: int
     error_k: float
     error_v: float
-    singular_values: object
+    singular_values: Array
 
     @property
     def exact(self) -> bool:
@@ -286,8 +286,8 @@ class AbsorbedQuery:
     b_q_latent : array of shape (H, r) or None
     """
 
-    W_q_latent: object
-    b_q_latent: object
+    W_q_latent: Array
+    b_q_latent: Array
 
 
 def absorb(W_q, W_up_k, num_heads, b_q=None) -> AbsorbedQuery:

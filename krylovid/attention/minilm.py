@@ -116,18 +116,25 @@ class LayerWeights:
     value_bias: np.ndarray
     output_weight: np.ndarray
     output_bias: np.ndarray
-    attention_ln: tuple
+    attention_ln: tuple[np.ndarray, np.ndarray]
     intermediate_weight: np.ndarray
     intermediate_bias: np.ndarray
     ffn_output_weight: np.ndarray
     ffn_output_bias: np.ndarray
-    output_ln: tuple
+    output_ln: tuple[np.ndarray, np.ndarray]
 
     def astype(self, dtype) -> LayerWeights:
         """A copy with every array converted to ``dtype``."""
-        conv = lambda a: np.asarray(a, dtype=dtype)  # noqa: E731
-        return LayerWeights(**{k: (tuple(map(conv, v)) if isinstance(v, tuple) else conv(v))
-                               for k, v in vars(self).items()})
+        def conv(a):
+            return np.asarray(a, dtype=dtype)
+
+        return LayerWeights(
+            conv(self.query_weight), conv(self.query_bias), conv(self.key_weight), conv(self.key_bias),
+            conv(self.value_weight), conv(self.value_bias), conv(self.output_weight), conv(self.output_bias),
+            (conv(self.attention_ln[0]), conv(self.attention_ln[1])),
+            conv(self.intermediate_weight), conv(self.intermediate_bias),
+            conv(self.ffn_output_weight), conv(self.ffn_output_bias),
+            (conv(self.output_ln[0]), conv(self.output_ln[1])))
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ class MiniLMWeights:
     word_embeddings: np.ndarray
     position_embeddings: np.ndarray
     token_type_embeddings: np.ndarray
-    embeddings_ln: tuple
+    embeddings_ln: tuple[np.ndarray, np.ndarray]
     layers: tuple
     config: dict
 
@@ -228,7 +235,7 @@ def minilm_tokenizer() -> WordPieceTokenizer:
 
 def default_text() -> str:
     """The fixed English passage shipped in ``krylovid/data/minilm_text.txt``."""
-    return importlib.resources.files("krylovid").joinpath("data", "minilm_text.txt").read_text(encoding="utf-8")
+    return (importlib.resources.files("krylovid") / "data" / "minilm_text.txt").read_text(encoding="utf-8")
 
 
 def default_sentences() -> list:
@@ -240,7 +247,7 @@ def default_sentences() -> list:
     >>> len(s), s[0].split()[:3]
     (60, ['The', 'orchestra', 'tuned'])
     """
-    text = importlib.resources.files("krylovid").joinpath("data", "sentences.txt").read_text(encoding="utf-8")
+    text = (importlib.resources.files("krylovid") / "data" / "sentences.txt").read_text(encoding="utf-8")
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
 
 
@@ -298,10 +305,10 @@ def _encoder_layer(h, lw: LayerWeights, num_heads, eps, attention=None, attentio
     k = _heads(h @ lw.key_weight.T + lw.key_bias, num_heads)
     v = _heads(h @ lw.value_weight.T + lw.value_bias, num_heads)
     ctx = _attend(q, k, v, attention, attention_kwargs or {}).transpose(1, 0, 2).reshape(h.shape)
-    h = _layer_norm(h + ctx @ lw.output_weight.T + lw.output_bias, *lw.attention_ln, eps)
+    h = _layer_norm(h + ctx @ lw.output_weight.T + lw.output_bias, lw.attention_ln[0], lw.attention_ln[1], eps)
     a = h @ lw.intermediate_weight.T + lw.intermediate_bias
     a = 0.5 * a * (1.0 + erf(a / np.sqrt(2.0)))  # exact (erf) GELU
-    h = _layer_norm(h + a @ lw.ffn_output_weight.T + lw.ffn_output_bias, *lw.output_ln, eps)
+    h = _layer_norm(h + a @ lw.ffn_output_weight.T + lw.ffn_output_bias, lw.output_ln[0], lw.output_ln[1], eps)
     return h, q, k, v
 
 
@@ -349,7 +356,7 @@ def minilm_forward(token_ids, weights: MiniLMWeights | None = None, attention: C
     eps = float(w.config.get("layer_norm_eps", 1e-12))
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     h = f64(w.word_embeddings[ids]) + f64(w.position_embeddings[:n]) + f64(w.token_type_embeddings[0])
-    h = _layer_norm(h, *map(f64, w.embeddings_ln), eps)
+    h = _layer_norm(h, f64(w.embeddings_ln[0]), f64(w.embeddings_ln[1]), eps)
     layers = _layers64() if weights is None else tuple(lw.astype(np.float64) for lw in w.layers)
     hidden, Qs, Ks, Vs = [h], [], [], []
     for lw in layers:

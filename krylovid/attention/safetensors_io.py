@@ -17,7 +17,7 @@ import numpy as np
 try:  # optional: the reference loader (small, no torch)
     import safetensors.numpy as _st_numpy
 except ImportError:  # pragma: no cover - exercised by the memory-map tests
-    _st_numpy = None
+    _st_numpy = None  # type: ignore[assignment]
 
 __all__ = ["read_safetensors", "read_safetensors_header"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import asarray, default_rng, standard_normal, uniform
+from ..backend import Array, asarray, default_rng, standard_normal, uniform
 from .._validation import check_int, check_in_range
 from ._common import causal_mask, check_qkv, leading_shape, logsumexp, matmul_t, safe_exp_shift, softmax
 
@@ -40,8 +40,8 @@ class SamplingAttentionResult:
         True when every key was used (the output is exact attention).
     """
 
-    output: object
-    log_normalizer: object
+    output: Array
+    log_normalizer: Array
     num_samples: int
     exact: bool
 

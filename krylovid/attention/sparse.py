@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import asarray, default_rng, standard_normal
+from ..backend import Array, asarray, default_rng, standard_normal
 from .._validation import check_int
 from ._common import causal_mask, check_qkv, leading_shape, masked_logits, matmul_t, softmax
 from .features import PositiveRandomFeatures
@@ -44,7 +44,7 @@ class SparseAttentionResult:
         Block-level pattern ``(n_blocks, n_blocks)`` (BigBird only).
     """
 
-    output: object
+    output: Array
     density: float
     block_mask: object = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._validation import check_array, check_int
-from ..backend import array_namespace, default_rng, svd, to_numpy
+from ..backend import Array, array_namespace, default_rng, svd, to_numpy
 from ..info import KrylovInfo
 from ..sketch import range_finder
 
@@ -76,7 +76,7 @@ class TuckerResult:
     info : KrylovInfo
     """
 
-    core: object
+    core: Array
     factors: tuple
     relative_error: float
     compressed_size: int
@@ -182,7 +182,7 @@ class CPResult:
         sweeps, else ``"max_iter"``.
     """
 
-    weights: object
+    weights: Array
     factors: tuple
     relative_error: float
     history: tuple
