@@ -161,13 +161,24 @@ def _outputs(args):
     return paths
 
 
+def _printer(args, to_stderr: bool):
+    """``say(text, essential=True)``: :func:`echo` to stdout, or to stderr while JSON goes to stdout."""
+    def say(text, essential=True):
+        echo(text, quiet=args.quiet, essential=essential, stream=sys.stderr if to_stderr else None)
+    return say
+
+
+def _auto(value) -> str:
+    return " (auto)" if value == "auto" else ""
+
+
 def _structure_text(args, model) -> str:
-    auto = lambda v: " (auto)" if v == "auto" else ""  # noqa: E731
-    return (f"FIR order {model.order_}{auto(args.order)}, delay {model.delay_}{auto(args.delay)}, kernel "
-            f"{args.kernel}, method {args.method}, initial {args.initial}, detrend {args.detrend}")
+    method = dict(model.info_).get("method", args.method)
+    return (f"FIR order {model.order_}{_auto(args.order)}, delay {model.delay_}{_auto(args.delay)}, kernel "
+            f"{args.kernel}, method {method}{_auto(args.method)}, initial {args.initial}, detrend {args.detrend}")
 
 
-def _validation(args, recs, model):
+def _validation_data(args, recs):
     """``(label, u, y)`` of the record used for residuals and compare: ``--validate`` or the first file."""
     if args.validate is None:
         return recs.first.path, recs.first.u, recs.first.y
@@ -177,29 +188,30 @@ def _validation(args, recs, model):
     return val.path, val.u, val.y
 
 
+def _yes(flag) -> str:
+    return "yes" if flag else "NO"
+
+
 def _residual_text(label, res) -> str:
-    yes = lambda b: "yes" if b else "NO"  # noqa: E731
     worst = float(np.max(np.abs(res.autocorrelation[1:]))) if res.autocorrelation.size > 1 else 0.0
-    return (f"residual analysis ({label}, {100 * res.confidence:g} % limits): white {yes(res.white)} "
+    return (f"residual analysis ({label}, {100 * res.confidence:g} % limits): white {_yes(res.white)} "
             f"(max |rho_e| {worst:.3g}, limit {res.autocorrelation_limit:.3g}), independent of the input "
-            f"{yes(res.independent)}")
+            f"{_yes(res.independent)}")
 
 
 def run_identify(args) -> int:
     """``krylovid identify``: fit, report, and write the requested files."""
     paths = _outputs(args)
-    to_stderr = paths.get("json") == "-"
-    say = lambda text, essential=True: echo(text, quiet=args.quiet, essential=essential,  # noqa: E731
-                                            stream=sys.stderr if to_stderr else None)
+    say = _printer(args, paths.get("json") == "-")
     recs = load_records(args.data, args.input, args.output, time=args.time, sample_time=args.sample_time)
     for d in recs.datas:
         _check_length(args.order, d.num_samples, f"{d.path} has ")
+    label, u_val, y_val = _validation_data(args, recs)
     model, elapsed = fit_model(recs.u, recs.y, order=args.order, kernel=args.kernel, method=args.method,
                                noise_variance=args.noise_variance, delay=args.delay, initial=args.initial,
                                detrend=args.detrend, sample_time=recs.sample_time, seed=args.seed,
                                quiet=args.quiet, verbose=args.verbose)
     fits = [float(model.compare(d.u, d.y).fit) for d in recs.datas]
-    label, u_val, y_val = _validation(args, recs, model)
     residuals = model.residuals(u_val, y_val)
     compared = model.compare(u_val, y_val)
     ts = recs.sample_time
@@ -286,8 +298,7 @@ def run_compare(args) -> int:
     """``krylovid compare``: all evaluators on a training/validation split."""
     methods = names_list(args.methods, METHODS, "--methods", kind="method")
     json_path = check_output(args.json, args.force, "JSON file", exts=(".json",), stdout_ok=True)
-    say = lambda text, essential=True: echo(text, quiet=args.quiet, essential=essential,  # noqa: E731
-                                            stream=sys.stderr if json_path == "-" else None)
+    say = _printer(args, json_path == "-")
     data = load_data(args.data, args.input, args.output, time=args.time)
     n = data.num_samples
     n_val = int(round(args.validation * n))
