@@ -5,8 +5,8 @@ Functions
 plot_singular_values
     Singular value decay of one or several matrices.
 plot_error_curves
-    Attention approximation error against budget (from
-    :mod:`krylovid.attention.analysis`, imported lazily).
+    Attention approximation error against budget (drawn by
+    :func:`krylovid.attention.analysis.plot_error_curves`).
 plot_attention_errors
     Bar chart of the relative output error of each approximation at one budget.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..attention.analysis import plot_error_curves as _analysis_plot_error_curves
 from ._axes import _host, _one_axes
 
 __all__ = ["plot_singular_values", "plot_error_curves", "plot_attention_errors"]
@@ -68,11 +69,10 @@ def plot_singular_values(s, ax=None, *, labels=None, normalize=False, title=None
 
 
 def plot_error_curves(curves, bound=None, ax=None, **kwargs):
-    """Attention error-vs-budget curves (wraps the attention analysis module).
+    """Attention error-vs-budget curves, drawn by :func:`krylovid.attention.analysis.plot_error_curves`.
 
-    Calls :func:`krylovid.attention.analysis.plot_error_curves`, imported
-    lazily so that plotting identification results does not need the
-    attention package, and returns the Figure like the other functions here.
+    Without ``ax`` the curves go into a new pyplot figure (displayable with
+    ``plt.show()``), like every other function here.
 
     Parameters
     ----------
@@ -88,12 +88,9 @@ def plot_error_curves(curves, bound=None, ax=None, **kwargs):
     -------
     matplotlib.figure.Figure
     """
-    try:
-        from ..attention.analysis import plot_error_curves as _plot
-    except ImportError as exc:
-        raise ImportError(f"plot_error_curves needs krylovid.attention.analysis ({exc})") from None
-    res = _plot(curves, bound=bound, ax=ax, **kwargs)
-    return res[0] if isinstance(res, tuple) else res
+    fig, a = _one_axes(ax, figsize=(5.0, 3.6))
+    _analysis_plot_error_curves(curves, bound=bound, ax=a, **kwargs)
+    return fig
 
 
 def plot_attention_errors(errors, ax=None, *, title=None):
