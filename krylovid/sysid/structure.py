@@ -12,10 +12,11 @@ likelihood up to a constant) are comparable:
   ``"ml"`` and fixed values are used as they are.
 
 Delay: the candidate with the smallest ``F`` at a reference order (the given
-order, or ``min(50, n_max)``).  With ``delay="auto"`` (``0..10``) only the
-delays next to the first significant coefficient of a fit with delay 0 (and
-an order longer by the delay span) are compared, which keeps the search to a
-few fits.  Order: the smallest candidate whose ``F`` is within
+order, or ``min(50, n_max)``).  With ``delay="auto"`` (``0..10``) a fit with
+delay 0 (and an order longer by the delay span) locates the first significant
+coefficient ``k``; only the delays ``k-2 .. k+1`` and 0 are then compared,
+which keeps the search to a few fits (a slowly rising response is flagged a
+lag or two late, hence the wider window below ``k``).  Order: the smallest candidate whose ``F`` is within
 ``tolerance = 2`` (a likelihood ratio of ``e``) of the best, at the chosen
 delay — beyond the point where the impulse response has decayed, longer FIRs
 change ``F`` by less than that; orders are tried in increasing order until
@@ -170,9 +171,10 @@ def select_structure(objective, noise, records, orders, delays, *, initial: str 
     order_ref : int, optional
         Order of the delay-screening fit (default ``min(50, max(orders))``).
     screen_delays : bool
-        Compare by ``F`` only the delays next to the first significant
-        coefficient of a fit with the smallest delay and order
-        ``order_ref + (max delay - min delay)``; otherwise every delay.
+        Compare by ``F`` only the smallest delay and the delays ``k-2 .. k+1``
+        around the first significant coefficient ``k`` of a fit with the
+        smallest delay and order ``order_ref + (max delay - min delay)``;
+        otherwise every delay.
 
     Returns
     -------
@@ -203,7 +205,7 @@ def select_structure(objective, noise, records, orders, delays, *, initial: str 
     if len(delays) > 1 and screen_delays and span > 2:
         _, g, std = objective(rows(ref + span, d_min), ref + span, d_min, sigma2)
         d_est = d_min + first_significant(g, std)
-        near = [d for d in delays if abs(d - d_est) <= 1] or [min(delays, key=lambda d: abs(d - d_est))]
+        near = [d for d in delays if d == d_min or -2 <= d - d_est <= 1]
     else:
         near = delays
     delay = near[int(np.argmin([F(ref, d) for d in near]))]
