@@ -1,0 +1,301 @@
+"""Certification tests that fail when the numbers are wrong (issue 9, item 5).
+
+The reference everywhere is independent of the library's evaluators: ``F``
+computed from the definition in extended precision (``numpy.longdouble``
+Cholesky of ``Sigma`` built from closed-form kernels and an explicitly built
+``Phi``), the least-squares noise variance from ``numpy.linalg.lstsq``, and
+the posterior from the dense formula.  Inputs: white, low-pass (cond(Phi^T
+Phi) about 1e6, 3e12 and 2e14), a step and a PRBS.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.signal import butter, sosfilt
+
+from krylovid import KernelFIR
+from krylovid.sysid import evaluate_objective
+from krylovid.sysid.evaluators import KrylovBudgetWarning
+from krylovid.sysid.tuning import SearchLimitWarning
+
+N, ORDER = 300, 40
+INPUTS = ("white", "lowpass1e6", "lowpass3e12", "lowpass2e14", "step", "prbs")
+#: Butterworth (order, cutoff) started at rest: cond(Phi^T Phi) ~ 1e6, 3e12, 2e14 at N = 300, n = 40.
+FILTERS = {"lowpass1e6": (2, 0.3), "lowpass3e12": (5, 0.3), "lowpass2e14": (6, 0.3)}
+SHAPES = {"TC": {"beta": 0.8}, "DC": {"alpha": 0.8, "rho": 0.5}, "SS": {"beta": 0.9}, "SE": {"h": 3.0}}
+
+
+def make_input(kind, rng):
+    if kind == "white":
+        return rng.standard_normal(N)
+    if kind == "step":
+        return (np.arange(N) >= 60).astype(float)
+    if kind == "prbs":
+        return np.repeat(np.where(rng.standard_normal(N // 5) >= 0, 1.0, -1.0), 5)
+    order, wc = FILTERS[kind]
+    return sosfilt(butter(order, wc, output="sos"), rng.standard_normal(N))
+
+
+def make_data(kind, snr=100.0, seed=0):
+    rng = np.random.default_rng(seed)
+    u = make_input(kind, rng)
+    g = 0.85 ** np.arange(1, 31) * np.cos(0.6 * np.arange(30))
+    y0 = np.convolve(u, np.r_[0.0, g])[:N]
+    return u, y0 + np.sqrt(np.var(y0) / snr) * rng.standard_normal(N)
+
+
+def regressor(u, n):
+    """``Phi[t, k] = u(t - 1 - k)`` with zero initial conditions, built entry by entry."""
+    Phi = np.zeros((u.size, n))
+    for t in range(u.size):
+        for k in range(n):
+            if t - 1 - k >= 0:
+                Phi[t, k] = u[t - 1 - k]
+    return Phi
+
+
+def kernel_ld(name, n, p):
+    """Closed-form kernel matrices (DESIGN §2 table) in extended precision."""
+    k = np.arange(1, n + 1, dtype=np.longdouble)[:, None]
+    j = k.T
+    if name == "TC":
+        return np.longdouble(p["beta"]) ** np.maximum(k, j)
+    if name == "DC":
+        a, r = np.longdouble(p["alpha"]), np.longdouble(p["rho"])
+        return a ** ((k + j) / 2) * r ** np.abs(k - j)
+    if name == "SS":
+        b, m = np.longdouble(p["beta"]), np.maximum(k, j)
+        return b ** (k + j + m) / 2 - b ** (3 * m) / 6
+    return np.exp(-((k - j) ** 2) / (2 * np.longdouble(p["h"]) ** 2))
+
+
+def ls_noise_variance(u, y, n):
+    Phi = regressor(u, n)
+    g, *_ = np.linalg.lstsq(Phi, y, rcond=None)
+    r = y - Phi @ g
+    return float(r @ r) / (u.size - n)
+
+
+def reference_F(u, y, kernel, shape, c, sigma2, n=ORDER):
+    """``F = y^T Sigma^{-1} y + log det Sigma`` by a long-double Cholesky (independent of the evaluators).
+
+    ``Phi`` is built entry by entry and ``Kbar`` from the closed forms in long double.  With a low-pass
+    input (cond(Phi^T Phi) >= 1e12) and large ``c`` this value moves by ~1e-7 relative when ``Kbar``'s
+    entries are merely rounded to double: F is not determined to 1e-8 by double-precision data there.
+    """
+    Phi = regressor(u, n).astype(np.longdouble)
+    K = kernel_ld(kernel, n, shape)
+    A = Phi @ K @ Phi.T
+    out = []
+    for ci in np.atleast_1d(c):
+        S = np.longdouble(ci) * A + np.longdouble(sigma2) * np.eye(u.size, dtype=np.longdouble)
+        L = np.zeros_like(S)
+        for i in range(u.size):  # right-looking Cholesky in long double
+            L[i, i] = np.sqrt(S[i, i])
+            L[i + 1:, i] = S[i + 1:, i] / L[i, i]
+            S[i + 1:, i + 1:] -= np.outer(L[i + 1:, i], L[i + 1:, i])
+        z = np.zeros(u.size, dtype=np.longdouble)
+        yl = y.astype(np.longdouble)
+        for i in range(u.size):
+            z[i] = (yl[i] - L[i, :i] @ z[:i]) / L[i, i]
+        out.append(float(z @ z + 2 * np.sum(np.log(np.diag(L)))))
+    return np.array(out)
+
+
+def assert_certified_and_right(res, ref, rtol=1e-8):
+    """The test every certified value must pass: bounds contain the truth and meet ``rtol``."""
+    slack = 1e-11 * np.abs(ref)
+    cert = np.asarray(res.certified)
+    assert cert.shape == ref.shape
+    assert np.all(res.F_lower[cert] <= ref[cert] + slack[cert]), "certified bounds miss the exact F (below)"
+    assert np.all(ref[cert] <= res.F_upper[cert] + slack[cert]), "certified bounds miss the exact F (above)"
+    assert np.all(np.abs(res.F[cert] - ref[cert]) <= rtol * np.abs(ref[cert])), "certified F off by more than rtol"
+    assert np.all(cert), f"only {int(cert.sum())} of {cert.size} values certified (status {res.info['status']})"
+
+
+def c_grid(u, y, kernel, shape, sigma2):
+    """Five scales in ``c_ref * [1e-2, 1e2]`` around the moment estimate ``c_ref = ||g_LS||^2 / tr Kbar``."""
+    g, *_ = np.linalg.lstsq(regressor(u, ORDER), y, rcond=None)
+    c_ref = float(g @ g) / float(np.trace(kernel_ld(kernel, ORDER, shape)))
+    return c_ref * np.logspace(-2, 2, 5)
+
+
+@pytest.mark.parametrize("kind", INPUTS)
+def test_ls_noise_variance_against_lstsq(kind):
+    u, y = make_data(kind)
+    ref = ls_noise_variance(u, y, ORDER)
+    res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": 1.0, **SHAPES["TC"]},
+                             method="qr")
+    assert abs(res.noise_variance - ref) <= 1e-9 * ref
+
+
+#: Relative error of the exact evaluators against the closed-form truth.  Well-conditioned inputs: 1e-9.
+#: With cond(Phi^T Phi) >= 1e12 F itself is ill-conditioned at large c: QR and the spectral path (square-root
+#: forms) are measured at 1e-7 (3e12) and 3e-6 (2e14); Cholesky of Sigma loses 1e-4 or fails (not asserted).
+EXACT_RTOL = {"lowpass3e12": 1e-6, "lowpass2e14": 1e-5}
+
+
+@pytest.mark.parametrize("kind", INPUTS)
+@pytest.mark.parametrize("kernel", ["TC", "SS"])
+def test_every_exact_evaluator_matches_extended_precision(kind, kernel):
+    u, y = make_data(kind)
+    sigma2 = ls_noise_variance(u, y, ORDER)
+    c = c_grid(u, y, kernel, SHAPES[kernel], sigma2)
+    ref = reference_F(u, y, kernel, SHAPES[kernel], c, sigma2)
+    methods = ("qr", "spectral") if kind in EXACT_RTOL else ("qr", "spectral", "cholesky")
+    for method in methods:
+        res = evaluate_objective(u, y, order=ORDER, kernel=kernel, hyperparameters={"c": c, **SHAPES[kernel]},
+                                 method=method)
+        assert res.info["status"] == "exact" and np.all(res.certified)
+        np.testing.assert_allclose(res.F, ref, rtol=EXACT_RTOL.get(kind, 1e-9), err_msg=method)
+
+
+@pytest.mark.parametrize("kind", INPUTS)
+@pytest.mark.parametrize("kernel", list(SHAPES))
+def test_krylov_certificates_are_true(kind, kernel):
+    """Pure Krylov (no fallback): the bounds always contain the truth, every certified value is within
+    rtol of it, and the status and warnings say exactly which values are not certified.  With
+    cond(Phi^T Phi) >= 1e12 the estimator refuses (F is not determined to 1e-8 in double precision
+    there, see EXACT_RTOL); with white and PRBS inputs every value is certified."""
+    u, y = make_data(kind)
+    sigma2 = ls_noise_variance(u, y, ORDER)
+    c = c_grid(u, y, kernel, SHAPES[kernel], sigma2)
+    ref = reference_F(u, y, kernel, SHAPES[kernel], c, sigma2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate_objective(u, y, order=ORDER, kernel=kernel, hyperparameters={"c": c, **SHAPES[kernel]},
+                                 method="krylov", fallback_max_n=0, random_state=0)
+    slack = 1e-12 * np.abs(ref)
+    assert np.all(res.F_lower <= ref + slack) and np.all(ref <= res.F_upper + slack), "bounds miss the truth"
+    cert = res.certified
+    assert np.all(np.abs(res.F[cert] - ref[cert]) <= 1e-8 * np.abs(ref[cert]))
+    assert res.info["certified_count"] == int(cert.sum())
+    warned = any(issubclass(w.category, KrylovBudgetWarning) for w in caught)
+    assert (res.info["status"] == "converged") == bool(np.all(cert)) == (not warned)
+    if kind in ("white", "prbs"):
+        assert_certified_and_right(res, ref)
+
+
+@pytest.mark.parametrize("formulation", ["primal", "gram"])
+@pytest.mark.parametrize("kind", ["white", "lowpass3e12"])
+def test_other_krylov_forms_never_certify_a_wrong_value(formulation, kind):
+    """Primal and Gram forms: what they certify is right; what they cannot certify they say."""
+    u, y = make_data(kind, snr=1e4)
+    sigma2 = ls_noise_variance(u, y, ORDER)
+    c = c_grid(u, y, "TC", SHAPES["TC"], sigma2)
+    ref = reference_F(u, y, "TC", SHAPES["TC"], c, sigma2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
+                                 method="krylov", formulation=formulation, fallback_max_n=0, random_state=0)
+    cert = res.certified
+    slack = 1e-11 * np.abs(ref)
+    assert np.all(res.F_lower <= ref + slack) and np.all(ref <= res.F_upper + slack)
+    assert np.all(np.abs(res.F[cert] - ref[cert]) <= 1e-8 * np.abs(ref[cert]))
+    budget_warnings = [w for w in caught if issubclass(w.category, KrylovBudgetWarning)]
+    if np.all(cert):
+        assert res.info["status"] == "converged" and not budget_warnings
+    else:
+        assert res.info["status"] == "budget" and budget_warnings
+
+
+def test_low_pass_tiny_lam_refuses_instead_of_lying():
+    """The issue's failure: at c = 1e15 (lam ~ 1e-17 ||A||) the old dual reported F far below the truth."""
+    u, y = make_data("lowpass3e12", snr=10.0)
+    sigma2 = ls_noise_variance(u, y, ORDER)
+    c = np.array([1e15])
+    ref = reference_F(u, y, "TC", {"beta": 0.7}, c, sigma2)
+    with pytest.warns(KrylovBudgetWarning, match="did not meet"):
+        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, "beta": 0.7},
+                                 method="krylov", fallback_max_n=0, random_state=0)
+    assert not res.certified[0] and res.info["status"] == "budget"
+    assert res.F_lower[0] <= ref[0] <= res.F_upper[0]
+
+
+def test_forced_wide_bounds_make_status_and_tests_say_so():
+    """A deliberately non-certifying estimator (rounding allowance 1e3): the status says so, and the
+    certification assertion used by the tests above fails on it."""
+    u, y = make_data("white")
+    sigma2 = ls_noise_variance(u, y, ORDER)
+    c = c_grid(u, y, "TC", SHAPES["TC"], sigma2)
+    ref = reference_F(u, y, "TC", SHAPES["TC"], c, sigma2)
+    with pytest.warns(KrylovBudgetWarning):
+        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
+                                 method="krylov", fallback_max_n=0, random_state=0, rounding=1e3)
+    assert res.info["status"] == "budget" and not np.any(res.certified) and res.info["certified_count"] == 0
+    assert np.all(res.F_lower <= ref) and np.all(ref <= res.F_upper)
+    with pytest.raises(AssertionError, match="certified"):
+        assert_certified_and_right(res, ref)
+    with pytest.warns(KrylovBudgetWarning):
+        fb = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
+                                method="krylov", random_state=0, rounding=1e3)
+    assert fb.info["status"] == "fallback" and np.all(fb.fallback) and np.all(fb.certified)
+    np.testing.assert_allclose(fb.F, ref, rtol=1e-9)
+    # a fit minimizes the upper bound, so it escapes to shifts where a finite allowance is harmless;
+    # an allowance above every searched shift leaves only the trivial bounds: nothing can be certified
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SearchLimitWarning)
+        with pytest.warns(KrylovBudgetWarning, match="wider than rtol"):
+            model = KernelFIR(order=ORDER, kernel="TC", method="krylov", random_state=0,
+                              method_options={"rounding": 1e200}).fit(u, y)
+    assert model.info_["certified"] is False and model.info_["status"] == "budget"
+    assert model.info_["F_upper"] - model.info_["F_lower"] > 1e-8 * abs(model.objective_)
+
+
+def test_tiny_budget_is_reported_per_value():
+    u, y = make_data("white")
+    sigma2 = ls_noise_variance(u, y, ORDER)
+    c = c_grid(u, y, "TC", SHAPES["TC"], sigma2)
+    with pytest.warns(KrylovBudgetWarning):
+        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
+                                 method="krylov", fallback_max_n=0, random_state=0, max_dim=9,
+                                 truncate=False)
+    gap_ok = res.F_upper - res.F_lower <= 1e-8 * np.maximum(np.abs(res.F), 1.0)
+    np.testing.assert_array_equal(res.certified, gap_ok)
+    assert not np.all(res.certified) and res.info["subspace_dim"] <= 9
+
+
+POSTERIOR_CASES = [(k, m) for k in ("white", "lowpass3e12", "prbs")
+                   for m in ("krylov", "qr", "cholesky", "spectral", "lanczos")
+                   if (k, m) not in (("lowpass3e12", "cholesky"), ("lowpass3e12", "lanczos"))]
+POSTERIOR_CASES += [
+    pytest.param("lowpass3e12", "cholesky", marks=pytest.mark.xfail(
+        raises=np.linalg.LinAlgError, strict=True,
+        reason="known bug: the dense Cholesky of Sigma fails during the lam search (cond(Phi^T Phi) ~ 3e12)")),
+    pytest.param("lowpass3e12", "lanczos", marks=pytest.mark.xfail(
+        raises=ValueError, strict=True,
+        reason="known bug: SLQ refuses shifts below its negative rounding-level Ritz value (-4e-14)")),
+]
+
+
+@pytest.mark.parametrize("kind,method", POSTERIOR_CASES)
+def test_posterior_mean_and_variance_against_dense_formula(kind, method):
+    u, y = make_data(kind)
+    model = KernelFIR(order=ORDER, kernel="TC", method=method, random_state=0).fit(u, y)
+    assert model.info_["certified"] is (method != "lanczos")
+    hp = model.hyperparameters_
+    c, s2 = hp["c"], model.noise_variance_
+    Phi = regressor(u, ORDER)
+    K = np.asarray(kernel_ld("TC", ORDER, {"beta": hp["beta"]}), dtype=np.float64)
+    Sigma = c * Phi @ K @ Phi.T + s2 * np.eye(N)
+    PK = Phi @ K
+    mean = c * PK.T @ np.linalg.solve(Sigma, y)
+    var = c * np.diag(K) - c ** 2 * np.sum(PK * np.linalg.solve(Sigma, PK), axis=0)
+    scale = np.max(np.abs(mean))
+    np.testing.assert_allclose(model.impulse_response_, mean, rtol=1e-6, atol=1e-8 * scale)
+    np.testing.assert_allclose(model.impulse_response_std_ ** 2, var, rtol=1e-5, atol=1e-10 * np.max(var))
+
+
+@pytest.mark.parametrize("kernel", ["TC", "DC"])
+def test_low_pass_fit_reaches_the_exact_optimum_certified(kernel):
+    """The issue's data shape (low-pass, cond ~ 3e12): Krylov fit == exact fit, certified, never below it."""
+    u, y = make_data("lowpass3e12", snr=10.0, seed=3)
+    mq = KernelFIR(order=ORDER, kernel=kernel, method="qr").fit(u, y)
+    mk = KernelFIR(order=ORDER, kernel=kernel, method="krylov", random_state=0).fit(u, y)
+    assert mk.info_["certified"] and mk.info_["status"] == "converged"
+    assert mk.objective_ >= mq.objective_ - 1e-8 * abs(mq.objective_)
+    assert abs(mk.objective_ - mq.objective_) <= 1e-6 * abs(mq.objective_)
+    assert mk.hyperparameters_["c"] > 0 and mk.noise_variance_ > 0
