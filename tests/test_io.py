@@ -243,3 +243,23 @@ def test_any_text_loads_or_raises_value_error(tmp_path, text, ext):
     except ValueError:
         return
     assert np.all(np.isfinite(d.u)) and np.all(np.isfinite(d.y)) and d.u.shape == d.y.shape
+
+
+def test_mat_struct_fields_and_objects(tmp_path, arrays):
+    """A scalar struct's fields are columns ``s.u``, ``s.y`` (its ``Ts`` is the sample time); cells,
+    struct arrays and objects get a message saying how to save plain arrays."""
+    from scipy.io import savemat
+
+    u1, u2, y = arrays
+    path = tmp_path / "s.mat"
+    savemat(path, {"exp": {"u": u1, "y": y[:, None], "Ts": 0.25}, "cells": np.array([u1, u2], dtype=object),
+                   "many": np.array([(1.0, 2.0), (3.0, 4.0)], dtype=[("a", "O"), ("b", "O")])})
+    table = read_table(path)
+    assert {"exp.u", "exp.y"} <= set(table.names) and "exp.Ts" not in table.names
+    d = load_data(path, "exp.u", "exp.y")
+    np.testing.assert_array_equal(d.u, u1)
+    np.testing.assert_array_equal(d.y, y)
+    assert d.sample_time == 0.25
+    for name in ("cells", "many"):
+        with pytest.raises(ValueError, match=rf"'{name}' is not a numeric array but a MATLAB object.*save"):
+            load_data(path, name, "exp.y")

@@ -9,9 +9,11 @@ Supported formats (chosen by the file's first bytes, then its extension):
 ``.mat``
     MATLAB MAT-file, v4 to v7 (:func:`scipy.io.loadmat`); each variable is a
     column (row and column vectors alike; an ``(N, m)`` matrix used as an
-    input gives ``m`` inputs) and a scalar ``Ts`` is the sample time.  A v7.3
-    file is HDF5, which scipy cannot read: the error says to use h5py or to
-    save it with ``-v7``.
+    input gives ``m`` inputs), the fields of a struct ``s`` are columns
+    ``s.u``, ``s.y``, ..., and a scalar ``Ts`` (or ``s.Ts``) is the sample
+    time.  Objects such as ``iddata`` cannot be read by scipy: the error says
+    how to save their signals.  A v7.3 file is HDF5, which scipy cannot read
+    either: the error says to use h5py or to save it with ``-v7``.
 ``.npz``
     NumPy archive; each key is a column, as for MAT-files.
 ``.csv``

@@ -102,16 +102,33 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
 
 
+def _is_sample_time(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in SAMPLE_TIME_NAMES
+
+
 def _mat_sample_time(path: str, variables: dict) -> float | None:
-    for key in SAMPLE_TIME_NAMES:
-        if key in variables:
-            value = np.asarray(variables[key])
-            ts = float(value.ravel()[0]) if value.size == 1 and value.dtype.kind in "fiu" else math.nan
-            if not (math.isfinite(ts) and ts > 0):
-                raise ValueError(f"{path}: the sample time {key} must be one positive number, got "
-                                 f"{np.array2string(value.ravel()[:4])}")
-            return ts
-    return None
+    """The first variable named ``Ts`` (or a struct field ``s.Ts``) as a positive float; None without one."""
+    key = next(filter(_is_sample_time, variables), None)
+    if key is None:
+        return None
+    value = np.asarray(variables[key])
+    ts = float(value.ravel()[0]) if value.size == 1 and value.dtype.kind in "fiu" else math.nan
+    if not (math.isfinite(ts) and ts > 0):
+        raise ValueError(f"{path}: the sample time {key} must be one positive number, got "
+                         f"{np.array2string(value.ravel()[:4])}")
+    return ts
+
+
+def _mat_columns(variables: dict) -> dict:
+    """Variables as columns; the fields of a scalar struct ``s`` become columns ``s.u``, ``s.y``, ..."""
+    out = {}
+    for key, value in variables.items():
+        names = getattr(getattr(value, "dtype", None), "names", None)
+        if names and value.size == 1 and not isinstance(value, scipy.io.matlab.MatlabOpaque):
+            out.update({f"{key}.{field}": value.ravel()[0][field] for field in names})
+        else:
+            out[key] = value
+    return out
 
 
 def _read_mat(path: str) -> Table:
@@ -121,9 +138,9 @@ def _read_mat(path: str) -> Table:
         raise ValueError(f"{path}: {V73_HINT}") from None
     except (ValueError, OSError, TypeError, KeyError) as exc:
         raise ValueError(f"{path}: not a readable .mat file ({_first_line(exc)})") from None
-    variables = {k: v for k, v in variables.items() if not k.startswith("__")}
+    variables = _mat_columns({k: v for k, v in variables.items() if not k.startswith("__")})
     ts = _mat_sample_time(path, variables)
-    names = tuple(k for k in variables if k not in SAMPLE_TIME_NAMES)
+    names = tuple(k for k in variables if not _is_sample_time(k))
     if not names:
         raise ValueError(f"{path}: the MAT-file holds no variables")
     return Table(path, names, tuple(variables[k] for k in names), None, sample_time=ts)

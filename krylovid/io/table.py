@@ -71,6 +71,10 @@ class Table:
 
 def _array_values(table: Table, name: str, col) -> np.ndarray:
     arr = np.asarray(col)
+    if arr.dtype.kind in "OV":
+        raise ValueError(f"{table.path}: {name!r} is not a numeric array but a MATLAB object, struct array or "
+                         f"cell (an iddata object, say); save its signals as arrays, e.g. u = data.InputData; "
+                         f"y = data.OutputData; Ts = data.Ts; save(FILE, 'u', 'y', 'Ts')")
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"{table.path}: array {name!r} is not numeric (dtype {arr.dtype})")
     if arr.ndim == 2 and arr.shape[0] == 1 and arr.shape[1] > 1:  # a MATLAB row vector
