@@ -115,6 +115,18 @@ def load_records(paths, inputs, output, *, time="auto", sample_time=None) -> Rec
         Files with different numbers of inputs or different sample times.
     ValueError, FileNotFoundError
         From :func:`krylovid.io.load_data`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> paths = [os.path.join(folder, name) for name in ("a.csv", "b.csv")]
+    >>> for path in paths:
+    ...     with open(path, "w") as fh:
+    ...         _ = fh.write("time,u,y\\n0,1,0\\n0.5,0,1\\n1.0,1,0\\n")
+    >>> recs = load_records(paths, "u", "y")
+    >>> len(recs.u), recs.sample_time, recs.sample_time_source.startswith("the 'time' column")
+    (2, 0.5, True)
     """
     paths = [paths] if isinstance(paths, str) else list(paths)
     datas = tuple(load_data(p, inputs, output, time=time) for p in paths)
