@@ -281,3 +281,15 @@ def test_plot_error_curves_wrapper_returns_figure():
     ys = [ln.get_ydata() for ln in fig.axes[0].get_lines()]
     assert any(np.allclose(y, np.median(errs, 1)) for y in ys)
     assert any(np.allclose(y, [0.3, 0.1, 0.01]) for y in ys)
+
+
+def test_frequency_band_reaching_zero_keeps_the_axis_on_the_curve():
+    from types import SimpleNamespace
+
+    w = np.logspace(-2, np.log10(np.pi), 30)
+    G = 1.0 / (1.0 - 0.9 * np.exp(-1j * w))
+    fr = SimpleNamespace(omega=w, response=G, magnitude_std=2.0 * np.abs(G), phase_std=None, sample_time=1.0)
+    ax = plot_frequency_response(fr).axes[0]
+    lo, hi = ax.get_ylim()
+    db = 20 * np.log10(np.abs(G))
+    assert lo == pytest.approx(db.min() - 20.0) and hi > 20 * np.log10(3 * np.abs(G)).max()

@@ -202,8 +202,9 @@ def plot_frequency_response(freq, ax=None, *, level=0.99, input_names=None, titl
 
     Notes
     -----
-    The magnitude band is ``20 log10(|G| +- z std_|G|)`` (its lower edge cut
-    at 1e-300), the phase band ``angle(G) +- z std_phase``; both come from the
+    The magnitude band is ``20 log10(|G| +- z std_|G|)``; where its lower edge
+    reaches zero it leaves the axis, which stays within 20 dB below the lowest
+    magnitude.  The phase band ``angle(G) +- z std_phase``; both come from the
     first-order standard deviations of the response.
 
     Examples
@@ -236,6 +237,10 @@ def plot_frequency_response(freq, ax=None, *, level=0.99, input_names=None, titl
         if pstd is not None:
             a1.fill_between(omega, np.degrees(phase[i] - z * pstd[i]), np.degrees(phase[i] + z * pstd[i]),
                             color=f"C{i}", alpha=0.25, linewidth=0)
+    curve_db = 20 * np.log10(np.maximum(mag, tiny))
+    if mstd is not None:  # a band reaching |G| = 0 goes to -inf dB: keep the axis on the curves
+        top = 20 * np.log10(mag + z * mstd).max()
+        a0.set_ylim(max(curve_db.min() - 20.0, top - 200.0), top + 3.0)
     a0.set_ylabel("magnitude [dB]")
     a1.set_ylabel("phase [deg]")
     a1.set_xlabel(_frequency_label(float(_field(freq, "sample_time") or 1.0)))
