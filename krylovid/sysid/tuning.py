@@ -271,9 +271,10 @@ def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter):
     """Minimize ``f`` on the bracket ``a < b < c`` (``f(b) <= f(a), f(c)``) by safeguarded parabolic steps.
 
     Each step goes to the vertex of the parabola through the bracket; a
-    golden-section step replaces it when the vertex leaves the bracket.  Stops
-    when the vertex is within 0.05 of the best point and the parabola predicts
-    a decrease below ``ftol``, or when it coincides with the best point.
+    golden-section step into the larger segment replaces it when the vertex
+    leaves the bracket.  Stops when the vertex is within 0.05
+    of the best point and the parabola predicts a decrease below ``ftol``, or
+    when it coincides with the best point.
     """
     for _ in range(maxiter):
         num = (b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)

@@ -348,7 +348,11 @@ class Kernel:
 
     def _sqrt_dense(self, n, p):
         w, V = np.linalg.eigh(self._dense(n, p))
-        return V * np.sqrt(np.maximum(w, 0.0))[None, :]
+        # Eigenvalues below eps * ||Kbar|| are rounding noise of the eigendecomposition itself; zeroing them
+        # changes L L^T by at most that much and keeps subnormal numbers (which slow LAPACK down by orders of
+        # magnitude, e.g. the SS kernel near beta = 1) out of every product with L.
+        w = np.where(w > np.finfo(np.float64).eps * max(float(w[-1]), 0.0), w, 0.0)
+        return V * np.sqrt(w)[None, :]
 
     def _sqrt_matmat(self, n, p, X, xp):
         return asarray(self._sqrt_dense(n, p), xp, dtype=xp.float64) @ X
