@@ -11,11 +11,13 @@ Private to :mod:`krylovid.batch`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass
 from multiprocessing import get_context
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -40,7 +42,7 @@ class _Task:
     seed: int
     options: dict
     tags: dict
-    estimator: object = None
+    estimator: Callable[..., Any] | None = None
     blas_threads: int | None = 1
 
 
@@ -94,7 +96,7 @@ def _base_row(task: _Task) -> dict:
 
 
 def _summary(model, truth) -> dict:
-    out = {"objective": float(model.objective_), "noise_variance": float(model.noise_variance_)}
+    out: dict[str, Any] = {"objective": float(model.objective_), "noise_variance": float(model.noise_variance_)}
     out.update(_flatten_hyperparameters(model.hyperparameters_))
     delay = int(getattr(model, "delay_", 1))
     out["fit"] = None if truth is None else _fit_vs_truth(truth, model.impulse_response_, delay)

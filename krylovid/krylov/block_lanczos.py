@@ -120,7 +120,8 @@ class BlockLanczos:
         self._rel_tol = self._check_tol(deflation_tol)
         self._Qt = self._xp.zeros((min(self._n, max(64, 4 * B.shape[1])), self._n), dtype=self._dtype)
         self._T = np.zeros((self._Qt.shape[0],) * 2)
-        self._dim, self._sizes, self._matvecs = 0, [], 0
+        self._dim, self._matvecs = 0, 0
+        self._sizes: list[int] = []
         self._norm_est, self._invariant, self._breakdown = 0.0, False, False
         self._dropped2 = 0.0
         self._start(B)
