@@ -10,6 +10,7 @@ Phi) about 1e6, 3e12 and 2e14), a step and a PRBS.
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 from scipy.signal import butter, sosfilt
 
 from krylovid import KernelFIR
+from krylovid.cli import main
 from krylovid.sysid import evaluate_objective
 from krylovid.sysid.evaluators import KrylovBudgetWarning
 from krylovid.sysid.tuning import SearchLimitWarning
@@ -299,3 +301,18 @@ def test_low_pass_fit_reaches_the_exact_optimum_certified(kernel):
     assert mk.objective_ >= mq.objective_ - 1e-8 * abs(mq.objective_)
     assert abs(mk.objective_ - mq.objective_) <= 1e-6 * abs(mq.objective_)
     assert mk.hyperparameters_["c"] > 0 and mk.noise_variance_ > 0
+
+
+def test_cli_summary_and_json_say_whether_the_optimum_is_certified(tmp_path, capsys):
+    u, y = make_data("white")
+    csv = tmp_path / "d.csv"
+    csv.write_text("u,y\n" + "\n".join(f"{float(a)!r},{float(b)!r}" for a, b in zip(u, y, strict=True)) + "\n")
+    js = tmp_path / "r.json"
+    code = main(["identify", str(csv), "--input", "u", "--output", "y", "--order", "20", "--method", "krylov",
+                 "--json", str(js)])
+    out = capsys.readouterr().out
+    assert code == 0
+    info = json.loads(js.read_text())["info"]
+    assert info["certified"] is True and info["status"] == "converged"
+    assert info["F_upper"] - info["F_lower"] <= 1e-8 * abs(info["F_upper"])
+    assert "(certified)" in out and "certified True" in out

@@ -221,14 +221,14 @@ def run_identify(args) -> int:
     say(f"model: {_structure_text(args, model)}", essential=False)
     say(f"hyperparameters: {hp_text(model.hyperparameters_)}")
     say(f"noise variance: {float(model.noise_variance_):.6g} ({args.noise_variance})")
-    say(f"objective F: {float(model.objective_):.10g}")
+    say(f"objective F: {float(model.objective_):.10g} ({_certificate_text(model.info_)})")
     say("fit to the data: " + ", ".join(f"{f:.2f} %" for f in fits))
     if args.validate is not None:
         say(f"fit to the validation data ({label}): {compared.fit:.2f} %")
     say(_residual_text(label, residuals))
     say(f"time: {elapsed:.3f} s")
     info = dict(model.info_)
-    keys = ("status", "subspace_dim", "matvecs", "F_lower", "F_upper", "n_evaluations")
+    keys = ("status", "certified", "subspace_dim", "matvecs", "F_lower", "F_upper", "n_evaluations")
     say("info: " + ", ".join(f"{k} {info[k]}" for k in keys if k in info and info[k] is not None))
     _write_identify_files(args, paths, recs, model, residuals, compared, label, say)
     if "json" in paths:
@@ -237,6 +237,15 @@ def run_identify(args) -> int:
         if paths["json"] != "-":
             say(f"wrote {paths['json']}", essential=False)
     return 0
+
+
+def _certificate_text(info) -> str:
+    """``certified`` / ``exact`` / ``NOT certified: F in [lo, hi]`` for the summary line of the objective."""
+    if info.get("status") == "exact":
+        return "exact"
+    if info.get("certified"):
+        return "certified"
+    return f"NOT certified: F in [{info.get('F_lower'):.10g}, {info.get('F_upper'):.10g}]"
 
 
 def _write_identify_files(args, paths, recs, model, residuals, compared, label, say) -> None:
