@@ -46,7 +46,7 @@ class SparseAttentionResult:
 
     output: Array
     density: float
-    block_mask: object = None
+    block_mask: np.ndarray | None = None
 
 
 def _qblocks(n, b=_QBLOCK):

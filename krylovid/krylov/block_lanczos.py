@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_int
-from ..backend import asarray
+from ..backend import Array, asarray
 from ..info import KrylovInfo
 from ._common import host, machine_eps, prepare_block, prepare_operator, working_dtype
 
@@ -46,10 +46,10 @@ class BlockLanczosResult:
         steps were run) or ``"breakdown"`` (non-finite operator output).
     """
 
-    Q: object
-    T: object
-    Q_next: object
-    B_next: object
+    Q: Array
+    T: Array
+    Q_next: Array
+    B_next: Array
     block_sizes: tuple
     info: KrylovInfo
 

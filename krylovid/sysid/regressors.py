@@ -15,7 +15,7 @@ import numpy as np
 from scipy.fft import next_fast_len
 
 from .._validation import check_array, check_int
-from ..backend import array_namespace, asarray, irfft, rfft, to_numpy
+from ..backend import Array, array_namespace, asarray, irfft, rfft, to_numpy
 from ..operators import LinearOperator
 
 __all__ = ["FIRRegressor", "fir_regressor", "LSResult", "ls_fir"]
@@ -210,8 +210,8 @@ class LSResult:
         Whether ``Phi`` was numerically rank deficient (``g`` then minimum-norm for ``"qr"``).
     """
 
-    g: object
-    residual: object
+    g: Array
+    residual: Array
     residual_variance: float
     dof: int
     rows: np.ndarray
