@@ -267,3 +267,17 @@ def test_structure_columns_and_fit_on_the_lags_of_the_truth():
     ref, got = np.r_[truth, np.zeros(3)], np.r_[0.0, est]   # both on lags 1..16
     expected = 100 * (1 - np.linalg.norm(ref - got) / np.linalg.norm(ref - ref.mean()))
     assert row["fit"] == pytest.approx(expected, rel=1e-9) and row["fit"] > 95
+
+
+def test_dataset_of_several_experiments(data):
+    """A dataset whose u and y are lists of arrays is several experiments of one model (one row)."""
+    from krylovid.sysid import KernelFIR
+
+    us, ys = [data[0]["u"], data[0]["u"][::-1].copy()], [data[0]["y"], data[0]["y"][::-1].copy()]
+    res = identify_many([{"u": us, "y": ys, "truth": data[0]["truth"]}], random_state=SEED, progress=False,
+                        **OPTIONS)
+    row = res.rows[0]
+    assert row["error"] is None, row
+    joint = KernelFIR(random_state=row["seed"], **OPTIONS).fit(us, ys)
+    assert joint.info_["n_experiments"] == 2
+    assert row["objective"] == joint.objective_ and row["hp_c"] == joint.hyperparameters_["c"]

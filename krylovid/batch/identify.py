@@ -102,7 +102,9 @@ def identify_many(datasets, *, client=None, executor=None, n_jobs=1, progress=Tr
         (further scalar entries are copied into the row as tags) or an object
         with attributes ``u``, ``y`` and optionally ``g0`` (the truth), such as
         :class:`krylovid.sysid.simulate.SimulatedData`.  ``u`` is of shape
-        ``(N,)`` or ``(N, m)``, ``y`` of shape ``(N,)``; ``truth`` is the true
+        ``(N,)`` or ``(N, m)``, ``y`` of shape ``(N,)``, or both are lists of NumPy
+        arrays: several experiments fitted as one model (as ``KernelFIR.fit``
+        takes them); ``truth`` is the true
         impulse response, shape ``(n0,)`` or ``(m, n0)``.  The arrays are checked
         by the fit itself, inside the task, so a bad dataset gives an error row.
     client : dask.distributed.Client, optional

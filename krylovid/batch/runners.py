@@ -53,6 +53,9 @@ def _blas_limits(threads):
 
 
 def _as_array(x):
+    """``x`` as an array; a list of NumPy arrays (several experiments) as a list of arrays."""
+    if isinstance(x, list) and x and all(isinstance(e, np.ndarray) for e in x):
+        return [np.asarray(e, dtype=float) for e in x]
     return x if hasattr(x, "__array_namespace__") else np.asarray(x, dtype=float)
 
 
@@ -165,7 +168,8 @@ def _run_processes(n_jobs, tasks, payloads, bar):
 
 
 def _payload_nbytes(payload) -> int:
-    return sum(getattr(v, "nbytes", 0) for v in payload.values())
+    return sum(sum(getattr(e, "nbytes", 0) for e in v) if isinstance(v, list) else getattr(v, "nbytes", 0)
+               for v in payload.values())
 
 
 class _DaskPayloads:
