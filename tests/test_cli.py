@@ -656,3 +656,14 @@ def test_auto_order_and_delay_are_reported(tmp_path, capsys):
     assert f"FIR order {res['order']} (auto), delay 1 (auto)" in out
     code, _, err = _run(["identify", path, "--input", "u", "--output", "y", "--order", "often"], capsys)
     assert code == 2 and "expected a positive integer" in _one_error_line(err)
+
+
+@pytest.mark.parametrize("method", ["lanczos", "krylov", "qr", "cholesky"])
+def test_record_barely_longer_than_the_order_is_one_short_line(tmp_path, capsys, method):
+    """Regression: N = order + 1 exited 0 with "converged" (or printed a 4,340-character line for lanczos)."""
+    u, y, _ = _fir_data(N=11, seed=12)
+    path = _csv(tmp_path / "short.csv", ["u", "y"], [u, y])
+    code, out, err = _run(["identify", path, "--input", "u", "--output", "y", "--order", "10", "--method", method],
+                          capsys)
+    line = _one_error_line(err)
+    assert code == 1 and out == "" and len(line) <= 200 and "too few" in line
