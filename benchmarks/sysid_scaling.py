@@ -182,10 +182,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _thread_env(threads: int) -> dict:
+    """The environment with every BLAS thread count set to ``threads``."""
+    return {**os.environ, **{v: str(threads) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}}
+
+
 def run_case(spec: dict, timeout: float, threads: int) -> dict:
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = str(threads)
+    env = _thread_env(threads)
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--worker", json.dumps(spec)],
@@ -219,7 +222,8 @@ out = []
 for k in range(int(d["count"])):
     u, y = d[f"u{k}"], d[f"y{k}"]
     t0 = time.perf_counter()
-    g = np.asarray(impulseest(u, y, n=int(d["n"]), RegularizationKernel="TC")).reshape(-1)
+    # impulseest's coefficient i multiplies u(t - i), i = 0..n-1 (feedthrough first): ask for n + 1, drop g_0
+    g = np.asarray(impulseest(u, y, n=int(d["n"]) + 1, RegularizationKernel="TC")).reshape(-1)[1:]
     out.append({"seconds": time.perf_counter() - t0, "g": g.tolist()})
 print(json.dumps(out))
 """
@@ -246,7 +250,7 @@ def impulseest_python() -> tuple[str | None, str]:
     return str(py), ""
 
 
-def impulseest_bank(n, N, systems, timeout) -> dict:
+def impulseest_bank(n, N, systems, timeout, threads=1) -> dict:
     """impulseest side by side with krylovid's default fit on the same records (fit to the true response)."""
     import numpy as np
 
@@ -263,7 +267,8 @@ def impulseest_bank(n, N, systems, timeout) -> dict:
     script = pathlib.Path("/tmp/krylovid-impulseest-run.py")
     script.write_text(IMPULSEEST_SCRIPT)
     try:
-        out = subprocess.run([py, str(script), str(path)], capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([py, str(script), str(path)], capture_output=True, text=True, timeout=timeout,
+                             env=_thread_env(threads))
     except subprocess.TimeoutExpired:
         return {"skipped": f"impulseest over the {timeout:.0f} s limit"}
     if out.returncode != 0:
@@ -272,7 +277,7 @@ def impulseest_bank(n, N, systems, timeout) -> dict:
     fits = []
     for g0, r in zip(truth, rows, strict=True):
         g = np.asarray(r["g"])[: g0.size]
-        fits.append(100.0 * (1.0 - np.linalg.norm(g0 - g) / np.linalg.norm(g0 - g0.mean())))
+        fits.append(float(100.0 * (1.0 - np.linalg.norm(g0 - g) / np.linalg.norm(g0 - g0.mean()))))
     return {"seconds": [r["seconds"] for r in rows], "fit": fits}
 
 
@@ -544,7 +549,7 @@ def main(argv=None):
     rows = collect(cases, methods, args.repeats, args.timeout, args.threads, log)
     imp = None
     if args.impulseest:
-        imp = impulseest_bank(BANK_CASE[1], BANK_CASE[0], BANK_SYSTEMS, args.timeout)
+        imp = impulseest_bank(BANK_CASE[1], BANK_CASE[0], BANK_SYSTEMS, args.timeout, args.threads)
         log("# impulseest: " + (imp.get("skipped") or f"median {median(imp['seconds']):.2f} s"))
     section = render_section(rows, imp, args, started, (load0, os.getloadavg()[0]))
     print(section)
