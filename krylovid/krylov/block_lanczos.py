@@ -120,6 +120,7 @@ class BlockLanczos:
         self._rel_tol = self._check_tol(deflation_tol)
         self._Qt = self._xp.zeros((min(self._n, max(64, 4 * B.shape[1])), self._n), dtype=self._dtype)
         self._T = np.zeros((self._Qt.shape[0],) * 2)
+        self._P = np.zeros_like(self._T)
         self._dim, self._matvecs = 0, 0
         self._sizes: list[int] = []
         self._norm_est, self._invariant, self._breakdown = 0.0, False, False
@@ -176,6 +177,17 @@ class BlockLanczos:
     def T(self):
         """``Q^T A Q``, symmetric block tridiagonal array of shape ``(d, d)``."""
         return asarray(self._T[: self._dim, : self._dim].copy(), self._xp, dtype=self._dtype)
+
+    @property
+    def projection(self):
+        """``Q^T A Q`` as computed by the reorthogonalization (all blocks, not only the tridiagonal band).
+
+        Equal to :attr:`T` up to rounding and deflation drops: a block started after a restart
+        (:meth:`restart`) can see directions an earlier step dropped, and then the entries outside
+        the band are what makes this the true Rayleigh quotient.  Symmetric array of shape ``(d, d)``
+        (``"full"`` reorthogonalization; with ``"local"`` only the band and its neighbours are filled).
+        """
+        return asarray(self._P[: self._dim, : self._dim].copy(), self._xp, dtype=self._dtype)
 
     @property
     def Q_next(self):
@@ -298,7 +310,9 @@ class BlockLanczos:
         Qt[: self._dim, :] = self._Qt[: self._dim, :]
         T = np.zeros((new_cap, new_cap))
         T[: self._dim, : self._dim] = self._T[: self._dim, : self._dim]
-        self._Qt, self._T = Qt, T
+        P = np.zeros((new_cap, new_cap))
+        P[: self._dim, : self._dim] = self._P[: self._dim, : self._dim]
+        self._Qt, self._T, self._P = Qt, T, P
 
     def _step(self) -> None:
         xp, d = self._xp, self._dim
@@ -324,6 +338,10 @@ class BlockLanczos:
         self._dropped2 += self._last_drop2
         if Bk.shape[0] and S[Bk.shape[0] - 1] < _EXTRA_PASS_RATIO * self._norm_est:
             Qn, Bk = self._polish(Qn, Bk, lo, d + p)
+        col = host(H)
+        self._P[lo: d + p, d: d + p] = col
+        self._P[d: d + p, lo: d + p] = col.T
+        self._P[d: d + p, d: d + p] = Ak
         self._commit(Ak, Bk, Qn, p)
 
     def _polish(self, Qn, Bk, lo, hi):

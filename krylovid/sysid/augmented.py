@@ -19,9 +19,11 @@ do not see enter them here:
 
 * **deflation drops** — directions dropped from a block are a residual ``Z``
   of the recurrence (``||Z||_F`` tracked by the Lanczos process); it enters
-  the data-fit residual bound, and a space declared invariant below the full
-  dimension is continued with a fresh random block in its complement instead
-  of being called exact;
+  the data-fit residual bound; ``T`` is the explicitly computed projection
+  ``Q^T A Q`` (all blocks, :attr:`BlockLanczos.projection`), so a later block
+  that sees a dropped direction keeps the Galerkin value a lower bound; a
+  space declared invariant below the full dimension is continued with a
+  fresh random block in its complement instead of being called exact;
 * **rounding** — the computed operator, ``T`` and its eigenvalues are those of
   some ``A'`` with ``A - delta I <= A' <= A + delta I``, ``delta = rounding``
   (default ``8 eps ||A||``: four times the backward error measured for the
@@ -162,6 +164,7 @@ class AugmentedKrylov:
         self.rounding = rounding
         self.max_dim = D if max_dim is None else min(int(max_dim), D)
         self._restart_size = max(1, int(start.shape[1]) - 1)
+        self.deflation_tol = deflation_tol
         self._lanczos = BlockLanczos(A, start, deflation_tol=deflation_tol)
         self._qtb = np.zeros(0)
         self._spectral = None
@@ -243,7 +246,7 @@ class AugmentedKrylov:
         if d > old:
             new = to_numpy(xp.matmul(xp.permute_dims(lz.Q[:, old:d], (1, 0)), self.b))
             self._qtb = np.concatenate([self._qtb, np.asarray(new, dtype=np.float64)])
-        T = np.asarray(to_numpy(lz.T), dtype=np.float64)
+        T = np.asarray(to_numpy(lz.projection), dtype=np.float64)
         theta, S = np.linalg.eigh((T + T.T) / 2)
         theta = np.maximum(theta, 0.0)
         coef = S.T @ self._qtb[:d]

@@ -39,6 +39,9 @@ _EPS = float(np.finfo(np.float64).eps)
 #: ``"auto"`` uses the R-factor dual up to this many flops for the thin QR of ``Phi`` (``2 N n^2``).
 R_FACTOR_MAX_FLOPS = 2e11
 FORMULATIONS = ("auto", "primal", "dual", "gram")
+#: Deflation threshold (relative to ||A||) of the n x n dual forms: drops enter the bounds as a perturbation
+#: of T, and these spaces may grow to their full dimension anyway, so only rounding-level directions go.
+DUAL_DEFLATION_TOL = 16 * _EPS
 
 
 class KrylovBudgetWarning(RuntimeWarning):
@@ -70,12 +73,16 @@ class KrylovEvaluator:
         Rounding allowance ``delta`` of the estimator (default: automatic, see
         :class:`~krylovid.sysid.AugmentedKrylov`).  A large value makes the bounds
         deliberately wide (tests of the uncertified paths).
+    deflation_tol : float, optional
+        Relative deflation threshold of the block Lanczos process (default
+        ``DUAL_DEFLATION_TOL`` for the dual forms, the Lanczos default for the primal).
     """
 
     method = "krylov"
 
     def __init__(self, problem, *, formulation: str = "auto", block_size: int = 8, max_dim=None,
-                 random_state=None, truncate: bool = True, rounding: float | None = None):
+                 random_state=None, truncate: bool = True, rounding: float | None = None,
+                 deflation_tol: float | None = None):
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         self.problem = problem
@@ -84,7 +91,7 @@ class KrylovEvaluator:
             if formulation == "dual" and 2.0 * problem.N * problem.n ** 2 > R_FACTOR_MAX_FLOPS:
                 formulation = "gram"
         self.formulation = formulation
-        self.rounding = rounding
+        self.rounding, self.deflation_tol = rounding, deflation_tol
         D = problem.n if self.formulation != "primal" else problem.N
         s = int(min(block_size, max(D - 1, 0)))
         self.Omega = default_rng(random_state).standard_normal((D, s))
@@ -101,12 +108,18 @@ class _KrylovState(ShiftState):
     vectorized = True
 
     def __init__(self, ev, params):
-        p = ev.problem
-        self.problem, self.params, self.form = p, params, ev.formulation
+        self.problem, self.params, self.form, self._ev = ev.problem, params, ev.formulation, ev
         self.dual = self.form != "primal"
+        self.status = "converged"
+        self.history = []
+        self._build(truncate=ev.truncate)
+
+    def _build(self, truncate: bool) -> None:
+        """The operator, data vector and estimator; ``truncate``: leading block of a TC/DI dual."""
+        p, params, ev = self.problem, self.params, self._ev
         self.k, self.tail_trace = p.n, 0.0
         if self.dual:
-            diag_G = p.sqrt_gram_diagonal(params) if ev.truncate and p.kernel.sqrt_triangular else None
+            diag_G = p.sqrt_gram_diagonal(params) if truncate and p.kernel.sqrt_triangular else None
             if diag_G is not None:
                 self.trace = float(np.sum(diag_G))
                 k = p.kernel.truncation_index(p.n, params, p.gram, p.gram_prefix)
@@ -125,12 +138,12 @@ class _KrylovState(ShiftState):
             self.trace = p.kernel_trace_gram(params)
             op, b = PrimalOperator(p, params), p.y
         trace = self.trace - self.tail_trace
-        Omega = ev.Omega[:self.k] if self.dual else ev.Omega
-        self.Omega = Omega
-        self.est = AugmentedKrylov(op, b, trace=trace, Omega=Omega, max_dim=ev.max_dim, rounding=ev.rounding)
+        self.Omega = ev.Omega[:self.k] if self.dual else ev.Omega
+        # the n x n duals grow to their full dimension when needed: keep (almost) every direction
+        tol = ev.deflation_tol if ev.deflation_tol is not None else (DUAL_DEFLATION_TOL if self.dual else None)
+        self.est = AugmentedKrylov(op, b, trace=trace, Omega=self.Omega, max_dim=ev.max_dim, rounding=ev.rounding,
+                                   deflation_tol=tol)
         self.est.extend(2)
-        self.status = "converged"
-        self.history = []
 
     def bounds(self, lam) -> ShiftBounds:
         lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
@@ -171,8 +184,14 @@ class _KrylovState(ShiftState):
             ok = gap_ok(self.bounds)
             self.history.append((self.est.dim, ok))
             if ok:
+                self.status = "converged"
                 return True
             if self.est.exhausted:
+                if self.k < self.problem.n and (self.est.max_dim >= self.k):
+                    # the truncated tail (shift eps = tr G22) is what the bounds cannot resolve: drop the
+                    # truncation and grow on the whole dual
+                    self._build(truncate=False)
+                    continue
                 break
             self.est.extend_to(max(self.est.dim + 1, int(self.est.dim * 1.3)))
         # Exhausted: the space is invariant up to the deflation tolerance (or at its budget) and the
@@ -188,7 +207,7 @@ class _KrylovState(ShiftState):
         """``(dim, ShiftBounds)`` after each block step of a fresh build of the same space."""
         final = self.est
         fresh = AugmentedKrylov(final.A, final.b, trace=final.trace, Omega=self.Omega, max_dim=final.max_dim,
-                                rounding=final.rounding)
+                                rounding=final.rounding, deflation_tol=final.deflation_tol)
         out = []
         self.est = fresh
         try:
