@@ -15,6 +15,7 @@ and a MATLAB ``.mat`` (u, y, Ts).  Steps:
 Run as ``python examples/identify_real_record.py [OUT_DIR]`` (``KRYLOVID_EXAMPLE_SMALL=1``
 for shorter records).
 """
+
 import os
 import sys
 import tempfile
@@ -34,8 +35,11 @@ if "MPLBACKEND" not in os.environ:
     matplotlib.use("Agg")
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"
-OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OUT")
-                                             or tempfile.mkdtemp(prefix="krylovid-example-"))
+OUT = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else (os.environ.get("KRYLOVID_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="krylovid-example-"))
+)
 os.makedirs(OUT, exist_ok=True)
 
 # -- 1. load -------------------------------------------------------------------------------
@@ -45,7 +49,7 @@ Ts = float(np.median(np.diff(t1)))
 mat = scipy.io.loadmat(paths["mat"])
 u2, y2 = mat["u"].ravel(), mat["y"].ravel()
 assert abs(float(mat["Ts"].squeeze()) - Ts) < 1e-9
-n_val = len(u1) // 3                                  # hold out the end of experiment 1 for validation
+n_val = len(u1) // 3  # hold out the end of experiment 1 for validation
 u_est, y_est, u_val, y_val = u1[:-n_val], y1[:-n_val], u1[-n_val:], y1[-n_val:]
 print(f"sample time {Ts:g} s; experiment 1: {len(u1)} samples (.dat), experiment 2: {len(u2)} samples (.mat)")
 print(f"means: u {u1.mean():.3f}, y {y1.mean():.3f}  (an operating point, not dynamics)")
@@ -54,30 +58,34 @@ print(f"means: u {u1.mean():.3f}, y {y1.mean():.3f}  (an operating point, not dy
 model = KernelFIR(order="auto", delay="auto", detrend="constant", sample_time=Ts)
 model.fit([u_est, u2], [y_est, y2])
 s = model.structure_
-print(f"chosen delay {model.delay_} (F by delay: " + ", ".join(
-    f"{d}: {f:.1f}" for d, f in zip(s.delays, s.delay_objective, strict=True) if np.isfinite(f)) + ")")
+print(
+    f"chosen delay {model.delay_} (F by delay: "
+    + ", ".join(f"{d}: {f:.1f}" for d, f in zip(s.delays, s.delay_objective, strict=True) if np.isfinite(f))
+    + ")"
+)
 print(f"chosen order {model.order_} (orders tried {list(s.orders)})")
 print(f"hyperparameters: {model.hyperparameters_}, noise variance {model.noise_variance_:.4g}")
 
 truth = np.load(paths["truth"])["g"]
-g_true = truth[model.delay_:model.delay_ + model.order_]
+g_true = truth[model.delay_ : model.delay_ + model.order_]
 print(f"fit to the true impulse response: {fit(g_true, model.impulse_response_):.1f} %")
 
 # -- 3. validation on held-out data -------------------------------------------------------
 ra = model.residuals(u_val, y_val)
 cr = model.compare(u_val, y_val)
 print(f"validation fit (compare): {cr.fit:.1f} %")
-print(f"residuals white: {ra.white} (noise is coloured, so an FIR output-error model leaves them coloured); "
-      f"independent of the input: {ra.independent}")
+print(
+    f"residuals white: {ra.white} (noise is coloured, so an FIR output-error model leaves them coloured); "
+    f"independent of the input: {ra.independent}"
+)
 model.plot_residuals(u_val, y_val).savefig(os.path.join(OUT, "real_residuals.png"))
 model.plot_compare(u_val, y_val).savefig(os.path.join(OUT, "real_compare.png"))
 
 # -- 4. responses with bands, checked against the truth -----------------------------------
 omega = np.logspace(-1, np.log10(np.pi / Ts), 200)
 fr = model.frequency_response(omega)
-_, G_true = scipy.signal.dfreqresp(scipy.signal.dlti(truth, np.r_[1.0, np.zeros(truth.size - 1)], dt=Ts),
-                                   w=omega * Ts)
-inside_f = np.mean(np.abs(fr.response - G_true) ** 2 <= 4.6 * fr.std ** 2)      # 99 % of a complex Gaussian
+_, G_true = scipy.signal.dfreqresp(scipy.signal.dlti(truth, np.r_[1.0, np.zeros(truth.size - 1)], dt=Ts), w=omega * Ts)
+inside_f = np.mean(np.abs(fr.response - G_true) ** 2 <= 4.6 * fr.std**2)  # 99 % of a complex Gaussian
 sr = model.step_response(num=120)
 s_true = np.cumsum(truth)[:120]
 inside_s = np.mean(np.abs(sr.response - s_true) <= 2.576 * sr.std + 1e-12)
@@ -90,8 +98,10 @@ model.plot_step_response(num=120).savefig(os.path.join(OUT, "real_step.png"))
 # -- 5. export, save, load ----------------------------------------------------------------
 sys_d = model.to_dlti()
 _, y_sim = scipy.signal.dlsim(sys_d, u_val - model.input_offset_)
-print(f"scipy.signal.dlti (dt={sys_d.dt:g}) reproduces predict: "
-      f"{np.allclose(y_sim.ravel() + model.output_offset_, model.predict(u_val))}")
+print(
+    f"scipy.signal.dlti (dt={sys_d.dt:g}) reproduces predict: "
+    f"{np.allclose(y_sim.ravel() + model.output_offset_, model.predict(u_val))}"
+)
 try:
     tf = model.to_control()
     print(f"python-control transfer function with dt={tf.dt:g}")
@@ -100,5 +110,7 @@ except ImportError:
 path = os.path.join(OUT, "real_model.npz")
 model.save(path)
 loaded = KernelFIR.load(path)
-print(f"saved and loaded: same prediction {np.allclose(loaded.predict(u_val), model.predict(u_val))}, "
-      f"same band {np.allclose(loaded.frequency_response(omega).std, fr.std)}")
+print(
+    f"saved and loaded: same prediction {np.allclose(loaded.predict(u_val), model.predict(u_val))}, "
+    f"same band {np.allclose(loaded.frequency_response(omega).std, fr.std)}"
+)

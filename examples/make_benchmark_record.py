@@ -17,6 +17,7 @@ Two experiments, written as real data usually arrive:
 Run as ``python examples/make_benchmark_record.py [OUT_DIR]``; the worked
 example imports :func:`make_record`.
 """
+
 import os
 import sys
 import tempfile
@@ -68,8 +69,10 @@ def make_record(out_dir, *, n1: int = 1500, n2: int = 1000, seed: int = 0) -> di
     u2_dev = scipy.signal.lfilter([0.5], [1.0, -0.5], rng.standard_normal(n2))
     u2, y2 = _experiment(u2_dev, rng, noise_std=0.15)
     os.makedirs(out_dir, exist_ok=True)
-    paths = {k: os.path.join(out_dir, f) for k, f in
-             (("dat", "plant_exp1.dat"), ("mat", "plant_exp2.mat"), ("truth", "plant_truth.npz"))}
+    paths = {
+        k: os.path.join(out_dir, f)
+        for k, f in (("dat", "plant_exp1.dat"), ("mat", "plant_exp2.mat"), ("truth", "plant_truth.npz"))
+    }
     t1 = TS * np.arange(n1)
     np.savetxt(paths["dat"], np.column_stack([t1, u1, y1]), fmt="%.6f")
     scipy.io.savemat(paths["mat"], {"u": u2[:, None], "y": y2[:, None], "Ts": TS})

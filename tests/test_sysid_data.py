@@ -1,6 +1,7 @@
 """Data sanity (issue 11 item 1): record length, offsets, detrending — regression tests for the
 measured failures (N = order + 1 reported as converged with F = -4.6e17; offsets u + 5, y + 20 fitted
 silently to a wrong response)."""
+
 import warnings
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_offsets_warn_and_constant_detrend_recovers_the_response():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         det = KernelFIR(order=30, method="qr", detrend="constant").fit(u + 5, y + 20)
-    assert fit(G0, raw.impulse_response_) < 50            # the measured failure: -179 %
+    assert fit(G0, raw.impulse_response_) < 50  # the measured failure: -179 %
     assert fit(G0, det.impulse_response_) > 95
     assert fit(G0, det.impulse_response_) == pytest.approx(fit(G0, clean.impulse_response_), abs=2.0)
     assert det.input_offset_[0] == pytest.approx(np.mean(u + 5))

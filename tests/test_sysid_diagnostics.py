@@ -1,4 +1,5 @@
 """Residual analysis and compare (issue 11 item 5) against direct sums and known answers."""
+
 import numpy as np
 import pytest
 from scipy.stats import norm
@@ -51,7 +52,7 @@ def test_right_model_passes_and_short_model_fails_on_validation_data():
         short = KernelFIR(order=5, method="qr").fit(u, y)
     rs = short.residuals(uv, yv)
     assert not rs.independent and not rs.white
-    assert np.max(np.abs(rs.cross_correlation[0, 25 + 6:])) > 3 * rs.cross_correlation_limit[0]  # lags > order
+    assert np.max(np.abs(rs.cross_correlation[0, 25 + 6 :])) > 3 * rs.cross_correlation_limit[0]  # lags > order
     assert short.compare(uv, yv).fit < good.compare(uv, yv).fit - 20
 
 

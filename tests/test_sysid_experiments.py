@@ -1,6 +1,7 @@
 """Several experiments in one model and per-input priors (issue 11 items 3 and 4), against dense
 references: the stacked regressor built by hand, the joint objective from dense matrices, and the
 block-diagonal prior from scipy.linalg.block_diag."""
+
 import numpy as np
 import pytest
 import scipy.linalg as sla
@@ -55,7 +56,7 @@ def test_one_model_from_two_experiments_maximizes_the_joint_likelihood(method):
     K = h["c"] * get_kernel("TC").dense(20, {"beta": h["beta"]})
     F = _dense_F(Phi, y, K, model.noise_variance_)
     assert model.objective_ == pytest.approx(F, rel=1e-7)
-    for f in (0.8, 1.25):          # a local minimum in c at the reported beta
+    for f in (0.8, 1.25):  # a local minimum in c at the reported beta
         assert _dense_F(Phi, y, f * K, model.noise_variance_) > F
     assert model.info_["n_experiments"] == 2
     single = KernelFIR(order=20, method="qr").fit(*recs[1])
@@ -75,8 +76,9 @@ def test_mismatched_experiment_lists_are_refused():
     with pytest.raises(ValueError, match="u"):
         KernelFIR(order=20).fit(recs[0][0], [y for _, y in recs])
     with pytest.raises(ValueError, match="same number of inputs"):
-        KernelFIR(order=5, method="qr").fit([np.random.default_rng(0).standard_normal((50, 2)),
-                                             recs[1][0]], [recs[0][1][:50], recs[1][1]])
+        KernelFIR(order=5, method="qr").fit(
+            [np.random.default_rng(0).standard_normal((50, 2)), recs[1][0]], [recs[0][1][:50], recs[1][1]]
+        )
 
 
 def test_per_input_kernel_is_the_block_diagonal_prior():
@@ -98,20 +100,21 @@ def test_per_input_prior_beats_the_shared_prior_on_dissimilar_channels():
     """A fast and a slow channel: one (c, beta) cannot fit both (measured: 91.7 % jointly vs 94.2 % alone)."""
     rng = np.random.default_rng(1)
     k = np.arange(30)
-    g1, g2 = 0.6 ** k * np.sin(0.9 * k + 0.5), 0.3 * 0.9 ** k
+    g1, g2 = 0.6**k * np.sin(0.9 * k + 0.5), 0.3 * 0.9**k
     N = 400
     u = rng.standard_normal((N, 2))
     y = np.convolve(u[:, 0], np.r_[0, g1])[:N] + np.convolve(u[:, 1], np.r_[0, g2])[:N]
     y = y + 0.3 * rng.standard_normal(N)
     shared = KernelFIR(order=30, method="qr", prior="shared").fit(u, y)
     own = KernelFIR(order=30, method="qr").fit(u, y)
-    assert own.objective_ <= shared.objective_ + 1e-6          # the shared prior is a special case
+    assert own.objective_ <= shared.objective_ + 1e-6  # the shared prior is a special case
     assert own.objective_ < shared.objective_ - 5
     assert fit(g2, own.impulse_response_[1]) > fit(g2, shared.impulse_response_[1]) + 3
     b0, b1 = (h["beta"] for h in own.input_hyperparameters_)
-    assert b0 < b1                                             # the slow channel gets the slower decay
+    assert b0 < b1  # the slow channel gets the slower decay
     # the reported optimum is the dense objective of the per-input prior
     Phi = np.hstack([_dense_phi(u[:, 0], 30), _dense_phi(u[:, 1], 30)])
-    Kd = own.hyperparameters_["c"] * PerInputKernel("TC", 2).dense(60, {k: v for k, v in own.hyperparameters_.items()
-                                                                      if k != "c"})
+    Kd = own.hyperparameters_["c"] * PerInputKernel("TC", 2).dense(
+        60, {k: v for k, v in own.hyperparameters_.items() if k != "c"}
+    )
     assert own.objective_ == pytest.approx(_dense_F(Phi, y, Kd, own.noise_variance_), rel=1e-8)

@@ -1,4 +1,5 @@
 """KernelFIR: same optimum for every method, literature-level fits, sklearn conventions, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,8 @@ def test_posterior_matches_dense_formulas():
     u, y, _ = system_data(N=300, seed=3)
     m = KernelFIR(order=30, kernel="TC", random_state=0).fit(u, y)
     hp, s2 = m.hyperparameters_, m.noise_variance_
-    from krylovid.sysid.regressors import fir_regressor
     from krylovid.sysid.kernels import get_kernel
+    from krylovid.sysid.regressors import fir_regressor
 
     Phi = fir_regressor(u, 30).dense()
     K = hp["c"] * get_kernel("TC").dense(30, {"beta": hp["beta"]})
@@ -116,18 +117,22 @@ def test_lam_curve_brackets_exact_and_convergence_tightens():
 def test_fixed_noise_variance_and_progress_callback():
     u, y, _ = system_data(N=300, seed=8)
     calls = []
-    m = KernelFIR(order=30, noise_variance=0.02, progress=lambda k, p, F: calls.append((k, F)),
-                  random_state=0).fit(u, y)
+    m = KernelFIR(order=30, noise_variance=0.02, progress=lambda k, p, F: calls.append((k, F)), random_state=0).fit(
+        u, y
+    )
     assert m.noise_variance_ == 0.02
     assert len(calls) == m.info_["n_evaluations"] and calls[0][0] == 1
 
 
-@pytest.mark.parametrize("u_bad,y_bad,order,match", [
-    ("nan", None, 20, "u"),
-    (None, "short", 20, "length|y"),
-    ("zero", None, 20, "u"),
-    (None, None, 400, "data|order"),
-])
+@pytest.mark.parametrize(
+    "u_bad,y_bad,order,match",
+    [
+        ("nan", None, 20, "u"),
+        (None, "short", 20, "length|y"),
+        ("zero", None, 20, "u"),
+        (None, None, 400, "data|order"),
+    ],
+)
 def test_bad_input_is_refused_with_a_clear_error(u_bad, y_bad, order, match):
     u, y, _ = system_data(N=300, seed=9)
     if u_bad == "nan":
@@ -141,10 +146,17 @@ def test_bad_input_is_refused_with_a_clear_error(u_bad, y_bad, order, match):
         KernelFIR(order=order).fit(u, y)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"kernel": "nope"}, "kernel"), ({"method": "fast"}, "method"), ({"noise_variance": 0.0}, "noise_variance"),
-    ({"tol": 2.0}, "tol"), ({"initial": "warm"}, "initial"), ({"delay": -1}, "delay"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"kernel": "nope"}, "kernel"),
+        ({"method": "fast"}, "method"),
+        ({"noise_variance": 0.0}, "noise_variance"),
+        ({"tol": 2.0}, "tol"),
+        ({"initial": "warm"}, "initial"),
+        ({"delay": -1}, "delay"),
+    ],
+)
 def test_bad_options(kwargs, match):
     u, y, _ = system_data(N=200, seed=10)
     with pytest.raises((ValueError, TypeError), match=match):

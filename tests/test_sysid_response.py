@@ -1,6 +1,7 @@
 """Responses, bands and exports of KernelFIR against independent references:
 scipy.signal (dimpulse, dstep, dfreqresp, lfilter), python-control, and dense
 formulas for the posterior covariance and the variance of linear functionals."""
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -15,7 +16,7 @@ T = 0.05
 def siso():
     rng = np.random.default_rng(3)
     k = np.arange(25)
-    g0 = 0.75 ** k * np.cos(0.4 * k)
+    g0 = 0.75**k * np.cos(0.4 * k)
     u = rng.standard_normal(300)
     y = np.convolve(u, np.r_[0.0, 0.0, g0])[:300] + 0.05 * rng.standard_normal(300)
     model = KernelFIR(order=25, delay=2, method="qr", sample_time=T).fit(u, y)
@@ -50,7 +51,7 @@ def test_step_response_and_band_match_scipy_and_dense(siso):
     assert np.allclose(sr.response, ref.ravel(), atol=1e-12)
     assert np.allclose(sr.time, T * np.arange(40))
     C = _dense_covariance(model, u)
-    for k in (0, 1, 2, 10, 39):          # Var s_k = a^T C a, a = indicator of the first k + 1 - d coefficients
+    for k in (0, 1, 2, 10, 39):  # Var s_k = a^T C a, a = indicator of the first k + 1 - d coefficients
         a = (np.arange(model.order_) <= k - model.delay_).astype(float)
         assert sr.std[k] == pytest.approx(np.sqrt(a @ C @ a), rel=1e-6, abs=1e-14)
 
@@ -77,7 +78,7 @@ def test_frequency_band_covers_truth_at_nominal_rate():
     """Across noise realizations, |G_hat - G_true| <= 2.58 std (99 %) at most frequencies."""
     rng = np.random.default_rng(0)
     k = np.arange(20)
-    g0 = 0.6 ** k
+    g0 = 0.6**k
     omega = np.linspace(0.05, np.pi, 30)
     G0 = frequency_response(g0, omega=omega, delay=1).response
     inside = []
@@ -86,7 +87,7 @@ def test_frequency_band_covers_truth_at_nominal_rate():
         y = np.convolve(u, np.r_[0.0, g0])[:200] + 0.3 * rng.standard_normal(200)
         fr = KernelFIR(order=20, method="qr").fit(u, y).frequency_response(omega)
         # |G - G_hat|^2 / std^2 is about chi2(2)/2 for a complex Gaussian: 99 % quantile 4.6
-        inside.append(np.abs(fr.response - G0) ** 2 <= 4.6 * fr.std ** 2)
+        inside.append(np.abs(fr.response - G0) ** 2 <= 4.6 * fr.std**2)
     assert np.mean(inside) > 0.9
 
 
@@ -137,8 +138,9 @@ def test_step_response_known_values():
     assert np.allclose(sr.std, [0.0, 0.2, np.sqrt(0.05), np.sqrt(0.05)])
 
 
-@pytest.mark.parametrize("bad, match", [({"omega": np.array([np.nan])}, "omega"),
-                                        ({"sample_time": 0.0}, "sample_time")])
+@pytest.mark.parametrize(
+    "bad, match", [({"omega": np.array([np.nan])}, "omega"), ({"sample_time": 0.0}, "sample_time")]
+)
 def test_frequency_response_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         frequency_response(np.ones(3), **bad)
@@ -150,10 +152,10 @@ def test_model_plots_draw_the_bands(siso):
 
     model, u, y = siso
     fig = model.plot_step_response()
-    assert fig.axes[0].get_xlabel() == "time [s]" and len(fig.axes[0].collections) >= 1   # the band
+    assert fig.axes[0].get_xlabel() == "time [s]" and len(fig.axes[0].collections) >= 1  # the band
     fig2 = model.plot_bode()
     assert fig2.axes[1].get_xlabel() == "frequency [rad/s]"
-    assert all(len(a.collections) >= 1 for a in fig2.axes)                                # magnitude and phase bands
+    assert all(len(a.collections) >= 1 for a in fig2.axes)  # magnitude and phase bands
     assert len(model.plot_residuals(u, y).axes) == 2
     assert "fit" in model.plot_compare(u, y).axes[0].get_lines()[1].get_label()
     plt.close("all")

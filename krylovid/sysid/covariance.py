@@ -12,6 +12,7 @@ response, predictions — need the whole matrix
 working precision) and no ``N x N`` matrix: one symmetric eigendecomposition of
 the ``n x n`` matrix ``G = L^T M L``.
 """
+
 from __future__ import annotations
 
 import numpy as np

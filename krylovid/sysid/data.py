@@ -10,6 +10,7 @@
   (:class:`DataWarning`);
 * :func:`prepare_records` does both for one record or a list of experiments.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -21,8 +22,19 @@ import scipy.signal
 from .._validation import check_array, check_int
 from ..backend import array_namespace
 
-__all__ = ["check_data", "effective_length", "check_noise_dof", "detrend", "Detrended", "significant_offsets",
-           "prepare_records", "Records", "DataWarning", "MIN_NOISE_DOF", "DETREND_MODES"]
+__all__ = [
+    "check_data",
+    "effective_length",
+    "check_noise_dof",
+    "detrend",
+    "Detrended",
+    "significant_offsets",
+    "prepare_records",
+    "Records",
+    "DataWarning",
+    "MIN_NOISE_DOF",
+    "DETREND_MODES",
+]
 
 #: Residual degrees of freedom the ``"ls"`` noise variance needs (``N_eff - m * order``).
 MIN_NOISE_DOF = 10
@@ -105,13 +117,14 @@ def check_data(u, y, order: int, *, delay: int = 1, initial: str = "zero"):
     if y.shape[0] != N:
         raise ValueError(f"y must have the same length as u: len(u) = {N}, len(y) = {y.shape[0]}")
     if delay >= N:
-        raise ValueError(f"delay: a delay of {delay} samples leaves no output that depends on the "
-                         f"input (N = {N})")
+        raise ValueError(f"delay: a delay of {delay} samples leaves no output that depends on the input (N = {N})")
     n_eff = effective_length(N, order, delay, initial)
     if n_eff <= m * order:
-        raise ValueError(f"order: too little data for order={order} with {m} input(s): {n_eff} usable "
-                         f"samples (N = {N}, initial={initial!r}, delay={delay}) but at least "
-                         f"{m * order + 1} are needed")
+        raise ValueError(
+            f"order: too little data for order={order} with {m} input(s): {n_eff} usable "
+            f"samples (N = {N}, initial={initial!r}, delay={delay}) but at least "
+            f"{m * order + 1} are needed"
+        )
     spread = xp.max(u, axis=0) - xp.min(u, axis=0)
     scale = xp.max(xp.abs(u), axis=0)
     for i in range(m):
@@ -121,8 +134,9 @@ def check_data(u, y, order: int, *, delay: int = 1, initial: str = "zero"):
     return u, y
 
 
-def check_noise_dof(n_eff: int, n_coef: int, *, N: int, order: int, num_inputs: int, delay: int = 1,
-                    initial: str = "zero") -> None:
+def check_noise_dof(
+    n_eff: int, n_coef: int, *, N: int, order: int, num_inputs: int, delay: int = 1, initial: str = "zero"
+) -> None:
     """Refuse a record too short for the least-squares noise variance ``||y - Phi g_LS||^2 / (N_eff - n)``.
 
     With ``N_eff - n`` residual degrees of freedom the estimate has relative
@@ -156,10 +170,12 @@ def check_noise_dof(n_eff: int, n_coef: int, *, N: int, order: int, num_inputs: 
     if n_eff - n_coef >= MIN_NOISE_DOF:
         return
     need = N + (n_coef + MIN_NOISE_DOF - n_eff)
-    raise ValueError(f"order: {N} samples are too few for order={order} with {num_inputs} input(s) and "
-                     f"noise_variance='ls': at least {need} are needed (the least-squares noise estimate needs "
-                     f"N_eff - inputs*order >= {MIN_NOISE_DOF}); use a lower order, a longer record, or "
-                     "noise_variance='ml' or a number")
+    raise ValueError(
+        f"order: {N} samples are too few for order={order} with {num_inputs} input(s) and "
+        f"noise_variance='ls': at least {need} are needed (the least-squares noise estimate needs "
+        f"N_eff - inputs*order >= {MIN_NOISE_DOF}); use a lower order, a longer record, or "
+        "noise_variance='ml' or a number"
+    )
 
 
 @dataclass(frozen=True)
@@ -213,14 +229,15 @@ def detrend(u, y, mode: str = "constant") -> Detrended:
         return Detrended(u, y, np.zeros(u.shape[1]), 0.0, mode)
     if mode == "constant":
         return Detrended(u - u0, y - y0, u0, y0, mode)
-    return Detrended(scipy.signal.detrend(u, axis=0, type="linear"), scipy.signal.detrend(y, type="linear"),
-                     u0, y0, mode)
+    return Detrended(
+        scipy.signal.detrend(u, axis=0, type="linear"), scipy.signal.detrend(y, type="linear"), u0, y0, mode
+    )
 
 
 def _offset_t(x: np.ndarray, batches: int = 10) -> float:
     """``|mean| / se`` with the standard error from batch means (robust to autocorrelation)."""
     n = x.shape[0] // batches
-    means = x[:n * batches].reshape(batches, n).mean(axis=1)
+    means = x[: n * batches].reshape(batches, n).mean(axis=1)
     se = means.std(ddof=1) / np.sqrt(batches)
     m = abs(float(x.mean()))
     return np.inf if se == 0 and m > 0 else (0.0 if m == 0 else m / se)
@@ -257,8 +274,7 @@ def significant_offsets(u, y, *, t_threshold: float = 4.0, rel_threshold: float 
     if y.shape[0] < 20:
         return []
     cols = [(f"u[{i}]", u[:, i]) for i in range(u.shape[1])] + [("y", y)]
-    return [name for name, x in cols
-            if _offset_t(x) > t_threshold and abs(x.mean()) > rel_threshold * x.std()]
+    return [name for name, x in cols if _offset_t(x) > t_threshold and abs(x.mean()) > rel_threshold * x.std()]
 
 
 @dataclass(frozen=True)
@@ -310,8 +326,7 @@ def prepare_records(u, y, mode: str = "none") -> Records:
     """
     several = _several(u, y)
     if several and (not isinstance(u, (list, tuple)) or len(u) != len(y)):
-        raise ValueError(f"u: with several experiments give u and y as lists of the same length, "
-                         f"got {len(y)} outputs")
+        raise ValueError(f"u: with several experiments give u and y as lists of the same length, got {len(y)} outputs")
     records, weights = [], []
     for k, (uk, yk) in enumerate(zip(u, y, strict=True) if several else [(u, y)]):
         name = f" (experiment {k})" if several else ""
@@ -326,12 +341,15 @@ def prepare_records(u, y, mode: str = "none") -> Records:
         if mode == "none":
             flagged = significant_offsets(uk, yk)
             if flagged:
-                warnings.warn(f"significant offsets in {', '.join(flagged)}{name}: the FIR model has no "
-                              "constant term and would read them as dynamics; pass detrend='constant' "
-                              "(or 'linear' for drifts) unless the record starts from rest at zero "
-                              "(e.g. a step test)", DataWarning, stacklevel=4)
+                warnings.warn(
+                    f"significant offsets in {', '.join(flagged)}{name}: the FIR model has no "
+                    "constant term and would read them as dynamics; pass detrend='constant' "
+                    "(or 'linear' for drifts) unless the record starts from rest at zero "
+                    "(e.g. a step test)",
+                    DataWarning,
+                    stacklevel=4,
+                )
         records.append((d.u, d.y))
         weights.append((uk.shape[0], d.input_offset, d.output_offset))
     total = sum(w[0] for w in weights)
-    return Records(records, sum(w[0] * w[1] for w in weights) / total,
-                   float(sum(w[0] * w[2] for w in weights) / total))
+    return Records(records, sum(w[0] * w[1] for w in weights) / total, float(sum(w[0] * w[2] for w in weights) / total))

@@ -18,6 +18,7 @@ normalized by ``sqrt(r_xx(0) r_yy(0))``.  Under the null hypothesis
 The limits are ``z * sqrt(variance)`` with ``z`` the two-sided normal
 quantile of ``confidence`` (99 % by default, as MATLAB).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -104,14 +105,15 @@ def correlation(x, y, max_lag: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     N = x.shape[0]
     L = next_fast_len(2 * N - 1, real=True)
-    full = irfft(rfft(x, L) * np.conj(rfft(y, L)), L)             # full[tau] = sum_t x(t+tau) y(t)
+    full = irfft(rfft(x, L) * np.conj(rfft(y, L)), L)  # full[tau] = sum_t x(t+tau) y(t)
     taus = np.arange(-max_lag, max_lag + 1)
     out = np.where(np.abs(taus) < N, full[taus % L], 0.0)
     return out / N
 
 
-def residual_analysis(residuals, u, *, max_lag: int = 25, confidence: float = 0.99,
-                      sample_time: float = 1.0) -> ResidualAnalysis:
+def residual_analysis(
+    residuals, u, *, max_lag: int = 25, confidence: float = 0.99, sample_time: float = 1.0
+) -> ResidualAnalysis:
     """Whiteness of the residuals and their independence from the inputs (see module notes).
 
     Parameters
@@ -161,15 +163,26 @@ def residual_analysis(residuals, u, *, max_lag: int = 25, confidence: float = 0.
         ru = correlation(ui, ui, M)
         rho_u = ru / ru[M] if ru[M] > 0 else np.zeros_like(ru)
         cross.append(correlation(e, ui, M) / np.sqrt(re0 * ru[M]) if ru[M] > 0 else np.zeros(2 * M + 1))
-        var = float(np.sum(re / re0 * rho_u)) / N       # Bartlett, truncated at |k| <= M
+        var = float(np.sum(re / re0 * rho_u)) / N  # Bartlett, truncated at |k| <= M
         var = var if var > 0 else 1.0 / N
         limits.append(z * np.sqrt(var))
     cross, limits = np.array(cross), np.array(limits)
     lim_e = z / np.sqrt(N)
     white = bool(np.all(np.abs(rho_e[1:]) <= lim_e))
     independent = bool(np.all(np.abs(cross[:, M:]) <= limits[:, None]))
-    return ResidualAnalysis(e, np.arange(M + 1), rho_e, lim_e, np.arange(-M, M + 1), cross, limits,
-                            float(confidence), white, independent, float(sample_time))
+    return ResidualAnalysis(
+        e,
+        np.arange(M + 1),
+        rho_e,
+        lim_e,
+        np.arange(-M, M + 1),
+        cross,
+        limits,
+        float(confidence),
+        white,
+        independent,
+        float(sample_time),
+    )
 
 
 def compare_fit(y, y_hat, *, sample_time: float = 1.0) -> CompareResult:

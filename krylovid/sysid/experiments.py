@@ -16,6 +16,7 @@ dynamics across the seams).
 of records and a prior over all ``m * order`` coefficients (for example the
 per-input prior of :mod:`krylovid.sysid.priors`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,7 +64,7 @@ class StackedRegressor(LinearOperator):
 
     def _rmatmat(self, Y):
         o = self.offsets
-        return sum(np.asarray(b.rmatmat(Y[o[i]:o[i + 1]])) for i, b in enumerate(self.blocks))
+        return sum(np.asarray(b.rmatmat(Y[o[i] : o[i + 1]])) for i, b in enumerate(self.blocks))
 
     def gram(self):
         """``sum_r Phi_r^T Phi_r`` (each by its FFT correlations and boundary recursion)."""
@@ -149,8 +150,11 @@ class JointProblem(FIRProblem):
             if a >= z:
                 continue
             u = self.records[i][0]
-            t = np.asarray(b.rows)[a - o[i]:z - o[i]]
+            t = np.asarray(b.rows)[a - o[i] : z - o[i]]
             lags = t[:, None] - self.delay - np.arange(self.order)[None, :]
-            parts.append(np.concatenate([np.where(lags >= 0, u[np.clip(lags, 0, None), j], 0.0)
-                                         for j in range(self.num_inputs)], axis=1))
+            parts.append(
+                np.concatenate(
+                    [np.where(lags >= 0, u[np.clip(lags, 0, None), j], 0.0) for j in range(self.num_inputs)], axis=1
+                )
+            )
         return np.concatenate(parts, axis=0) if parts else np.zeros((0, self.n))

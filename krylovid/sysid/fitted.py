@@ -13,6 +13,7 @@ std), ``order_``, ``delay_``, ``n_inputs_``, ``input_offset_``,
 the full posterior covariance is computed from the evaluator state on first use
 (``_state`` / ``_problem``) or read back from a saved model.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,7 +33,7 @@ __all__ = ["FittedFIR"]
 class FittedFIR:
     """Mixin: the use of a fitted FIR model (see the module notes)."""
 
-    _state: Any = None          # evaluator state of the fit (None after pickling or loading)
+    _state: Any = None  # evaluator state of the fit (None after pickling or loading)
     _problem: Any = None
     _covariance: Any = None
 
@@ -42,8 +43,10 @@ class FittedFIR:
 
     def _check_state(self, what: str):
         if getattr(self, "_state", None) is None:
-            raise RuntimeError(f"{what} needs the evaluator state of the fit, which a model restored by pickle "
-                               "or KernelFIR.load does not keep; refit to use it")
+            raise RuntimeError(
+                f"{what} needs the evaluator state of the fit, which a model restored by pickle "
+                "or KernelFIR.load does not keep; refit to use it"
+            )
 
     # ------------------------------------------------------------------ prediction
     def predict(self, u) -> np.ndarray:
@@ -82,8 +85,9 @@ class FittedFIR:
         from ..plotting import plot_impulse_response
 
         kwargs.setdefault("sample_time", self.sample_time_)
-        return plot_impulse_response(self.impulse_response_, std=self.impulse_response_std_, truth=truth,
-                                     ax=ax, delay=self.delay_, **kwargs)
+        return plot_impulse_response(
+            self.impulse_response_, std=self.impulse_response_std_, truth=truth, ax=ax, delay=self.delay_, **kwargs
+        )
 
     def plot_step_response(self, num: int | None = None, ax=None, **kwargs):
         """Step response with its band (:func:`krylovid.plotting.plot_step_response`)."""
@@ -141,8 +145,9 @@ class FittedFIR:
             Number of samples (default ``delay_ + order_``).
         """
         self._check_fitted()
-        return response.step_response(self.impulse_response_, self._covariance_or_none(), delay=self.delay_,
-                                      sample_time=self._T, num=num)
+        return response.step_response(
+            self.impulse_response_, self._covariance_or_none(), delay=self.delay_, sample_time=self._T, num=num
+        )
 
     def frequency_response(self, omega=None) -> response.FrequencyResponse:
         """``G(e^{i omega T})`` with the posterior standard deviation (rad/s when ``sample_time`` is set).
@@ -150,8 +155,9 @@ class FittedFIR:
         See :func:`~krylovid.sysid.response.frequency_response`.
         """
         self._check_fitted()
-        return response.frequency_response(self.impulse_response_, self._covariance_or_none(), omega,
-                                           delay=self.delay_, sample_time=self._T)
+        return response.frequency_response(
+            self.impulse_response_, self._covariance_or_none(), omega, delay=self.delay_, sample_time=self._T
+        )
 
     def to_dlti(self):
         """The model as ``scipy.signal.dlti`` (a list of them, one per input, for several inputs)."""
@@ -172,8 +178,10 @@ class FittedFIR:
         d = detrend(u2, y, self.detrend)
         first = self.order_ + self.delay_ - 1 if self.initial == "drop" else 0
         if first >= y.shape[0] - 1:
-            raise ValueError(f"y: a validation record of {y.shape[0]} samples is too short for "
-                             f"initial='drop' with order {self.order_}")
+            raise ValueError(
+                f"y: a validation record of {y.shape[0]} samples is too short for "
+                f"initial='drop' with order {self.order_}"
+            )
         return d.u[first:], d.y[first:], self._simulate(d.u)[first:]
 
     def residuals(self, u, y, *, max_lag: int = 25, confidence: float = 0.99) -> diagnostics.ResidualAnalysis:
@@ -186,8 +194,7 @@ class FittedFIR:
         """
         self._check_fitted()
         u2, y, yhat = self._validation_rows(u, y)
-        return diagnostics.residual_analysis(y - yhat, u2, max_lag=max_lag, confidence=confidence,
-                                             sample_time=self._T)
+        return diagnostics.residual_analysis(y - yhat, u2, max_lag=max_lag, confidence=confidence, sample_time=self._T)
 
     def compare(self, u, y) -> diagnostics.CompareResult:
         """Fit of the simulated output to a (validation) record, in percent (MATLAB ``compare``).

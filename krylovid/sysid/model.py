@@ -1,4 +1,5 @@
 """``KernelFIR``: kernel-regularized FIR identification, scikit-learn style."""
+
 from __future__ import annotations
 
 import inspect
@@ -144,9 +145,23 @@ class KernelFIR(FittedFIR):
     True
     """
 
-    def __init__(self, order, kernel="TC", method="auto", noise_variance="ls", delay=1, initial="zero",
-                 random_state=None, tol=1e-8, progress=None, verbose=False, method_options=None,
-                 detrend="none", sample_time=None, prior="per_input"):
+    def __init__(
+        self,
+        order,
+        kernel="TC",
+        method="auto",
+        noise_variance="ls",
+        delay=1,
+        initial="zero",
+        random_state=None,
+        tol=1e-8,
+        progress=None,
+        verbose=False,
+        method_options=None,
+        detrend="none",
+        sample_time=None,
+        prior="per_input",
+    ):
         self.order = order
         self.detrend = detrend
         self.sample_time = sample_time
@@ -196,6 +211,7 @@ class KernelFIR(FittedFIR):
             def cb(k, params, F):
                 bar.update(1)
                 bar.set_postfix_str(f"F={F:.6g}")
+
             return cb, bar
         return None, None
 
@@ -230,25 +246,48 @@ class KernelFIR(FittedFIR):
         stats = state.stats()
         opt = result.optimum
         self.info_ = {
-            "method": evaluator.method, "subspace_dim": int(stats.get("subspace_dim", 0)),
-            "matvecs": int(stats.get("matvecs", 0)), "F_lower": float(opt.F_lower), "F_upper": float(opt.F_upper),
+            "method": evaluator.method,
+            "subspace_dim": int(stats.get("subspace_dim", 0)),
+            "matvecs": int(stats.get("matvecs", 0)),
+            "F_lower": float(opt.F_lower),
+            "F_upper": float(opt.F_upper),
             "wall_time_s": time.perf_counter() - t0,
-            "status": ("exact" if state.exact else "statistical" if evaluator.method == "lanczos"
-                       else "converged" if opt.certified else "budget"),
+            "status": (
+                "exact"
+                if state.exact
+                else "statistical"
+                if evaluator.method == "lanczos"
+                else "converged"
+                if opt.certified
+                else "budget"
+            ),
             "certified": bool(state.exact or (opt.certified and evaluator.method != "lanczos")),
-            "n_evaluations": result.n_evaluations, "n_shift_evaluations": result.n_shift_evaluations,
-            "formulation": stats.get("formulation"), "posterior_exact": bool(self._posterior_exact),
+            "n_evaluations": result.n_evaluations,
+            "n_shift_evaluations": result.n_shift_evaluations,
+            "formulation": stats.get("formulation"),
+            "posterior_exact": bool(self._posterior_exact),
             "n_experiments": len(records),
             "history": [(dict(p), float(F)) for p, F in result.history],
         }
         for i, r in decay_check(self.impulse_response_, self.impulse_response_std_):
-            warnings.warn(f"the impulse response of input {i} has not decayed at order {self.order_}: "
-                          f"|g| over its last coefficients reaches {r:.2f} of its peak; increase order "
-                          "(or use order='auto')", DataWarning, stacklevel=2)
+            warnings.warn(
+                f"the impulse response of input {i} has not decayed at order {self.order_}: "
+                f"|g| over its last coefficients reaches {r:.2f} of its peak; increase order "
+                "(or use order='auto')",
+                DataWarning,
+                stacklevel=2,
+            )
         if self.verbose:
-            logger.info("KernelFIR(%s): F=%.10g in [%.10g, %.10g], dim=%d, matvecs=%d, %.3fs",
-                        self.method, opt.F, opt.F_lower, opt.F_upper, self.info_["subspace_dim"],
-                        self.info_["matvecs"], self.info_["wall_time_s"])
+            logger.info(
+                "KernelFIR(%s): F=%.10g in [%.10g, %.10g], dim=%d, matvecs=%d, %.3fs",
+                self.method,
+                opt.F,
+                opt.F_lower,
+                opt.F_upper,
+                self.info_["subspace_dim"],
+                self.info_["matvecs"],
+                self.info_["wall_time_s"],
+            )
         return self
 
     def _check_options(self):
@@ -282,13 +321,14 @@ class KernelFIR(FittedFIR):
         """
         N_min, m = min(r[0].shape[0] for r in records), records[0][0].shape[1]
         delays, auto_d = parse_candidates(self.delay, "delay", lambda: list(range(DEFAULT_MAX_DELAY + 1)))
-        orders, auto_n = parse_candidates(self.order, "order",
-                                          lambda: candidate_orders(N_min, m, max(delays), self.initial))
+        orders, auto_n = parse_candidates(
+            self.order, "order", lambda: candidate_orders(N_min, m, max(delays), self.initial)
+        )
         if not (auto_d or auto_n):
             return orders[0], delays[0], None
 
         def objective(recs, n, d, sigma2):
-            problem = self._problem(recs, n, d, shared=True)   # candidates compared under the shared prior
+            problem = self._problem(recs, n, d, shared=True)  # candidates compared under the shared prior
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result, state, _ = self._tune(problem, sigma2, None)
@@ -299,16 +339,24 @@ class KernelFIR(FittedFIR):
         def noise(recs, n, d):
             return self._noise(self._problem(recs, n, d, shared=True))
 
-        sel = select_structure(objective, noise, records, orders, delays, initial=self.initial,
-                               screen_delays=auto_d and isinstance(self.delay, str))
+        sel = select_structure(
+            objective,
+            noise,
+            records,
+            orders,
+            delays,
+            initial=self.initial,
+            screen_delays=auto_d and isinstance(self.delay, str),
+        )
         return sel.order, sel.delay, sel
 
     def _problem(self, records, order, delay, shared: bool = False):
         m = records[0][0].shape[1]
         per_input = m > 1 and self.prior == "per_input" and not shared
         if len(records) == 1 and not per_input:
-            return FIRProblem(records[0][0], records[0][1], order, kernel=self.kernel, delay=delay,
-                              initial=self.initial)
+            return FIRProblem(
+                records[0][0], records[0][1], order, kernel=self.kernel, delay=delay, initial=self.initial
+            )
         base = get_kernel(self.kernel)
         kernel = PerInputKernel(base, m) if per_input else (base if m == 1 else BlockDiagonalKernel(base, m))
         return JointProblem(records, order, kernel, delay=delay, initial=self.initial)
@@ -317,13 +365,19 @@ class KernelFIR(FittedFIR):
         """The noise variance as configured (``None`` when estimated); ``"ls"`` checks the record length."""
         mode = self.noise_variance.lower() if isinstance(self.noise_variance, str) else None
         if mode == "ls":
-            check_noise_dof(problem.N, problem.n, N=problem.N, order=problem.order, num_inputs=problem.num_inputs,
-                            delay=problem.delay, initial=problem.initial)
+            check_noise_dof(
+                problem.N,
+                problem.n,
+                N=problem.N,
+                order=problem.order,
+                num_inputs=problem.num_inputs,
+                delay=problem.delay,
+                initial=problem.initial,
+            )
         return resolve_noise_variance(self.noise_variance, problem)
 
     def _tune(self, problem, sigma2, callback):
-        evaluator = make_evaluator(self.method, problem, random_state=self.random_state,
-                                   **(self.method_options or {}))
+        evaluator = make_evaluator(self.method, problem, random_state=self.random_state, **(self.method_options or {}))
         if isinstance(problem.kernel, PerInputKernel):
             result, state = tune_per_input(evaluator, problem, sigma2, rtol=float(self.tol), progress=callback)
         else:
@@ -339,8 +393,9 @@ class KernelFIR(FittedFIR):
         self.impulse_response_std_ = np.reshape(np.sqrt(opt.c * post.variance_over_c), shape)
         self.hyperparameters_ = {"c": float(opt.c), **result.params}
         if isinstance(problem.kernel, PerInputKernel):
-            self.input_hyperparameters_ = [{"c": float(opt.c) * s, **th}
-                                           for s, th in problem.kernel.input_params(result.params)]
+            self.input_hyperparameters_ = [
+                {"c": float(opt.c) * s, **th} for s, th in problem.kernel.input_params(result.params)
+            ]
         else:
             self.input_hyperparameters_ = [dict(self.hyperparameters_) for _ in range(m)]
         self.noise_variance_ = float(result.noise_variance)
@@ -368,8 +423,13 @@ class KernelFIR(FittedFIR):
             hist = getattr(self._state, "bound_history", None)
             N, sigma2 = self._problem_meta
             lam = np.array([self.noise_variance_ / self.hyperparameters_["c"]])
-            self._convergence = [] if hist is None else [
-                (d, float(F_bounds(b, N, sigma2)[0][0]), float(F_bounds(b, N, sigma2)[1][0])) for d, b in hist(lam)]
+            self._convergence = (
+                []
+                if hist is None
+                else [
+                    (d, float(F_bounds(b, N, sigma2)[0][0]), float(F_bounds(b, N, sigma2)[1][0])) for d, b in hist(lam)
+                ]
+            )
         return self._convergence
 
     def lam_curve(self, num: int = 100, exact: bool = False, span: float = 3.0) -> LamCurve:

@@ -24,6 +24,7 @@ A loaded model predicts, simulates, gives responses with their bands,
 exports, validates and saves again; what needs the evaluator state of the fit
 (``lam_curve``, ``convergence_``) raises a clear error.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,9 +40,21 @@ __all__ = ["save_model", "load_model", "FORMAT", "VERSION"]
 
 FORMAT = "krylovid.KernelFIR"
 VERSION = 1
-_ATTRS = ("order_", "delay_", "hyperparameters_", "input_hyperparameters_", "noise_variance_", "objective_",
-          "n_inputs_", "output_offset_", "sample_time_", "info_", "_shape_params", "_posterior_exact",
-          "_problem_meta")
+_ATTRS = (
+    "order_",
+    "delay_",
+    "hyperparameters_",
+    "input_hyperparameters_",
+    "noise_variance_",
+    "objective_",
+    "n_inputs_",
+    "output_offset_",
+    "sample_time_",
+    "info_",
+    "_shape_params",
+    "_posterior_exact",
+    "_problem_meta",
+)
 
 
 def _json_safe(value):
@@ -94,15 +107,22 @@ def save_model(model, path) -> None:
         params[k] = _json_safe(_plain(v))
         if params[k] is None and v is not None:
             dropped.append(k)
-    meta = {"format": FORMAT, "version": VERSION, "krylovid_version": __version__, "params": params,
-            "params_dropped": dropped,
-            "structure_": _plain(model.structure_) if model.structure_ is not None else None}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "krylovid_version": __version__,
+        "params": params,
+        "params_dropped": dropped,
+        "structure_": _plain(model.structure_) if model.structure_ is not None else None,
+    }
     for a in _ATTRS:
         meta[a] = _json_safe(_plain(getattr(model, a)))
-    arrays = {"metadata": np.array(json.dumps(meta, allow_nan=True)),
-              "impulse_response": np.asarray(model.impulse_response_, dtype=np.float64),
-              "impulse_response_std": np.asarray(model.impulse_response_std_, dtype=np.float64),
-              "input_offset": np.asarray(model.input_offset_, dtype=np.float64)}
+    arrays = {
+        "metadata": np.array(json.dumps(meta, allow_nan=True)),
+        "impulse_response": np.asarray(model.impulse_response_, dtype=np.float64),
+        "impulse_response_std": np.asarray(model.impulse_response_std_, dtype=np.float64),
+        "input_offset": np.asarray(model.input_offset_, dtype=np.float64),
+    }
     cov = model._covariance_or_none()
     if cov is not None:
         arrays["posterior_covariance"] = np.asarray(cov, dtype=np.float64)
@@ -130,8 +150,10 @@ def load_model(cls, path):
     if meta.get("format") != FORMAT:
         raise ValueError(f"path: {path!r} holds format {meta.get('format')!r}, not {FORMAT!r}")
     if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
-        raise ValueError(f"path: {path!r} has format version {meta.get('version')!r}; this krylovid reads "
-                         f"versions up to {VERSION} (upgrade krylovid)")
+        raise ValueError(
+            f"path: {path!r} has format version {meta.get('version')!r}; this krylovid reads "
+            f"versions up to {VERSION} (upgrade krylovid)"
+        )
     params = {k: v for k, v in meta["params"].items() if v is not None}
     model = cls(**{k: v for k, v in params.items() if k in cls._get_param_names()})
     for a in _ATTRS:

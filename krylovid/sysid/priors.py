@@ -16,6 +16,7 @@ shared optimum.  The result is never worse than the shared prior.  (Input-by-
 input coordinate descent was tried: on two dissimilar channels it needed twice
 the evaluations and stopped at a higher ``F``.)
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,7 @@ class PerInputKernel(Kernel):
             raise ValueError(f"num_inputs must be at least 1, got {num_inputs!r}")
         m, names = self.num_inputs, self.base.param_names
         self.name = f"{self.base.name}/input"
-        self.param_names = tuple(f"{k}_{i}" for i in range(m) for k in names) + tuple(
-            f"scale_{i}" for i in range(1, m))
+        self.param_names = tuple(f"{k}_{i}" for i in range(m) for k in names) + tuple(f"scale_{i}" for i in range(1, m))
         self.bounds = {f"{k}_{i}": self.base.bounds[k] for i in range(m) for k in names}
         self.bounds.update({f"scale_{i}": _SCALE_BOUNDS for i in range(1, m)})
         self.fast_matmat, self.fast_sqrt = self.base.fast_matmat, self.base.fast_sqrt
@@ -69,8 +69,10 @@ class PerInputKernel(Kernel):
     def input_params(self, params: dict) -> list:
         """``[(s_i, theta_i), ...]`` for each input from the joint parameter dict."""
         names = self.base.param_names
-        return [(1.0 if i == 0 else float(params[f"scale_{i}"]), {k: float(params[f"{k}_{i}"]) for k in names})
-                for i in range(self.num_inputs)]
+        return [
+            (1.0 if i == 0 else float(params[f"scale_{i}"]), {k: float(params[f"{k}_{i}"]) for k in names})
+            for i in range(self.num_inputs)
+        ]
 
     def joint_params(self, per_input: list) -> dict:
         """Inverse of :meth:`input_params` (the first scale must be 1)."""
@@ -95,20 +97,21 @@ class PerInputKernel(Kernel):
         nb = n // self.num_inputs
         out = np.zeros((n, n))
         for i, (s, th) in enumerate(self.input_params(p)):
-            out[i * nb:(i + 1) * nb, i * nb:(i + 1) * nb] = s * self.base._dense(nb, th)
+            out[i * nb : (i + 1) * nb, i * nb : (i + 1) * nb] = s * self.base._dense(nb, th)
         return out
 
     def _sqrt_dense(self, n, p):
         nb = n // self.num_inputs
         out = np.zeros((n, n))
         for i, (s, th) in enumerate(self.input_params(p)):
-            out[i * nb:(i + 1) * nb, i * nb:(i + 1) * nb] = math.sqrt(s) * self.base._sqrt_dense(nb, th)
+            out[i * nb : (i + 1) * nb, i * nb : (i + 1) * nb] = math.sqrt(s) * self.base._sqrt_dense(nb, th)
         return out
 
     def _blockwise(self, method, power, n, p, X, xp):
         nb = n // self.num_inputs
-        parts = [s ** power * method(nb, th, X[i * nb:(i + 1) * nb], xp)
-                 for i, (s, th) in enumerate(self.input_params(p))]
+        parts = [
+            s**power * method(nb, th, X[i * nb : (i + 1) * nb], xp) for i, (s, th) in enumerate(self.input_params(p))
+        ]
         return xp.concat(parts, axis=0)
 
     def _matmat(self, n, p, X, xp):
@@ -231,8 +234,7 @@ def tune_per_input(evaluator, problem, sigma2, *, rtol: float = 1e-8, progress=N
     lam_scale = _moment_shift(problem, params, sigma2)
     opt = profile_shift(state, problem.N, sigma2, lam_scale, rtol=rtol)
     s2 = sigma2 if sigma2 is not None else opt.c * opt.lam
-    result = TuningResult(dict(params), opt, float(s2), n_eval + 1, n_shift + opt.shift_evaluations,
-                          tuple(history))
+    result = TuningResult(dict(params), opt, float(s2), n_eval + 1, n_shift + opt.shift_evaluations, tuple(history))
     return result, state
 
 

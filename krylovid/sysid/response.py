@@ -16,6 +16,7 @@ of ``g``: for a functional ``a^T g`` it is ``a^T C a`` (no Monte Carlo).
 Arrays follow the model's convention: shape ``(k,)`` for one input,
 ``(m, k)`` for ``m`` inputs.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.signal
 
-__all__ = ["StepResponse", "FrequencyResponse", "step_response", "frequency_response", "impulse_coefficients",
-           "to_dlti", "to_control", "default_frequencies"]
+__all__ = [
+    "StepResponse",
+    "FrequencyResponse",
+    "step_response",
+    "frequency_response",
+    "impulse_coefficients",
+    "to_dlti",
+    "to_control",
+    "default_frequencies",
+]
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ def _blocks(g, cov):
     C = np.asarray(cov, dtype=np.float64)
     if C.shape != (m * n, m * n):
         raise ValueError(f"cov must have shape ({m * n}, {m * n}), got {C.shape}")
-    return g2, [C[i * n:(i + 1) * n, i * n:(i + 1) * n] for i in range(m)]
+    return g2, [C[i * n : (i + 1) * n, i * n : (i + 1) * n] for i in range(m)]
 
 
 def _squeeze(x, single: bool):
@@ -145,7 +154,7 @@ def step_response(g, cov=None, *, delay: int = 1, sample_time: float = 1.0, num:
     num = d + n if num is None else int(num)
     if num < 1:
         raise ValueError(f"num must be at least 1, got {num}")
-    idx = np.clip(np.arange(num) - d, -1, n - 1)            # last coefficient index included
+    idx = np.clip(np.arange(num) - d, -1, n - 1)  # last coefficient index included
     cs = np.concatenate([np.zeros((m, 1)), np.cumsum(g2, axis=1)], axis=1)
     resp = cs[:, idx + 1]
     std = None
@@ -212,9 +221,9 @@ def frequency_response(g, cov=None, omega=None, *, delay: int = 1, sample_time: 
     omega = default_frequencies(T) if omega is None else np.atleast_1d(np.asarray(omega, dtype=np.float64))
     if omega.ndim != 1 or not np.all(np.isfinite(omega)):
         raise ValueError("omega must be a finite 1-D array of frequencies")
-    phase = np.outer(omega * T, np.arange(n) + int(delay))          # (k, n)
+    phase = np.outer(omega * T, np.arange(n) + int(delay))  # (k, n)
     Cm, Sm = np.cos(phase), -np.sin(phase)
-    resp = (g2 @ Cm.T) + 1j * (g2 @ Sm.T)                            # (m, k)
+    resp = (g2 @ Cm.T) + 1j * (g2 @ Sm.T)  # (m, k)
     std = mag_std = ph_std = None
     if blocks[0] is not None:
         std, mag_std, ph_std = (np.empty((m, omega.size)) for _ in range(3))
@@ -226,15 +235,16 @@ def frequency_response(g, cov=None, omega=None, *, delay: int = 1, sample_time: 
             std[i] = np.sqrt(np.maximum(vr + vi, 0.0))
             mag_std[i] = np.sqrt(np.maximum(re * re * vr + im * im * vi + 2 * re * im * cv, 0.0) / a2)
             ph_std[i] = np.sqrt(np.maximum(im * im * vr + re * re * vi - 2 * re * im * cv, 0.0)) / a2
-    return FrequencyResponse(omega, _squeeze(resp, single), _squeeze(std, single), _squeeze(mag_std, single),
-                             _squeeze(ph_std, single), T)
+    return FrequencyResponse(
+        omega, _squeeze(resp, single), _squeeze(std, single), _squeeze(mag_std, single), _squeeze(ph_std, single), T
+    )
 
 
 def _tf_coefficients(h):
     """Numerator (leading zeros stripped) and denominator ``z^(L-1)`` of ``sum_k h_k z^-k``."""
     L = h.shape[0]
     nz = np.flatnonzero(h)
-    num = h[nz[0]:] if nz.size else np.zeros(1)
+    num = h[nz[0] :] if nz.size else np.zeros(1)
     den = np.zeros(L)
     den[0] = 1.0
     return num, den

@@ -27,6 +27,7 @@ in :attr:`StructureSelection.delay_objective`.
 chosen order: the largest ``|g|`` over the last tenth of the coefficients
 relative to the peak.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,14 @@ import numpy as np
 from .._validation import check_int
 from .data import MIN_NOISE_DOF
 
-__all__ = ["StructureSelection", "parse_candidates", "candidate_orders", "select_structure", "decay_check",
-           "DEFAULT_MAX_DELAY"]
+__all__ = [
+    "StructureSelection",
+    "parse_candidates",
+    "candidate_orders",
+    "select_structure",
+    "decay_check",
+    "DEFAULT_MAX_DELAY",
+]
 
 DEFAULT_MAX_DELAY = 10
 _ORDER_LADDER = (5, 10, 15, 20, 30, 40, 50, 70, 100, 140, 200, 280, 400)
@@ -105,8 +112,9 @@ def parse_candidates(spec, name: str, default) -> tuple:
     return [check_int(spec, name, minimum=minimum)], False
 
 
-def candidate_orders(n_samples: int, num_inputs: int, max_delay: int = 0, initial: str = "zero",
-                     max_order: int = 400) -> list:
+def candidate_orders(
+    n_samples: int, num_inputs: int, max_delay: int = 0, initial: str = "zero", max_order: int = 400
+) -> list:
     """Order candidates from the ladder 5, 10, 15, 20, 30, ..., 400 that the shortest record can support.
 
     An order ``n`` is kept when ``N_eff - m n >= 10`` and ``m n <= N_eff / 2``
@@ -124,8 +132,10 @@ def candidate_orders(n_samples: int, num_inputs: int, max_delay: int = 0, initia
         if n <= max_order and n_eff - num_inputs * n >= MIN_NOISE_DOF and num_inputs * n <= n_eff / 2:
             out.append(n)
     if not out:
-        raise ValueError(f"order: a record of {n_samples} samples is too short to choose the order "
-                         f"automatically with {num_inputs} input(s); give order=<int>")
+        raise ValueError(
+            f"order: a record of {n_samples} samples is too short to choose the order "
+            f"automatically with {num_inputs} input(s); give order=<int>"
+        )
     return out
 
 
@@ -149,8 +159,17 @@ def first_significant(g, std, *, z: float = 3.0, rel: float = 0.05) -> int:
     return int(cols[0]) if cols.size else 0
 
 
-def select_structure(objective, noise, records, orders, delays, *, initial: str = "zero",
-                     order_ref: int | None = None, screen_delays: bool = True) -> StructureSelection:
+def select_structure(
+    objective,
+    noise,
+    records,
+    orders,
+    delays,
+    *,
+    initial: str = "zero",
+    order_ref: int | None = None,
+    screen_delays: bool = True,
+) -> StructureSelection:
     """Choose the delay and the order (see module notes).
 
     Parameters
@@ -217,8 +236,15 @@ def select_structure(objective, noise, records, orders, delays, *, initial: str 
     best = min(oF)
     order = next(n for n, f in zip(orders, oF, strict=False) if f <= best + ORDER_TOLERANCE)
     dF = [cache.get((ref, d), np.nan) for d in delays]
-    return StructureSelection(order, delay, tuple(orders[:len(oF)]), tuple(float(f) for f in oF), tuple(delays),
-                              tuple(float(f) for f in dF), ref)
+    return StructureSelection(
+        order,
+        delay,
+        tuple(orders[: len(oF)]),
+        tuple(float(f) for f in oF),
+        tuple(delays),
+        tuple(float(f) for f in dF),
+        ref,
+    )
 
 
 def decay_check(g, std=None, *, fraction: float = 0.1, threshold: float = 0.1) -> list:
