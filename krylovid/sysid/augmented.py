@@ -29,9 +29,9 @@ do not see enter them here:
   (default ``8 eps ||A||``: four times the backward error measured for the
   FIR operators against extended precision); since ``q`` decreases and ``l`` increases in
   ``lam``, every bound is evaluated at the shift moved by ``delta`` in the safe
-  direction, and below ``lam <= delta`` only the trivial bounds
-  ``||b||^2 / (||A|| + lam) <= q <= ||b||^2 / lam`` and ``l >= D log lam``
-  remain: the estimator refuses to certify there;
+  direction, and below ``lam <= delta`` only the Galerkin lower bound and the
+  trivial bounds ``q <= ||b||^2 / lam`` and ``l >= D log lam`` remain: the
+  estimator refuses to certify there;
 * **the trace remainder** ``tr A - tr T`` carries a rounding guard, and a
   remainder more negative than the guard (an inconsistent ``trace``) makes the
   log-det upper bound infinite instead of being clipped to zero.
@@ -308,8 +308,8 @@ class AugmentedKrylov:
         if np.any(~(lam > 0)):
             raise ValueError("lam must be positive")
         delta = self.rounding_delta()
-        b2, normA = self.b_norm ** 2, self.norm_estimate()
-        q_lo = np.maximum(self._galerkin(lam + delta)[0], b2 / (normA + lam + delta))
+        b2 = self.b_norm ** 2
+        q_lo = self._galerkin(lam + delta)[0]   # variational: a lower bound for any subspace
         l_hi = self._logdet_ritz(lam + delta) + self._logdet_gap(lam + delta)
         low = lam - delta
         ok = low > 0
