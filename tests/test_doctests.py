@@ -11,7 +11,10 @@ Examples run in a temporary working directory with doctest's ``ELLIPSIS`` and
 ``NORMALIZE_WHITESPACE`` and a fixed NumPy print setup (:data:`PRINT_OPTIONS`):
 NumPy 1.25 scalar reprs (``1.5``, not ``np.float64(1.5)``) so that the same
 example passes on every supported NumPy, 8 significant digits, no scientific
-notation for small numbers.
+notation for small numbers.  They run under Python's default warning filters, as
+a user runs them: the error filters of ``[tool.pytest.ini_options]`` are for the
+tests (an example whose fit warns, e.g. a hyperparameter at its search limit,
+still shows the result a user gets).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import pathlib
+import warnings
 
 import numpy as np
 import pytest
@@ -109,7 +113,9 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
         return
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     runner, report = _Runner(), []
-    with np.printoptions(**PRINT_OPTIONS):
+    with np.printoptions(**PRINT_OPTIONS), warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
         for test in tests:
             runner.run(test, out=report.append, clear_globs=True)
     if runner.other_failures:
