@@ -152,15 +152,18 @@ def _polish(f, grid, i):
     return x, fx, int(res.nfev) + 1
 
 
-def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade):
+def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade, trusted=None):
     """Grid of ``per_decade`` points per decade on ``[lo, hi]``, extended by ``LAM_SPAN`` decades while the
-    minimum sits on an edge that is not a hard limit.  Returns ``(grid, values, i, nev, limit)``."""
+    minimum sits on an edge that is not a hard limit (and, with ``trusted``, while the value there is
+    trustworthy: an uncertified bound is no reason to search further).  Returns ``(grid, values, i, nev, limit)``."""
     nev = 0
     while True:
         grid = np.linspace(lo, hi, int(round((hi - lo) * per_decade)) + 1)
         vals = fvec(grid)
         nev += grid.size
         i = int(np.argmin(vals))
+        if i in (0, grid.size - 1) and trusted is not None and not trusted(grid[i]):
+            return grid, vals, i, nev, None
         if i == 0 and lo > hard_lo:
             lo = max(hard_lo, lo - LAM_SPAN)
         elif i == grid.size - 1 and hi < hard_hi:
@@ -208,7 +211,11 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
     for _ in range(8):
         dim0 = state.stats().get("subspace_dim", 0)
         upper = lambda g: fvec(g, 2)  # noqa: E731  (the upper bound; equal to F for exact states)
-        grid, vals, i, n_grid, limit = _search_grid(upper, lo, hi, hard_lo, hard_hi, 5)
+
+        def trusted(x):
+            return state.exact or state.refine(gap_check(np.array([10.0 ** x]), N, sigma2, rtol), warn=False)
+
+        grid, vals, i, n_grid, limit = _search_grid(upper, lo, hi, hard_lo, hard_hi, 5, trusted)
         lo, hi = grid[0], grid[-1]
         x, _, n_zoom = _zoom(upper, grid[i], grid[1] - grid[0], lo, hi)
         nev += n_grid + n_zoom
@@ -340,7 +347,7 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
     kernel, N = problem.kernel, problem.N
     history, cache = [], {}
     counters = {"shift": 0}
-    keep = {"F": np.inf, "state": None, "F_upper": np.inf}
+    keep = {"F": np.inf, "state": None, "F_certified": np.inf, "state_certified": None}
 
     def evaluate(z, loose=False):
         """``F`` at the shape ``z`` (unconstrained coordinates); ``loose``: bounds to ``LOOSE_RTOL`` only."""
@@ -358,8 +365,10 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         counters["shift"] += opt.shift_evaluations
         tight = tol == rtol
         cache[key] = (opt.F, params, opt, tight, None if tight else state)
-        if tight and opt.F < keep["F"]:  # keep only the best state (a Krylov basis can be large)
+        if tight and opt.F < keep["F"]:  # keep only the best states (a Krylov basis can be large)
             keep.update(F=opt.F, state=state)
+        if tight and opt.certified and opt.F < keep["F_certified"]:
+            keep.update(F_certified=opt.F, state_certified=state)
         if hit is None:
             history.append((params, opt.F))
             if progress is not None:
@@ -393,7 +402,10 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         minimize(lambda z: evaluate(np.clip(z, -Z_HARD, Z_HARD)), best, method="Nelder-Mead",
                  options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-9 * abs(vals.min()),
                           "maxiter": maxiter})
-    key, (_, params, opt, _, _) = min(((k, v) for k, v in cache.items() if v[3]), key=lambda kv: kv[1][0])
+    # the best certified shape; only when none is certified, the best of all (and a warning below)
+    tight = [(k, v) for k, v in cache.items() if v[3]]
+    certified = [(k, v) for k, v in tight if v[2].certified]
+    key, (_, params, opt, _, _) = min(certified or tight, key=lambda kv: kv[1][0])
     if dim >= 2:
         limits += [f"{name}_{'low' if zk < 0 else 'high'}" for name, zk in zip(kernel.param_names, key, strict=True)
                    if abs(zk) >= Z_HARD - 1e-9]
@@ -406,7 +418,7 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
                       KrylovBudgetWarning, stacklevel=3)
     s2 = sigma2 if sigma2 is not None else opt.c * opt.lam
     result = TuningResult(params, opt, float(s2), len(history), counters["shift"], tuple(history), tuple(limits))
-    return result, keep["state"]
+    return result, keep["state_certified"] if certified else keep["state"]
 
 
 def _warn_limits(limits, params, opt) -> None:
