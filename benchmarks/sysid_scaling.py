@@ -456,7 +456,7 @@ def render_section(rows, imp, args, started, load) -> str:
         "`benchmarks/figures/sysid_scaling_table.md`, `sysid_scaling.json`, `sysid_scaling.png`).",
         "",
         f"Each case runs in its own subprocess (peak RSS is its own); times are medians of {args.repeats} runs "
-        f"where N*n <= 2e8 (single runs above); at N = {BANK_CASE[0]}, n = {BANK_CASE[1]} the median over "
+        f"where N*n <= 2e7 (single runs above); at N = {BANK_CASE[0]}, n = {BANK_CASE[1]} the median over "
         f"{BANK_SYSTEMS} systems.  `/ eigh(500)` = fit time over the median time of a dense 500 x 500 "
         '`np.linalg.eigh` measured in the same process.  Data: random 30th-order "fast" systems, white input, '
         "SNR 10, TC kernel.  *rel. diff of F* = relative difference to the exact reference of the same case "
