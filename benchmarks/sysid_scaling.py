@@ -303,7 +303,7 @@ def collect(cases, methods, repeats, timeout, threads, log):
                     run_case(
                         {"exp": exp, "N": N, "n": n, "method": method, "seed": seed, "pure": pure}, timeout, threads
                     )
-                    for _ in range(repeats if N * n <= 2e8 else 1)
+                    for _ in range(repeats if N * n <= 2e7 else 1)
                 ]
                 ok = [r for r in reps if "skipped" not in r]
                 if not ok:
