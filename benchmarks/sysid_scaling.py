@@ -55,12 +55,12 @@ SECTION = "## System identification (sysid_scaling)"
 METHODS = ("auto", "spectral", "krylov", "qr", "cholesky")
 #: What each method can afford on a 2-core machine (skips are reported with the reason).
 LIMITS = {
-    "auto": {"sweep": lambda N, n: True, "fit": lambda N, n: True},
+    "auto": {"sweep": lambda N, n: N * n <= 1e9, "fit": lambda N, n: True},
     "spectral": {
         "sweep": lambda N, n: n <= 2000 and N * n * n <= 1e11,
         "fit": lambda N, n: n <= 1000 and N * n * n <= 1e11,
     },
-    "krylov": {"sweep": lambda N, n: True, "fit": lambda N, n: True},
+    "krylov": {"sweep": lambda N, n: True, "fit": lambda N, n: N * n <= 1e9},
     "qr": {"sweep": lambda N, n: n <= 1000, "fit": lambda N, n: n <= 500},
     "cholesky": {"sweep": lambda N, n: N <= 4000, "fit": lambda N, n: N <= 1000},
 }
@@ -68,8 +68,8 @@ SKIP_REASON = {
     "spectral": "SVD of n x n per shape and a QR of Phi: beyond its crossover with krylov",
     "qr": "O(n^3) QR per shift evaluation: too slow at this n",
     "cholesky": "N x N Cholesky per shift evaluation: O(N^3)",
-    "krylov": "",
-    "auto": "",
+    "krylov": "the same evaluator as the auto row (auto resolves to krylov here): not run twice",
+    "auto": "the same evaluator as the krylov rows (auto resolves to krylov here): not run twice",
 }
 QUICK = ["fit:500:125", "fit:2000:200", "sweep:1000:100"]
 FULL = [
