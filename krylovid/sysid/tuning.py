@@ -200,9 +200,17 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
         return _F_mid(state, 10.0 ** np.asarray(x, dtype=np.float64), N, sigma2)[which]
 
     if not getattr(state, "vectorized", not state.exact):
-        # one factorization per shift: one point per decade, then Brent between the neighbours
-        f = lambda x: float(fvec(np.array([x]))[0])  # noqa: E731
-        grid, vals, i, nev, limit = _search_grid(lambda g: np.array([f(x) for x in g]), lo, hi, hard_lo, hard_hi, 1)
+        # one factorization per shift: one point per decade, then Brent between the neighbours; a shift
+        # the factorization cannot handle (dense Cholesky of A + lam I with lam below the rounding level
+        # of A) counts as +inf and is not searched past
+        def f(x):
+            try:
+                return float(fvec(np.array([x]))[0])
+            except np.linalg.LinAlgError:
+                return np.inf
+
+        grid, vals, i, nev, limit = _search_grid(lambda g: np.array([f(x) for x in g]), lo, hi, hard_lo, hard_hi, 1,
+                                                 lambda x: np.isfinite(f(x)))
         x, fx, n_pol = _polish(f, grid, i)
         lam = 10.0 ** x
         return ShiftOptimum(lam, fx, fx, fx, _c_at(state, lam, N, sigma2), nev + n_pol, True, limit)
