@@ -2,7 +2,8 @@
 
 * :class:`KernelFIR` — the estimator (``fit``, ``predict``, ``score``);
 * :func:`objective` / :func:`evaluate_objective` — ``F`` for given hyperparameters
-  with the ``"krylov"``, ``"qr"``, ``"cholesky"`` or ``"lanczos"`` evaluator;
+  with the ``"auto"`` (default), ``"spectral"``, ``"krylov"``, ``"qr"``, ``"cholesky"`` or
+  ``"lanczos"`` evaluator (:mod:`~krylovid.sysid.evaluators`);
 * :mod:`~krylovid.sysid.kernels`, :mod:`~krylovid.sysid.regressors`,
   :mod:`~krylovid.sysid.simulate`, :mod:`~krylovid.sysid.metrics`;
 * real data (issue 11): :mod:`~krylovid.sysid.data` (detrending, :class:`DataWarning`),
