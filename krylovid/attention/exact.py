@@ -16,11 +16,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import array_namespace, is_numpy, to_numpy
 from .._validation import check_array
+from ..backend import array_namespace, is_numpy, to_numpy
 from ..operators.base import LinearOperator
-from ._common import (auto_block_size, causal_mask, check_block_size, check_mask, check_qk,
-                      check_qkv, leading_shape, masked_logits, matmul_t, safe_exp_shift, softmax)
+from ._common import (
+    auto_block_size,
+    causal_mask,
+    check_block_size,
+    check_mask,
+    check_qk,
+    check_qkv,
+    leading_shape,
+    masked_logits,
+    matmul_t,
+    safe_exp_shift,
+    softmax,
+)
 
 __all__ = ["softmax_attention", "attention_logits", "attention_matrix", "row_normalizer",
            "attention_matvec", "attention_rmatvec", "AttentionOperator"]

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import importlib  # noqa: F401  (tests patch importlib.util.find_spec through this module)
 
-from .minilm import (LayerWeights, MiniLMActivations, MiniLMWeights, default_text, exact_attention, load_minilm,
-                     max_seq_length, minilm_embed, minilm_forward, minilm_path, minilm_qkv, minilm_tokenizer)
+from .minilm import (
+                     LayerWeights,
+                     MiniLMActivations,
+                     MiniLMWeights,
+                     default_text,
+                     exact_attention,
+                     load_minilm,
+                     max_seq_length,
+                     minilm_embed,
+                     minilm_forward,
+                     minilm_path,
+                     minilm_qkv,
+                     minilm_tokenizer,
+)
 from .safetensors_io import read_safetensors
 from .tokenizer import WordPieceTokenizer
 
