@@ -3,11 +3,10 @@
 The reader now lives in :mod:`krylovid.attention.safetensors_io`, the tokenizer
 in :mod:`krylovid.attention.tokenizer` and the model (weights, forward pass,
 embeddings) in :mod:`krylovid.attention.minilm`; importing from here keeps
-working.
+working (the CLI loads ``minilm_qkv`` through this module, and its tests
+replace it here).
 """
 from __future__ import annotations
-
-import importlib  # noqa: F401  (tests patch importlib.util.find_spec through this module)
 
 from .minilm import (
                      LayerWeights,
