@@ -60,15 +60,15 @@ LIMITS = {
         "sweep": lambda N, n: n <= 2000 and N * n * n <= 1e11,
         "fit": lambda N, n: n <= 1000 and N * n * n <= 1e11,
     },
-    "krylov": {"sweep": lambda N, n: True, "fit": lambda N, n: N * n <= 1e9},
+    "krylov": {"sweep": lambda N, n: True, "fit": lambda N, n: N * n <= 2e7},
     "qr": {"sweep": lambda N, n: n <= 1000, "fit": lambda N, n: n <= 500},
-    "cholesky": {"sweep": lambda N, n: N <= 4000, "fit": lambda N, n: N <= 1000},
+    "cholesky": {"sweep": lambda N, n: N <= 1000, "fit": lambda N, n: N <= 1000},
 }
 SKIP_REASON = {
     "spectral": "SVD of n x n per shape and a QR of Phi: beyond its crossover with krylov",
     "qr": "O(n^3) QR per shift evaluation: too slow at this n",
     "cholesky": "N x N Cholesky per shift evaluation: O(N^3)",
-    "krylov": "the same evaluator as the auto row (auto resolves to krylov here): not run twice",
+    "krylov": "auto resolves to krylov here: see the auto row (not run twice)",
     "auto": "the same evaluator as the krylov rows (auto resolves to krylov here): not run twice",
 }
 QUICK = ["fit:500:125", "fit:2000:200", "sweep:1000:100"]
@@ -79,12 +79,9 @@ FULL = [
     "fit:20000:500",
     "fit:20000:1000",
     "fit:20000:2000",
-    "fit:100000:2000",
     "fit:1000000:10000",
     "sweep:1000:100",
     "sweep:4000:400",
-    "sweep:20000:2000",
-    "sweep:1000000:10000",
 ]
 BANK_CASE = (500, 125)  # fitted on several systems: the "hidden problems" size
 BANK_SYSTEMS = 5
