@@ -281,3 +281,36 @@ def test_dataset_of_several_experiments(data):
     joint = KernelFIR(random_state=row["seed"], **OPTIONS).fit(us, ys)
     assert joint.info_["n_experiments"] == 2
     assert row["objective"] == joint.objective_ and row["hp_c"] == joint.hyperparameters_["c"]
+
+
+class WarnsOnce:
+    """Estimator stand-in that warns (twice the same text, once another) and then fits nothing."""
+
+    def __init__(self, order, random_state=None):
+        self.order = order
+
+    def fit(self, u, y):
+        import warnings as _w
+
+        for text in ("first\nsecond line", "first\nagain", "other"):
+            _w.warn(text, RuntimeWarning, stacklevel=1)
+        self.objective_, self.noise_variance_, self.hyperparameters_ = 0.0, 1.0, {}
+        self.impulse_response_ = np.zeros(self.order)
+        return self
+
+
+def test_warnings_are_recorded_in_the_row_whatever_the_filters(data):
+    import warnings as _w
+
+    batch = [(data[0]["u"], data[0]["y"])]
+    with _w.catch_warnings():
+        _w.simplefilter("error")                    # the caller's filters do not turn them into errors
+        res = identify_many(batch, estimator=WarnsOnce, order=3, progress=False)
+    assert res.ok == 1 and res.rows[0]["warnings"] == "RuntimeWarning: first | RuntimeWarning: other"
+    assert res.warned == [res.rows[0]]
+    assert serial_warnings_none(data)
+
+
+def serial_warnings_none(data):
+    res = identify_many([(data[1]["u"], data[1]["y"])], estimator=BlasThreadsSeen, order=3, progress=False)
+    return res.rows[0]["warnings"] is None and res.warned == []

@@ -23,7 +23,9 @@ class BatchResult:
         dataset's ``truth`` at lags ``1, 2, ...``; ``None`` without one), ``status``
         and ``evaluator`` (the model's ``info_["status"]`` and ``info_["method"]``),
         ``order`` and ``delay`` (the structure used, also when chosen with
-        ``"auto"``), ``time_s`` (wall time of the fit in the worker),
+        ``"auto"``), ``warnings`` (``None``, or the distinct warnings of the fit as
+        ``"TypeName: message | ..."``, recorded whatever the warning filters of the
+        process say), ``time_s`` (wall time of the fit in the worker),
         ``error`` (``None`` on success, else ``"TypeName: message"``), plus
         any tags (e.g. ``collection``, ``kind``, ``snr`` in a bank study).
     scheduler : str
@@ -48,6 +50,11 @@ class BatchResult:
     def failed(self) -> list:
         """The rows whose fit raised (their ``error`` field says why)."""
         return [row for row in self.rows if row["error"] is not None]
+
+    @property
+    def warned(self) -> list:
+        """The rows whose fit warned (their ``warnings`` field says what)."""
+        return [row for row in self.rows if row.get("warnings")]
 
     @property
     def columns(self) -> list:

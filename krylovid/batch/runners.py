@@ -11,6 +11,7 @@ Private to :mod:`krylovid.batch`.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -110,11 +111,20 @@ def _summary(model, truth) -> dict:
     return out
 
 
+def _warning_text(caught) -> str | None:
+    """The distinct warnings of a fit, ``"TypeName: first line"``, joined by ``" | "``; None without any."""
+    texts = (f"{w.category.__name__}: {(str(w.message).strip().splitlines() or [''])[0]}" for w in caught)
+    return " | ".join(dict.fromkeys(texts)) or None
+
+
 def _run_task(task: _Task, data: dict) -> dict:
-    """Fit one dataset.  Never raises: an exception becomes the row's ``error``."""
+    """Fit one dataset.  Never raises: an exception becomes the row's ``error``, the warnings of
+    the fit its ``warnings`` (recorded whatever the caller's warning filters say, so that a row
+    does not depend on where it ran)."""
     row, error = _base_row(task), None
     start = perf_counter()
-    with _blas_limits(task.blas_threads):
+    with _blas_limits(task.blas_threads), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             model = _make_estimator(task).fit(_as_array(data["u"]), _as_array(data["y"]))
             row.update(_summary(model, data.get("truth")))
@@ -122,7 +132,7 @@ def _run_task(task: _Task, data: dict) -> dict:
             error = _error_text(exc)
     row.setdefault("fit", None)
     row.setdefault("status", None)
-    row.update(time_s=perf_counter() - start, error=error)
+    row.update(time_s=perf_counter() - start, warnings=_warning_text(caught), error=error)
     return row
 
 
@@ -132,7 +142,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _error_row(task: _Task, exc: BaseException) -> dict:
-    return {**_base_row(task), "fit": None, "status": None, "time_s": float("nan"),
+    return {**_base_row(task), "fit": None, "status": None, "time_s": float("nan"), "warnings": None,
             "error": _error_text(exc)}
 
 
