@@ -138,6 +138,9 @@ def run(args) -> int:
     echo(_summary(result), quiet=args.quiet, essential=False)
     echo(f"{len(result)} fits in {result.wall_time_s:.1f} s; wrote {out / OUTPUT_FILES[0]}"
          + (f" and {out / OUTPUT_FILES[1]}" if result.ok else ""), quiet=args.quiet, essential=False)
+    if result.warned:
+        echo(f"note: {len(result.warned)} of {len(result)} fits warned (first: {result.warned[0]['warnings']}); "
+             "see the warnings column", quiet=args.quiet, essential=False)
     if result.failed:
         logger.warning("warning: %d of %d fits failed (first: %s); see the error column",
                        len(result.failed), len(result), result.failed[0]["error"])
