@@ -83,6 +83,12 @@ def test_truncated_bounds_contain_the_truth_and_refine_to_the_tolerance():
     params, sigma2 = {"beta": 0.5}, p.ls_noise_variance
     state = make_evaluator("spectral", p, trunc_rtol=1e-10).prepare(params)
     assert state.k < p.n and not state.exact   # beta = 0.5: the prior's tail is truncated
+    c0 = 10.0
+    _, mean, var, acc0 = dense_reference(p, params, c0, sigma2)
+    post = state.posterior(sigma2 / c0)       # from the truncated factors (plus the tail's prior variance)
+    assert not post.exact
+    assert np.allclose(post.mean, mean, rtol=100 * acc0, atol=100 * acc0 * np.max(np.abs(mean)))
+    assert np.allclose(c0 * post.variance_over_c, var, rtol=1e3 * acc0, atol=1e3 * acc0 * np.max(var))
     lam = sigma2 / np.logspace(-3, 3, 7)
     F = np.array([dense_reference(p, params, sigma2 / s, sigma2)[0] for s in lam])
     acc = max(dense_reference(p, params, sigma2 / s, sigma2)[3] for s in lam)

@@ -151,15 +151,23 @@ class _SpectralState(ShiftState):
         return self.n if k >= 0.6 * self.n else int(k)
 
     def posterior(self, lam) -> Posterior:
-        if self.k < self.n:
-            self._factor(self.n)
-        p, ev = self.problem, self.ev
+        """Posterior from the current factors; with a truncated block the mean and variance are those of
+        the prior restricted to its first ``k`` whitened coordinates, plus the (unreduced) prior variance of
+        the rest: exact up to the tail's share of the trace (``Posterior.exact`` is False then)."""
+        p, ev, n, k = self.problem, self.ev, self.n, self.k
         s2 = self.s2
-        LV = np.asarray(p.kernel.sqrt_matmat(p.n, self.params, self.Vt.T))
-        c = self.U.T @ ev.w
+        V = np.zeros((n, k))
+        V[:k] = self.Vt.T
+        LV = np.asarray(p.kernel.sqrt_matmat(n, self.params, V))
+        c = self.U.T @ ev.w[:k]
         mean = LV @ (np.sqrt(s2) * c / (s2 + lam))
         var = lam * np.sum(LV * LV / (s2 + lam)[None, :], axis=1)
-        return Posterior(mean, var)
+        if k < n:
+            E = np.zeros((n, n - k))
+            E[np.arange(k, n), np.arange(n - k)] = 1.0
+            L2 = np.asarray(p.kernel.sqrt_matmat(n, self.params, E))
+            var = var + np.sum(L2 * L2, axis=1)
+        return Posterior(mean, var, exact=k == n)
 
     def stats(self) -> dict:
         return {"subspace_dim": self.k, "matvecs": 0, "factorizations": self.factorizations,
