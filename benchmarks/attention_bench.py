@@ -28,6 +28,7 @@ Tables are printed and, unless ``--quick``/``--no-write``, written between the
 Attention markers of ``benchmarks/RESULTS.md``; plots go to
 ``benchmarks/figures/attention_*.png``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -115,16 +116,16 @@ def minilm_heads(act, ms, seeds, methods, heads):
         Y = P @ V
         U, s, Vt = np.linalg.svd(P)
         svals.append(s / s[0])
-        tail = np.sqrt(np.concatenate([np.cumsum((s ** 2)[::-1])[::-1], [0.0]]))
+        tail = np.sqrt(np.concatenate([np.cumsum((s**2)[::-1])[::-1], [0.0]]))
         bound[h] = tail[list(ms)] / tail[0]
         stab[h] = tail[0] ** 2 / s[0] ** 2
-        spec = AN.attention_spectrum(Q, K, 8, method="lanczos", rng=h)     # matrix-free path, checked vs dense
+        spec = AN.attention_spectrum(Q, K, 8, method="lanczos", rng=h)  # matrix-free path, checked vs dense
         ent[h] = spec.mean_entropy
         lanczos_dev[h] = max(np.max(np.abs(spec.singular_values - s[:8]) / s[0]), abs(spec.stable_rank / stab[h] - 1))
         VI = np.concatenate([np.eye(n), V], axis=1)
         for name in methods:
             fn = METHODS[name][0]
-            if name == "truncated SVD":   # one dense SVD per head serves every m
+            if name == "truncated SVD":  # one dense SVD per head serves every m
                 fn = lambda Q, K, V, m, sd, U=U, s=s, Vt=Vt: (U[:, :m] * s[:m]) @ (Vt[:m] @ V)  # noqa: E731
             for i, m in enumerate(ms):
                 e_m, e_o, t1 = [], [], []
@@ -134,60 +135,93 @@ def minilm_heads(act, ms, seeds, methods, heads):
                     e_o.append(AN.relative_error(Z[:, n:], Y))
                     t1.append(AN.top1_retention(Z[:, :n], P))
                 mat[name][h, i], out[name][h, i], top1[name][h, i] = np.median(e_m), np.median(e_o), np.median(t1)
-    return dict(mat=mat, out=out, top1=top1, bound=bound, stable_rank=stab, entropy=ent, svals=np.array(svals),
-                lanczos_dev=lanczos_dev)
+    return dict(
+        mat=mat,
+        out=out,
+        top1=top1,
+        bound=bound,
+        stable_rank=stab,
+        entropy=ent,
+        svals=np.array(svals),
+        lanczos_dev=lanczos_dev,
+    )
 
 
 def minilm_section(act, res, ms, heads, figs):
     lines = [f"### Real weights: all-MiniLM-L6-v2, n = {act.Q.shape[2]}, {len(heads)} heads", ""]
     st = res["stable_rank"]
-    lines.append(f"Stable rank of P over heads: median {np.median(st):.1f}, min {st.min():.1f}, max {st.max():.1f}; "
-                 f"{int(np.sum(st < 8))} heads with stable rank < 8.  Mean row entropy: median "
-                 f"{np.median(res['entropy']):.2f} nats (uniform = {np.log(act.Q.shape[2]):.2f}).  "
-                 "Matrix-free check: Lanczos on P P^T (36 steps, implicit products) reproduces the 8 leading "
-                 "singular values and the stable rank of the dense SVD to within "
-                 f"{np.max(res['lanczos_dev']):.1e} (relative, worst head).")
-    lines += ["", "Median over heads of the relative Frobenius error of the attention matrix P_hat "
-              "(the truncated-SVD row is a lower bound for the low-rank methods):", ""]
+    lines.append(
+        f"Stable rank of P over heads: median {np.median(st):.1f}, min {st.min():.1f}, max {st.max():.1f}; "
+        f"{int(np.sum(st < 8))} heads with stable rank < 8.  Mean row entropy: median "
+        f"{np.median(res['entropy']):.2f} nats (uniform = {np.log(act.Q.shape[2]):.2f}).  "
+        "Matrix-free check: Lanczos on P P^T (36 steps, implicit products) reproduces the 8 leading "
+        "singular values and the stable rank of the dense SVD to within "
+        f"{np.max(res['lanczos_dev']):.1e} (relative, worst head)."
+    )
+    lines += [
+        "",
+        "Median over heads of the relative Frobenius error of the attention matrix P_hat "
+        "(the truncated-SVD row is a lower bound for the low-rank methods):",
+        "",
+    ]
     rows = [["truncated-SVD bound"] + [_fmt(x) for x in np.median(res["bound"], axis=0)]]
     rows += [[k] + [_fmt(x) for x in np.median(v, axis=0)] for k, v in res["mat"].items()]
     lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
     lines += ["Median over heads of the relative Frobenius error of the output P_hat V:", ""]
     rows = [[k] + [_fmt(x) for x in np.median(v, axis=0)] for k, v in res["out"].items()]
     lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
-    lines += [f"Heads (of {len(heads)}) where the output error exceeds 1, i.e. the method is worse than a zero "
-              "output (flagged; such entries should not be ranked):", ""]
+    lines += [
+        f"Heads (of {len(heads)}) where the output error exceeds 1, i.e. the method is worse than a zero "
+        "output (flagged; such entries should not be ranked):",
+        "",
+    ]
     rows = [[k] + [str(int(np.sum(v[:, i] > 1.0))) for i in range(len(ms))] for k, v in res["out"].items()]
     lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
-    lines += ["Top-1 key retention (fraction of query rows whose largest entry of P_hat is the largest of P), "
-              "mean over heads:", ""]
+    lines += [
+        "Top-1 key retention (fraction of query rows whose largest entry of P_hat is the largest of P), "
+        "mean over heads:",
+        "",
+    ]
     rows = [[k] + [f"{x:.2f}" for x in np.mean(v, axis=0)] for k, v in res["top1"].items()]
     lines += [_table(["method"] + [f"m={m}" for m in ms], rows), ""]
     # entropy strata (output error at m = 64 or the closest budget)
     i64 = int(np.argmin(np.abs(np.array(ms) - 64)))
     names = list(res["out"])
     strata = AN.stratify_by_entropy(res["entropy"], np.stack([res["out"][k][:, i64] for k in names], axis=1))
-    lines += [f"Output error at m = {ms[i64]}, median per head-entropy tercile "
-              f"(edges {', '.join(f'{e:.2f}' for e in strata.edges)} nats):", ""]
+    lines += [
+        f"Output error at m = {ms[i64]}, median per head-entropy tercile "
+        f"(edges {', '.join(f'{e:.2f}' for e in strata.edges)} nats):",
+        "",
+    ]
     rows = [[k] + [_fmt(strata.medians[b, c]) for b in range(len(strata.counts))] for c, k in enumerate(names)]
-    lines += [_table(["method"] + [f"tercile {b + 1} (n={strata.counts[b]})" for b in range(len(strata.counts))],
-                     rows), ""]
+    lines += [
+        _table(["method"] + [f"tercile {b + 1} (n={strata.counts[b]})" for b in range(len(strata.counts))], rows),
+        "",
+    ]
     lines += _target_lowrank(res, ms) + [""]
     _plot_minilm(res, ms, figs)
-    lines += ["![MiniLM error vs m](figures/attention_minilm_error.png) "
-              "![MiniLM singular values](figures/attention_minilm_spectrum.png)", ""]
+    lines += [
+        "![MiniLM error vs m](figures/attention_minilm_error.png) "
+        "![MiniLM singular values](figures/attention_minilm_spectrum.png)",
+        "",
+    ]
     return lines
 
 
 def _target_lowrank(res, ms):
     sel = res["stable_rank"] < 8
-    lines = [f"Target check (heads with stable rank < 8: {int(sel.sum())}): ratio of the best low-rank "
-             "method's matrix error to the truncated-SVD error, median / max over those heads:", ""]
+    lines = [
+        f"Target check (heads with stable rank < 8: {int(sel.sum())}): ratio of the best low-rank "
+        "method's matrix error to the truncated-SVD error, median / max over those heads:",
+        "",
+    ]
     if not sel.any():
         return lines + ["(no such head)"]
     rows = []
-    for label, pool in (("best incl. randomized SVD", ["randomized SVD"] + [k for k in FAST if METHODS[k][2]]),
-                        ("best fast O(nm) method", [k for k in FAST if METHODS[k][2]])):
+    for label, pool in (
+        ("best incl. randomized SVD", ["randomized SVD"] + [k for k in FAST if METHODS[k][2]]),
+        ("best fast O(nm) method", [k for k in FAST if METHODS[k][2]]),
+    ):
         pool = [k for k in pool if k in res["mat"]]
         if not pool:
             continue
@@ -195,19 +229,37 @@ def _target_lowrank(res, ms):
         b = res["bound"][sel]
         ok = b > 1e-12
         ratio = np.where(ok, best / np.where(ok, b, 1.0), np.nan)
-        rows.append([label] + [f"{np.nanmedian(ratio[:, i]):.2f} / {np.nanmax(ratio[:, i]):.2f}"
-                               if np.any(ok[:, i]) else "exact" for i in range(len(ms))])
+        rows.append(
+            [label]
+            + [
+                f"{np.nanmedian(ratio[:, i]):.2f} / {np.nanmax(ratio[:, i]):.2f}" if np.any(ok[:, i]) else "exact"
+                for i in range(len(ms))
+            ]
+        )
     return lines + [_table(["pool"] + [f"m={m}" for m in ms], rows)]
 
 
 def _plot_minilm(res, ms, figs):
     from matplotlib.figure import Figure
 
-    curves = [AN.ErrorCurve(k, np.array(ms), v.T, np.zeros_like(v.T), np.median(v, axis=0),
-                            np.percentile(v, 25, axis=0), np.percentile(v, 75, axis=0)) for k, v in res["mat"].items()
-              if k != "truncated SVD"]
-    fig, ax = AN.plot_error_curves(curves, bound=(np.array(ms), np.median(res["bound"], axis=0)),
-                                   title="MiniLM: error of P (median, IQR over heads)")
+    curves = [
+        AN.ErrorCurve(
+            k,
+            np.array(ms),
+            v.T,
+            np.zeros_like(v.T),
+            np.median(v, axis=0),
+            np.percentile(v, 25, axis=0),
+            np.percentile(v, 75, axis=0),
+        )
+        for k, v in res["mat"].items()
+        if k != "truncated SVD"
+    ]
+    fig, ax = AN.plot_error_curves(
+        curves,
+        bound=(np.array(ms), np.median(res["bound"], axis=0)),
+        title="MiniLM: error of P (median, IQR over heads)",
+    )
     fig.savefig(figs / "attention_minilm_error.png", dpi=80, bbox_inches="tight")
     fig = Figure(figsize=(5.0, 3.6))
     ax = fig.add_subplot(1, 1, 1)
@@ -247,13 +299,19 @@ def mla_section(act, w, latents, figs):
             pts.setdefault(method, []).append((kv.mla, float(np.mean(errs))))
             rows.append([method, r, kv.mla, f"{kv.ratio:.3f}", _fmt(float(np.mean(errs))), _fmt(float(np.max(errs)))])
     mha = LAT.kv_cache_bytes(12, 32, num_layers=6).mha
-    lines = ["### MLA: KV cache vs output error (MiniLM, all 6 layers, fp16 cache)", "",
-             f"MHA cache: {mha} bytes/token (6 layers x 2 x 384 x 2 bytes).  Latent r = 384 = rank of [W_K; W_V] "
-             "is exact (halves the cache).  Output error = relative Frobenius error of the per-head attention "
-             "outputs computed from the latent cache with W_UK absorbed into the queries; 'pca' is calibrated on "
-             "the first half of the tokens (in-distribution, same text).", "",
-             _table(["method", "latent r", "bytes/token", "ratio", "mean error", "max error (layers)"], rows), "",
-             "![MLA bytes vs error](figures/attention_mla.png)", ""]
+    lines = [
+        "### MLA: KV cache vs output error (MiniLM, all 6 layers, fp16 cache)",
+        "",
+        f"MHA cache: {mha} bytes/token (6 layers x 2 x 384 x 2 bytes).  Latent r = 384 = rank of [W_K; W_V] "
+        "is exact (halves the cache).  Output error = relative Frobenius error of the per-head attention "
+        "outputs computed from the latent cache with W_UK absorbed into the queries; 'pca' is calibrated on "
+        "the first half of the tokens (in-distribution, same text).",
+        "",
+        _table(["method", "latent r", "bytes/token", "ratio", "mean error", "max error (layers)"], rows),
+        "",
+        "![MLA bytes vs error](figures/attention_mla.png)",
+        "",
+    ]
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.0, 3.6))
@@ -316,12 +374,13 @@ def synthetic_runs(ns, taus, ms_for, seeds_for, methods, d=64, n_rows=256):
             if n <= 1024:
                 b = AN.truncated_svd_bound(Q, K, V, ms=ms)
                 entry["bound_out"], entry["bound_mat"] = b.output_error, b.matrix_error
-                entry["stable_rank"] = float(np.sum(b.singular_values ** 2) / b.singular_values[0] ** 2)
+                entry["stable_rank"] = float(np.sum(b.singular_values**2) / b.singular_values[0] ** 2)
             for name in methods:
                 if name == "truncated SVD" or (name == "randomized SVD" and n > 1024):
-                    continue   # the oracle is the bound row; randomized SVD costs more than exact attention
-                c = AN.error_curve(Q, K, V, METHODS[name][0], ms=ms, seeds=_seeds(name, seeds), rows=rows,
-                                   reference=Yref, label=name)
+                    continue  # the oracle is the bound row; randomized SVD costs more than exact attention
+                c = AN.error_curve(
+                    Q, K, V, METHODS[name][0], ms=ms, seeds=_seeds(name, seeds), rows=rows, reference=Yref, label=name
+                )
                 entry["err"][name], entry["time"][name] = c.median, c.median_time
             res[(n, tau)] = entry
             print(f"  n={n} tau={tau}: exact {t_exact:.2f}s", flush=True)
@@ -329,12 +388,16 @@ def synthetic_runs(ns, taus, ms_for, seeds_for, methods, d=64, n_rows=256):
 
 
 def synthetic_section(res, ns, taus, figs):
-    lines = ["### Synthetic Gaussian heads (d = 64)", "",
-             "Q, K, V i.i.d. Gaussian, Q and K scaled so that the logits scale q.k have standard deviation tau "
-             "(larger tau = sharper attention).  Relative Frobenius error of the output P_hat V (median over "
-             "seeds; the norm of the exact output P V is small when rows average many values, so relative "
-             "errors above 1 occur); n = 16384: 256 random query rows against exact rows.  The truncated-SVD row "
-             "is the output error of the rank-m oracle (n = 1024 only: dense SVD).", ""]
+    lines = [
+        "### Synthetic Gaussian heads (d = 64)",
+        "",
+        "Q, K, V i.i.d. Gaussian, Q and K scaled so that the logits scale q.k have standard deviation tau "
+        "(larger tau = sharper attention).  Relative Frobenius error of the output P_hat V (median over "
+        "seeds; the norm of the exact output P V is small when rows average many values, so relative "
+        "errors above 1 occur); n = 16384: 256 random query rows against exact rows.  The truncated-SVD row "
+        "is the output error of the rank-m oracle (n = 1024 only: dense SVD).",
+        "",
+    ]
     for n in ns:
         for tau in taus:
             e = res[(n, tau)]
@@ -350,18 +413,25 @@ def synthetic_section(res, ns, taus, figs):
             lines += [_table(["method"] + [f"m={m}" for m in e["ms"]], rows), ""]
     lines += _synthetic_target(res, ns, taus)
     tau = taus[len(taus) // 2]
-    lines += [f"Time (s) at budget m = 256 and speed-ups over krylovid's exact blocked attention and over "
-              f"PyTorch's scaled_dot_product_attention (same dtype float64, one thread; tau = {tau}, median over "
-              "seeds):", ""]
+    lines += [
+        f"Time (s) at budget m = 256 and speed-ups over krylovid's exact blocked attention and over "
+        f"PyTorch's scaled_dot_product_attention (same dtype float64, one thread; tau = {tau}, median over "
+        "seeds):",
+        "",
+    ]
     names = [k for k in METHODS if any(k in res[(n, tau)]["time"] for n in ns)]
     rows = [["exact (blocked)"] + [f"{res[(n, tau)]['t_exact']:.3f}" for n in ns]]
-    rows += [["torch SDPA"] + [NOT_INSTALLED if res[(n, tau)]["t_sdpa"] is None else f"{res[(n, tau)]['t_sdpa']:.3f}"
-                               for n in ns]]
+    rows += [
+        ["torch SDPA"]
+        + [NOT_INSTALLED if res[(n, tau)]["t_sdpa"] is None else f"{res[(n, tau)]['t_sdpa']:.3f}" for n in ns]
+    ]
     rows += [[k] + [_speed(res[(n, tau)], k, 256) for n in ns] for k in names]
     lines += [_table(["method"] + [f"n={n}" for n in ns], rows), ""]
     _plot_synth(res, ns, taus, figs)
-    lines += ["![synthetic error vs m](figures/attention_synthetic_error.png) "
-              "![time vs n](figures/attention_time.png)", ""]
+    lines += [
+        "![synthetic error vs m](figures/attention_synthetic_error.png) ![time vs n](figures/attention_time.png)",
+        "",
+    ]
     return lines
 
 
@@ -376,13 +446,19 @@ def _synthetic_target(res, ns, taus):
         fast = [k for k in low if k in FAST]
         for label, pool in (("incl. randomized SVD", low), ("fast O(nm) only", fast)):
             best = np.min(np.stack([e["err"][k] for k in pool]), axis=0)
-            rows.append([f"tau = {tau} (stable rank {e['stable_rank']:.1f}), {label}"]
-                        + [f"{b / o:.2f}" if o > 1e-12 else "exact" for b, o in zip(best, e["bound_out"], strict=True)])
+            rows.append(
+                [f"tau = {tau} (stable rank {e['stable_rank']:.1f}), {label}"]
+                + [f"{b / o:.2f}" if o > 1e-12 else "exact" for b, o in zip(best, e["bound_out"], strict=True)]
+            )
     if not rows:
         return []
-    return [f"Target check at n = {ns[0]} on the temperatures whose P has stable rank < 8: ratio of the best "
-            "low-rank method's output error to the truncated-SVD oracle's:", "",
-            _table(["case"] + [f"m={m}" for m in res[(ns[0], taus[0])]["ms"]], rows), ""]
+    return [
+        f"Target check at n = {ns[0]} on the temperatures whose P has stable rank < 8: ratio of the best "
+        "low-rank method's output error to the truncated-SVD oracle's:",
+        "",
+        _table(["case"] + [f"m={m}" for m in res[(ns[0], taus[0])]["ms"]], rows),
+        "",
+    ]
 
 
 def _speed(entry, k, m):
@@ -417,8 +493,12 @@ def _plot_synth(res, ns, taus, figs):
     tau = taus[len(taus) // 2]
     ax.loglog(ns, [res[(n, tau)]["t_exact"] for n in ns], "k-o", label="exact (blocked)")
     for k in FAST:
-        ts = [res[(n, tau)]["time"][k][res[(n, tau)]["ms"].index(256)]
-              if k in res[(n, tau)]["time"] and 256 in res[(n, tau)]["ms"] else np.nan for n in ns]
+        ts = [
+            res[(n, tau)]["time"][k][res[(n, tau)]["ms"].index(256)]
+            if k in res[(n, tau)]["time"] and 256 in res[(n, tau)]["ms"]
+            else np.nan
+            for n in ns
+        ]
         ax.loglog(ns, ts, marker=".", label=f"{k} (m=256)")
     ax.set_xlabel("n")
     ax.set_ylabel("seconds")
@@ -467,17 +547,23 @@ def main(argv=None):
     lines += synthetic_section(sres, ns, taus, figs)
     total = time.perf_counter() - t_start
     cmd = "python benchmarks/attention_bench.py" + (" --quick" if args.quick else "")
-    head = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}, "
-            f"Python {platform.python_version()}, NumPy {np.__version__}.  Date: "
-            f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  Command: `{cmd}` ({total:.0f} s, one BLAS "
-            "thread, machine shared with other jobs).", ""]
+    head = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.system()}, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}.  Date: "
+        f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  Command: `{cmd}` ({total:.0f} s, one BLAS "
+        "thread, machine shared with other jobs).",
+        "",
+    ]
     if not args.quick:
-        head += ["Deviations from the issue, to fit about 10 minutes on 2 cores: 2 seeds (not 3) for the randomized "
-                 "methods on MiniLM and at n <= 4096; 1 seed at n = 16384; m <= 512 at n >= 4096; MiniLM budgets "
-                 "m <= 256 (m = 512 = n is exact for most methods); randomized SVD of P only at n <= 1024 (each of its "
-                 "products with P costs as much as exact attention).  Nystromformer / sampled Nystrom use the "
-                 "pseudo-inverse whose rank is chosen on 32 held-out exact rows (the default of "
-                 "`nystrom_attention`).", ""]
+        head += [
+            "Deviations from the issue, to fit about 10 minutes on 2 cores: 2 seeds (not 3) for the randomized "
+            "methods on MiniLM and at n <= 4096; 1 seed at n = 16384; m <= 512 at n >= 4096; MiniLM budgets "
+            "m <= 256 (m = 512 = n is exact for most methods); randomized SVD of P only at n <= 1024 (each of its "
+            "products with P costs as much as exact attention).  Nystromformer / sampled Nystrom use the "
+            "pseudo-inverse whose rank is chosen on 32 held-out exact rows (the default of "
+            "`nystrom_attention`).",
+            "",
+        ]
     body = "\n".join(head + lines)
     print(body)
     if write:

@@ -32,6 +32,7 @@ What is measured
    torch is optional (never a krylovid dependency); without it the SDPA columns
    say "not installed".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,7 +94,7 @@ def _entropy(P):
 def _entropy_and_stable_rank(Q, K):
     P = attention_matrix(Q, K)
     s = np.linalg.svd(P, compute_uv=False)
-    return _entropy(P), float(np.sum(s ** 2) / s[0] ** 2)
+    return _entropy(P), float(np.sum(s**2) / s[0] ** 2)
 
 
 def _gaussian(X):
@@ -119,7 +120,7 @@ class CalibratedHead:
         self.H_real, self.sr_real = _entropy_and_stable_rank(Q, K)
         self.n_cal = n_cal
         lo, hi = np.log(0.05), np.log(5.0)
-        for _ in range(10):        # stable rank increases with beta
+        for _ in range(10):  # stable rank increases with beta
             mid = 0.5 * (lo + hi)
             self.beta = float(np.exp(mid))
             self.tau = self._fit_tau()
@@ -131,7 +132,7 @@ class CalibratedHead:
 
     def _fit_tau(self):
         lo, hi = np.log(0.05), np.log(20.0)
-        for _ in range(20):        # entropy decreases with tau
+        for _ in range(20):  # entropy decreases with tau
             mid = 0.5 * (lo + hi)
             Qs, Ks, _ = self.sample(self.n_cal, np.random.default_rng(0), np.exp(mid))
             lo, hi = (mid, hi) if _entropy(attention_matrix(Qs, Ks)) > self.H_real else (lo, mid)
@@ -182,7 +183,7 @@ def exact_vs_sdpa(sizes, d=64):
         for dt in (np.float32, np.float64):
             Q, K, V = (0.7 * rng.standard_normal((3, n, d))).astype(dt)
             t_s, t_k = np.inf, np.inf
-            for _ in range(5 if n <= 4096 else (2 if n <= 16384 else 1)):   # interleaved: same load for both
+            for _ in range(5 if n <= 4096 else (2 if n <= 16384 else 1)):  # interleaved: same load for both
                 s = sdpa_time(Q, K, V, 1)
                 t_s = None if s is None else min(t_s, s)
                 t_k = min(t_k, _best_time(lambda Q=Q, K=K, V=V: softmax_attention(Q, K, V), 1)[1])
@@ -227,7 +228,7 @@ def frontier_runs(heads, ns, ms, n_rows=256, bound_max_n=4096):
             rng = np.random.default_rng(n)
             Q, K, V = head.sample(n, rng)
             rows = np.sort(rng.choice(n, size=n_rows, replace=False))
-            ref = softmax_attention(Q[rows], K, V)                        # float64 exact rows
+            ref = softmax_attention(Q[rows], K, V)  # float64 exact rows
             Q32, K32, V32 = (a.astype(np.float32) for a in (Q, K, V))
             _, t_exact = _best_time(lambda: softmax_attention(Q32, K32, V32), 1)  # noqa: B023 (called at once)
             entry = dict(t_exact=t_exact, t_sdpa=sdpa_time(Q32, K32, V32, 1))
@@ -264,27 +265,69 @@ def _table(header, rows):
 
 
 def frontier_section(heads, res, ns, ms):
-    lines = ["### Calibrated heads", "",
-             _table(["head", "entropy real / synthetic (n=512, nats)", "stable rank real / synthetic", "tau",
-                     "beta"],
-                    [[h.label, f"{h.H_real:.2f} / {h.H_syn:.2f}", f"{h.sr_real:.1f} / {h.sr_syn:.1f}",
-                      f"{h.tau:.3f}", f"{h.beta:.3f}"] for h in heads]), ""]
+    lines = [
+        "### Calibrated heads",
+        "",
+        _table(
+            ["head", "entropy real / synthetic (n=512, nats)", "stable rank real / synthetic", "tau", "beta"],
+            [
+                [
+                    h.label,
+                    f"{h.H_real:.2f} / {h.H_syn:.2f}",
+                    f"{h.sr_real:.1f} / {h.sr_syn:.1f}",
+                    f"{h.tau:.3f}",
+                    f"{h.beta:.3f}",
+                ]
+                for h in heads
+            ],
+        ),
+        "",
+    ]
     for (label, n), e in res.items():
-        lines += [f"**{label}, n = {n}**: exact blocked (krylovid, float32) {e['t_exact']:.3f} s; SDPA float32 "
-                  + (f"{e['t_sdpa']:.3f} s" if e["t_sdpa"] is not None else NOT_INSTALLED) + ".", ""]
+        lines += [
+            f"**{label}, n = {n}**: exact blocked (krylovid, float32) {e['t_exact']:.3f} s; SDPA float32 "
+            + (f"{e['t_sdpa']:.3f} s" if e["t_sdpa"] is not None else NOT_INSTALLED)
+            + ".",
+            "",
+        ]
         rows = []
         for m in ms:
             ok = [(e["err"][k, m], k) for k in METHODS if not e["flagged"][k, m]]
             err, best = min(ok) if ok else (np.nan, "—")
             t = e["time"].get((best, m), np.nan)
-            rows.append([m, best, _fmt(err), f"{t:.4f}", f"{e['t_exact'] / t:.1f}x", _fmt_speed(e["t_sdpa"], t),
-                         _fmt(e["bound"][m]) if "bound" in e else "—",
-                         ", ".join(k for k in METHODS if e["flagged"][k, m]) or "—"])
-        lines += [_table(["m", "best method", "rel. error", "time s", "vs exact", "vs SDPA fp32",
-                          "truncated-SVD oracle", "flagged (error > 1)"], rows), ""]
+            rows.append(
+                [
+                    m,
+                    best,
+                    _fmt(err),
+                    f"{t:.4f}",
+                    f"{e['t_exact'] / t:.1f}x",
+                    _fmt_speed(e["t_sdpa"], t),
+                    _fmt(e["bound"][m]) if "bound" in e else "—",
+                    ", ".join(k for k in METHODS if e["flagged"][k, m]) or "—",
+                ]
+            )
+        lines += [
+            _table(
+                [
+                    "m",
+                    "best method",
+                    "rel. error",
+                    "time s",
+                    "vs exact",
+                    "vs SDPA fp32",
+                    "truncated-SVD oracle",
+                    "flagged (error > 1)",
+                ],
+                rows,
+            ),
+            "",
+        ]
         fr = pareto(e)
-        lines += ["Pareto frontier (time, error): " + "; ".join(f"{k} m={m}: {t:.4f} s, {_fmt(er)}"
-                                                             for t, er, k, m in fr), ""]
+        lines += [
+            "Pareto frontier (time, error): " + "; ".join(f"{k} m={m}: {t:.4f} s, {_fmt(er)}" for t, er, k, m in fr),
+            "",
+        ]
     return lines
 
 
@@ -299,18 +342,31 @@ def goal_lines(res, n=16384, m=256):
             continue
         t, err, k = min(ok)
         sp = _fmt_speed(e["t_sdpa"], t)
-        out.append(f"- {label}: fastest method with error < 0.1 at m = {m}: {k} (error {_fmt(err)}, {t:.4f} s, "
-                   f"{sp} faster than float32 SDPA)")
+        out.append(
+            f"- {label}: fastest method with error < 0.1 at m = {m}: {k} (error {_fmt(err)}, {t:.4f} s, "
+            f"{sp} faster than float32 SDPA)"
+        )
     return out
 
 
 def exact_section(rows):
     body = []
     for n, dt, t_k, t_s in rows:
-        body.append([n, dt, f"{t_k:.3f}", NOT_INSTALLED if t_s is None else f"{t_s:.3f}",
-                     "—" if t_s is None else f"{t_k / t_s:.2f}"])
-    return ["### Exact attention against PyTorch SDPA (CPU, one thread, d = 64)", "",
-            _table(["n", "dtype", "krylovid softmax_attention s", "torch SDPA s", "ratio krylovid / SDPA"], body), ""]
+        body.append(
+            [
+                n,
+                dt,
+                f"{t_k:.3f}",
+                NOT_INSTALLED if t_s is None else f"{t_s:.3f}",
+                "—" if t_s is None else f"{t_k / t_s:.2f}",
+            ]
+        )
+    return [
+        "### Exact attention against PyTorch SDPA (CPU, one thread, d = 64)",
+        "",
+        _table(["n", "dtype", "krylovid softmax_attention s", "torch SDPA s", "ratio krylovid / SDPA"], body),
+        "",
+    ]
 
 
 def figure(res, ns, path):
@@ -353,25 +409,33 @@ def main(argv=None):
         res = frontier_runs(heads, ns, ms)
         ex = exact_vs_sdpa(sdpa_sizes)
     total = time.perf_counter() - t_start
-    cmd = "python benchmarks/attention_long.py" + (" --quick" if args.quick else "") + \
-        (f" --sdpa-sizes {args.sdpa_sizes}" if args.sdpa_sizes else "")
+    cmd = (
+        "python benchmarks/attention_long.py"
+        + (" --quick" if args.quick else "")
+        + (f" --sdpa-sizes {args.sdpa_sizes}" if args.sdpa_sizes else "")
+    )
     tv = "not installed" if torch is None else torch.__version__
-    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
-             f"{np.__version__}, torch {tv}.  Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  "
-             f"Command: `{cmd}` ({total:.0f} s, one thread for BLAS and torch, machine shared with other jobs: "
-             "single timings, min of 1-3 repeats; exact vs SDPA: min of 5 / 2 / 1 interleaved repeats at n = 4096 / "
-             "16384 / 65536).", "",
-             "Calibration: three heads of all-MiniLM-L6-v2 (n = 512, shipped text) at the 1/6, 1/2 and 5/6 quantiles "
-             "of mean row entropy; Q, K, V drawn from Gaussians with the head's own means and covariances (d = 32); "
-             "the spread of the queries around their mean is scaled by beta and the queries by tau, chosen by nested "
-             "bisections so that the synthetic head at n = 512 has the real head's stable rank and mean row "
-             "entropy (table below); the same Gaussians, tau and beta at n = 4096 and 16384.  Errors: relative "
-             "Frobenius error of the output on "
-             "256 random query rows against exact float64 rows; methods run in float32.  'best method': lowest error "
-             "among methods not flagged (error above 1 or Nyström's held-out warning).  Truncated-SVD oracle: output "
-             "error of the rank-m truncated SVD of P (n = 4096 only; singular triplets from a randomized SVD of the "
-             "implicit P, rank max(m) + 10, 2 power iterations: an over-estimate of the best rank-m error).", "",
-             "Goal check (n = 16384, budget 256, error < 0.1, >= 10x faster than float32 SDPA):", ""]
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
+        f"{np.__version__}, torch {tv}.  Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  "
+        f"Command: `{cmd}` ({total:.0f} s, one thread for BLAS and torch, machine shared with other jobs: "
+        "single timings, min of 1-3 repeats; exact vs SDPA: min of 5 / 2 / 1 interleaved repeats at n = 4096 / "
+        "16384 / 65536).",
+        "",
+        "Calibration: three heads of all-MiniLM-L6-v2 (n = 512, shipped text) at the 1/6, 1/2 and 5/6 quantiles "
+        "of mean row entropy; Q, K, V drawn from Gaussians with the head's own means and covariances (d = 32); "
+        "the spread of the queries around their mean is scaled by beta and the queries by tau, chosen by nested "
+        "bisections so that the synthetic head at n = 512 has the real head's stable rank and mean row "
+        "entropy (table below); the same Gaussians, tau and beta at n = 4096 and 16384.  Errors: relative "
+        "Frobenius error of the output on "
+        "256 random query rows against exact float64 rows; methods run in float32.  'best method': lowest error "
+        "among methods not flagged (error above 1 or Nyström's held-out warning).  Truncated-SVD oracle: output "
+        "error of the rank-m truncated SVD of P (n = 4096 only; singular triplets from a randomized SVD of the "
+        "implicit P, rank max(m) + 10, 2 power iterations: an over-estimate of the best rank-m error).",
+        "",
+        "Goal check (n = 16384, budget 256, error < 0.1, >= 10x faster than float32 SDPA):",
+        "",
+    ]
     lines += goal_lines(res) + [""] + frontier_section(heads, res, ns, ms) + exact_section(ex)
     lines += ["![frontier](figures/attention_long_frontier.png)", ""]
     body = "\n".join(lines)

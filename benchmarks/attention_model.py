@@ -22,6 +22,7 @@ layer) appears in the same table at several latent sizes, with its KV cache
 size.  Budgets are relative to the short sequences (``m = 8`` is a third of
 a sentence): the point is the effect on the model's output, not speed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -103,8 +104,12 @@ def scores(E, E_ref, nn_ref):
     cos = np.sum(E * E_ref, axis=1)
     nn = retrieval(E)
     topic = np.arange(len(E)) // TOPIC_SIZE
-    return dict(cos_mean=float(cos.mean()), cos_min=float(cos.min()), nn_agree=float(np.mean(nn == nn_ref)),
-                topic_acc=float(np.mean(topic[nn] == topic)))
+    return dict(
+        cos_mean=float(cos.mean()),
+        cos_min=float(cos.min()),
+        nn_agree=float(np.mean(nn == nn_ref)),
+        topic_acc=float(np.mean(topic[nn] == topic)),
+    )
 
 
 def _timed_embed(texts, **kw):
@@ -128,8 +133,11 @@ def run(texts, budgets, methods, latents):
     E_ref, _ = _timed_embed(texts)
     _, t_exact = _timed_embed(texts, attention=exact_head)
     nn_ref = retrieval(E_ref)
-    rows = [dict(method="exact (per-head hook)", budget="—", time=t_exact, flagged=0, kv="—",
-                 **scores(E_ref, E_ref, nn_ref))]
+    rows = [
+        dict(
+            method="exact (per-head hook)", budget="—", time=t_exact, flagged=0, kv="—", **scores(E_ref, E_ref, nn_ref)
+        )
+    ]
     for name in methods:
         for m in budgets:
             fn = _Counting(METHODS[name], m)
@@ -141,19 +149,38 @@ def run(texts, budgets, methods, latents):
     for r in latents:
         E, t = _timed_embed(texts, weights=mla_weights(w, r))
         kv = LAT.kv_cache_bytes(12, 32, r, num_layers=6).mla
-        rows.append(dict(method="MLA (joint SVD)", budget=f"r={r}", time=t, flagged=0, kv=f"{kv} ({kv / mha:.2f}x)",
-                         **scores(E, E_ref, nn_ref)))
+        rows.append(
+            dict(
+                method="MLA (joint SVD)",
+                budget=f"r={r}",
+                time=t,
+                flagged=0,
+                kv=f"{kv} ({kv / mha:.2f}x)",
+                **scores(E, E_ref, nn_ref),
+            )
+        )
         print(f"  MLA r={r}: cos {rows[-1]['cos_mean']:.4f} nn {rows[-1]['nn_agree']:.2f}", flush=True)
     return rows, scores(E_ref, E_ref, nn_ref)["topic_acc"]
 
 
 def _table(rows):
-    head = ["method", "budget", "cosine mean", "cosine min", "NN agreement", "topic accuracy", "heads flagged > 1",
-            "time s", "KV bytes/token"]
+    head = [
+        "method",
+        "budget",
+        "cosine mean",
+        "cosine min",
+        "NN agreement",
+        "topic accuracy",
+        "heads flagged > 1",
+        "time s",
+        "KV bytes/token",
+    ]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        out.append(f"| {r['method']} | {r['budget']} | {r['cos_mean']:.4f} | {r['cos_min']:.4f} | {r['nn_agree']:.2f} "
-                   f"| {r['topic_acc']:.2f} | {r['flagged']} | {r['time']:.1f} | {r['kv']} |")
+        out.append(
+            f"| {r['method']} | {r['budget']} | {r['cos_mean']:.4f} | {r['cos_min']:.4f} | {r['nn_agree']:.2f} "
+            f"| {r['topic_acc']:.2f} | {r['flagged']} | {r['time']:.1f} | {r['kv']} |"
+        )
     return "\n".join(out)
 
 
@@ -201,20 +228,27 @@ def main(argv=None):
 
     lens = [len(minilm_tokenizer().encode(t)[0]) for t in texts]
     cmd = "python benchmarks/attention_model.py" + (" --quick" if args.quick else "")
-    lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
-             f"{np.__version__}.  Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  Command: `{cmd}` "
-             f"({total:.0f} s, one BLAS thread, machine shared with other jobs).", "",
-             f"{len(texts)} sentences of `krylovid/data/sentences.txt` ({len(texts) // TOPIC_SIZE} topics of "
-             f"{TOPIC_SIZE}), n = {min(lens)}..{max(lens)} tokens (median {int(np.median(lens))}).  Each approximation "
-             "replaces softmax attention in all 6 layers x 12 heads (`minilm_embed(texts, attention=fn)`); budgets are "
-             "capped at the sequence length.  Cosine: between the approximate and the exact sentence embedding.  NN "
-             "agreement: fraction of sentences whose nearest other sentence is the same as with exact attention.  "
-             f"Topic accuracy: fraction whose nearest other sentence is from the same topic (exact model: "
-             f"{topic_exact:.2f}).  Heads flagged: head evaluations where Nyström's held-out check found an error "
-             "above 1 (worse than a zero output).  Time: embedding all sentences through the per-head hook (the "
-             "exact row uses the same hook with exact blocked attention).  MLA rows: key/value projections of every "
-             "layer through a latent of size r (joint SVD of [W_K; W_V]; r = 384 is exact and halves the cache).", "",
-             _table(rows), "", "![attention inside MiniLM](figures/attention_model.png)", ""]
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
+        f"{np.__version__}.  Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  Command: `{cmd}` "
+        f"({total:.0f} s, one BLAS thread, machine shared with other jobs).",
+        "",
+        f"{len(texts)} sentences of `krylovid/data/sentences.txt` ({len(texts) // TOPIC_SIZE} topics of "
+        f"{TOPIC_SIZE}), n = {min(lens)}..{max(lens)} tokens (median {int(np.median(lens))}).  Each approximation "
+        "replaces softmax attention in all 6 layers x 12 heads (`minilm_embed(texts, attention=fn)`); budgets are "
+        "capped at the sequence length.  Cosine: between the approximate and the exact sentence embedding.  NN "
+        "agreement: fraction of sentences whose nearest other sentence is the same as with exact attention.  "
+        f"Topic accuracy: fraction whose nearest other sentence is from the same topic (exact model: "
+        f"{topic_exact:.2f}).  Heads flagged: head evaluations where Nyström's held-out check found an error "
+        "above 1 (worse than a zero output).  Time: embedding all sentences through the per-head hook (the "
+        "exact row uses the same hook with exact blocked attention).  MLA rows: key/value projections of every "
+        "layer through a latent of size r (joint SVD of [W_K; W_V]; r = 384 is exact and halves the cache).",
+        "",
+        _table(rows),
+        "",
+        "![attention inside MiniLM](figures/attention_model.png)",
+        "",
+    ]
     body = "\n".join(lines)
     print(body)
     if write:

@@ -16,6 +16,7 @@ Usage::
     python benchmarks/bank_bench.py                  # the recorded run (a few minutes)
     python benchmarks/bank_bench.py --quick          # smoke test (seconds)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,7 +75,7 @@ def _speedup(args, client):
     is reported): on a shared machine the load drifts, alternating spreads it over both."""
     data = bank("fast", 10, args.systems, N=args.N, rng=np.random.default_rng(0))
     opts = dict(order=args.order, kernel="TC", method="krylov", random_state=0, progress=False)
-    warm = data[:2 * args.workers]  # imports and first-call costs, in this process and the workers
+    warm = data[: 2 * args.workers]  # imports and first-call costs, in this process and the workers
     identify_many(warm, **opts)
     identify_many(warm, client=client, **opts)
     times = {"serial": [], "dask": []}
@@ -83,7 +84,7 @@ def _speedup(args, client):
         dask = identify_many(data, client=client, **opts)
         times["serial"].append(serial.wall_time_s)
         times["dask"].append(dask.wall_time_s)
-    diff = max(abs(a["objective"] - b["objective"]) for a, b in zip(serial.rows, dask.rows))
+    diff = max(abs(a["objective"] - b["objective"]) for a, b in zip(serial.rows, dask.rows, strict=True))
     return {k: statistics.median(v) for k, v in times.items()}, times, serial, diff
 
 
@@ -92,8 +93,7 @@ def _overhead(args, client):
     data = [(np.zeros(4), np.zeros(4))] * args.tiny
     out = {}
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        for label, kw in (("serial", {}), ("process pool", {"executor": pool}),
-                          ("dask", {"client": client})):
+        for label, kw in (("serial", {}), ("process pool", {"executor": pool}), ("dask", {"client": client})):
             per_task = []
             for _ in range(args.repeats + 1):  # the first batch warms up, not counted
                 res = identify_many(data, estimator=NullModel, progress=False, **kw)
@@ -105,8 +105,16 @@ def _overhead(args, client):
 
 
 def _study(args, client):
-    res = bank_study(args.K, kernels=("TC", "DC", "SS"), methods=("krylov",), N=args.study_N,
-                     order=args.study_order, random_state=0, client=client, progress=False)
+    res = bank_study(
+        args.K,
+        kernels=("TC", "DC", "SS"),
+        methods=("krylov",),
+        N=args.study_N,
+        order=args.study_order,
+        random_state=0,
+        client=client,
+        progress=False,
+    )
     if not args.quick:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -119,8 +127,7 @@ def _report(args, start_s, speed, overhead, study):
     med, times, serial, diff = speed
     fits = {}
     for r in study.rows:
-        fits.setdefault((r["collection"], r["kernel"]), []).append(r["fit"] if r["fit"] is not None
-                                                                   else np.nan)
+        fits.setdefault((r["collection"], r["kernel"]), []).append(r["fit"] if r["fit"] is not None else np.nan)
     lines = [
         f"- machine: {platform.node()} ({os.cpu_count()} cores, {platform.processor() or platform.machine()}),"
         f" Python {platform.python_version()}, numpy {np.__version__};"
@@ -156,9 +163,16 @@ def main(argv=None):
     from distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         start_s = time.perf_counter() - t0
         speed = _speedup(args, client)
         overhead = _overhead(args, client)

@@ -69,17 +69,36 @@ def sweep_case(kernel, N, n, snr, input_kind, seed, hp=None):
         hp = dict(hp)
         hp["c"] = hp["c"] * np.logspace(-2, 2, 30)
         t0 = time.perf_counter()
-        kr = evaluate_objective(u, y, order=n, kernel=kernel, hyperparameters=hp, method="krylov",
-                                fallback_max_n=0, random_state=0, rtol=RTOL)
+        kr = evaluate_objective(
+            u,
+            y,
+            order=n,
+            kernel=kernel,
+            hyperparameters=hp,
+            method="krylov",
+            fallback_max_n=0,
+            random_state=0,
+            rtol=RTOL,
+        )
         t_kr = time.perf_counter() - t0
     ex = evaluate_objective(u, y, order=n, kernel=kernel, hyperparameters=hp, method="qr").F
     slack = 1e-10 * np.abs(ex)
     inside = (kr.F_lower <= ex + slack) & (ex <= kr.F_upper + slack)
     cert = np.asarray(getattr(kr, "certified", kr.F_upper - kr.F_lower <= RTOL * np.abs(kr.F)))
-    return {"kernel": kernel, "N": N, "n": n, "snr": snr, "input": input_kind,
-            "certified": float(np.mean(cert)), "wrong": int(np.sum(~inside)),
-            "max_err": float(np.max(np.abs(kr.F - ex) / np.abs(ex))), "status": str(kr.info.get("status")),
-            "dim": int(kr.info.get("subspace_dim", 0)), "time_s": t_kr, "hp": fitted}
+    return {
+        "kernel": kernel,
+        "N": N,
+        "n": n,
+        "snr": snr,
+        "input": input_kind,
+        "certified": float(np.mean(cert)),
+        "wrong": int(np.sum(~inside)),
+        "max_err": float(np.max(np.abs(kr.F - ex) / np.abs(ex))),
+        "status": str(kr.info.get("status")),
+        "dim": int(kr.info.get("subspace_dim", 0)),
+        "time_s": t_kr,
+        "hp": fitted,
+    }
 
 
 def sweep_times(repeats):
@@ -106,21 +125,33 @@ def sweep_times(repeats):
 
 
 def render(rows, times, command):
-    lines = ["Pure Krylov (no exact fallback), 30 values of c in c_ML * [1e-2, 1e2], rtol 1e-8, "
-             f"against the exact QR value (`{command}`).  'wrong bounds': values whose bounds miss the exact F "
-             "(must be 0); values not certified are reported with their bounds and status 'budget'.", "",
-             "| kernel | N | n | SNR | input | certified | wrong bounds | max rel. err | status | dim | time [s] |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "Pure Krylov (no exact fallback), 30 values of c in c_ML * [1e-2, 1e2], rtol 1e-8, "
+        f"against the exact QR value (`{command}`).  'wrong bounds': values whose bounds miss the exact F "
+        "(must be 0); values not certified are reported with their bounds and status 'budget'.",
+        "",
+        "| kernel | N | n | SNR | input | certified | wrong bounds | max rel. err | status | dim | time [s] |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['kernel']} | {r['N']} | {r['n']} | {r['snr']:g} | {r['input']} | "
-                     f"{100 * r['certified']:.0f} % | {r['wrong']} | {r['max_err']:.1e} | {r['status']} | "
-                     f"{r['dim']} | {r['time_s']:.2f} |")
-    lines += ["", "One 30-value sweep, N = 3000, n = 300, TC, white input, SNR 10 (median of repeats, same run):", "",
-              "| method | time [s] | status |", "|---|---|---|"]
+        lines.append(
+            f"| {r['kernel']} | {r['N']} | {r['n']} | {r['snr']:g} | {r['input']} | "
+            f"{100 * r['certified']:.0f} % | {r['wrong']} | {r['max_err']:.1e} | {r['status']} | "
+            f"{r['dim']} | {r['time_s']:.2f} |"
+        )
+    lines += [
+        "",
+        "One 30-value sweep, N = 3000, n = 300, TC, white input, SNR 10 (median of repeats, same run):",
+        "",
+        "| method | time [s] | status |",
+        "|---|---|---|",
+    ]
     for m in ("krylov", "cholesky", "qr"):
         lines.append(f"| {m} | {times[m]['time_s']:.3f} | {times[m]['status']} |")
-    lines += ["", f"Cholesky / Krylov = {times['cholesky_over_krylov']:.1f}x, "
-              f"QR / Krylov = {times['qr_over_krylov']:.1f}x."]
+    lines += [
+        "",
+        f"Cholesky / Krylov = {times['cholesky_over_krylov']:.1f}x, QR / Krylov = {times['qr_over_krylov']:.1f}x.",
+    ]
     return "\n".join(lines)
 
 
@@ -130,8 +161,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md")
     ap.add_argument("--json", type=pathlib.Path, help="also write the rows as JSON")
-    ap.add_argument("--hyperparameters", type=pathlib.Path,
-                    help="reuse the fitted hyperparameters of a previous --json file (same grid)")
+    ap.add_argument(
+        "--hyperparameters",
+        type=pathlib.Path,
+        help="reuse the fitted hyperparameters of a previous --json file (same grid)",
+    )
     args = ap.parse_args(argv)
     previous = json.loads(args.hyperparameters.read_text())["rows"] if args.hyperparameters else None
     sizes = QUICK if args.quick else FULL
@@ -155,8 +189,12 @@ def main(argv=None):
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "times": times}, indent=1))
     if not args.no_write:
-        write_section(text, begin="<!-- certification:begin -->", end="<!-- certification:end -->",
-                      heading="## Certification of the Krylov objective (issue 9)")
+        write_section(
+            text,
+            begin="<!-- certification:begin -->",
+            end="<!-- certification:end -->",
+            heading="## Certification of the Krylov objective (issue 9)",
+        )
     ok = all(r["wrong"] == 0 for r in rows)
     return 0 if ok else 1
 

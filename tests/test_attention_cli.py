@@ -1,4 +1,5 @@
 """``krylovid attention compare`` flags a method whose relative error exceeds 1 (worse than a zero output)."""
+
 import numpy as np
 
 from krylovid.cli import main
@@ -7,7 +8,7 @@ from krylovid.cli import main
 def test_compare_flags_worse_than_zero(tmp_path, capsys):
     rng = np.random.default_rng(0)
     n, d = 64, 16
-    Q, K = 3.0 * rng.standard_normal((2, n, d))            # sharp head: a 4-column Linformer sketch is poor
+    Q, K = 3.0 * rng.standard_normal((2, n, d))  # sharp head: a 4-column Linformer sketch is poor
     V = rng.standard_normal((n, d))
     path = tmp_path / "qkv.npz"
     np.savez(path, Q=Q, K=K, V=V)

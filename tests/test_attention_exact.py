@@ -1,11 +1,19 @@
 """Exact blocked softmax attention against a dense NumPy reference."""
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from krylovid.attention.exact import (AttentionOperator, attention_logits, attention_matrix,
-                                      attention_matvec, attention_rmatvec, row_normalizer,
-                                      softmax_attention)
+from krylovid.attention.exact import (
+    AttentionOperator,
+    attention_logits,
+    attention_matrix,
+    attention_matvec,
+    attention_rmatvec,
+    row_normalizer,
+    softmax_attention,
+)
 from krylovid.operators import LinearOperator
 
 
@@ -43,8 +51,9 @@ def test_blocked_equals_dense(qkv, causal, block):
     ref, P, logD = dense_reference(Q, K, V, causal)
     np.testing.assert_allclose(softmax_attention(Q, K, V, causal=causal, block_size=block), ref, atol=1e-12)
     np.testing.assert_allclose(row_normalizer(Q, K, causal=causal, block_size=block), logD, atol=1e-12)
-    np.testing.assert_allclose(attention_rmatvec(Q, K, V, causal=causal, block_size=block),
-                               np.swapaxes(P, -1, -2) @ V, atol=1e-12)
+    np.testing.assert_allclose(
+        attention_rmatvec(Q, K, V, causal=causal, block_size=block), np.swapaxes(P, -1, -2) @ V, atol=1e-12
+    )
 
 
 def test_large_logits_do_not_overflow(rng):
@@ -72,15 +81,16 @@ def test_cross_attention_and_scale(rng):
 def test_mask_broadcast_and_fully_masked_rows(qkv, rng, block):
     Q, K, V = qkv
     mask = rng.random((3, 37, 37)) < 0.4  # broadcasts over the batch axis
-    mask[1, 5, :] = False                 # a fully masked row
+    mask[1, 5, :] = False  # a fully masked row
     ref, P, logD = dense_reference(Q, K, V, True, mask)
     Y = softmax_attention(Q, K, V, causal=True, block_size=block, mask=mask)
     np.testing.assert_allclose(Y, ref, atol=1e-12)
     assert np.all(Y[:, 1, 5] == 0)
     L = row_normalizer(Q, K, causal=True, block_size=block, mask=mask)
     assert np.all(np.isneginf(L[:, 1, 5]))
-    np.testing.assert_allclose(attention_rmatvec(Q, K, V, causal=True, mask=mask, block_size=block),
-                               np.swapaxes(P, -1, -2) @ V, atol=1e-12)
+    np.testing.assert_allclose(
+        attention_rmatvec(Q, K, V, causal=True, mask=mask, block_size=block), np.swapaxes(P, -1, -2) @ V, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -92,8 +102,9 @@ def test_matvec_rmatvec_and_unnormalized(rng, causal):
     np.testing.assert_allclose(attention_matvec(Q, K, X, causal=causal, block_size=5), P @ X, atol=1e-13)
     np.testing.assert_allclose(attention_matvec(Q, K, X[:, 0], causal=causal, block_size=5), P @ X[:, 0], atol=1e-13)
     np.testing.assert_allclose(attention_matvec(Q, K, X, causal=causal, normalized=False), A @ X, rtol=1e-12)
-    np.testing.assert_allclose(attention_rmatvec(Q, K, X, causal=causal, normalized=False, block_size=4),
-                               A.T @ X, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        attention_rmatvec(Q, K, X, causal=causal, normalized=False, block_size=4), A.T @ X, rtol=1e-12, atol=1e-12
+    )
     np.testing.assert_allclose(attention_rmatvec(Q, K, X, causal=causal, log_normalizer=logD), P.T @ X, atol=1e-13)
 
 
@@ -144,19 +155,22 @@ def test_float32_preserved_numpy(rng):
     assert softmax_attention(Q, K, V.astype(np.float64)).dtype == np.float64
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda Q, K, V: softmax_attention(Q, K[:, :3], V), "feature size"),
-    (lambda Q, K, V: softmax_attention(Q, K, V[:5]), "V must have as many rows"),
-    (lambda Q, K, V: softmax_attention(Q[0], K, V), "Q must have shape"),
-    (lambda Q, K, V: softmax_attention(Q[:4], K, V, causal=True), "causal"),
-    (lambda Q, K, V: softmax_attention(Q, K, V, block_size=0), "block_size"),
-    (lambda Q, K, V: softmax_attention(Q, K, V, scale=-1.0), "scale"),
-    (lambda Q, K, V: softmax_attention(Q, K, V, mask=np.ones((6, 5), bool)), "mask"),
-    (lambda Q, K, V: softmax_attention(Q[None], K, V), "leading"),
-    (lambda Q, K, V: attention_matvec(Q, K, V[:4]), "X"),
-    (lambda Q, K, V: attention_rmatvec(Q, K, V[:4]), "X"),
-    (lambda Q, K, V: AttentionOperator(Q[None], K[None]), "2-D"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda Q, K, V: softmax_attention(Q, K[:, :3], V), "feature size"),
+        (lambda Q, K, V: softmax_attention(Q, K, V[:5]), "V must have as many rows"),
+        (lambda Q, K, V: softmax_attention(Q[0], K, V), "Q must have shape"),
+        (lambda Q, K, V: softmax_attention(Q[:4], K, V, causal=True), "causal"),
+        (lambda Q, K, V: softmax_attention(Q, K, V, block_size=0), "block_size"),
+        (lambda Q, K, V: softmax_attention(Q, K, V, scale=-1.0), "scale"),
+        (lambda Q, K, V: softmax_attention(Q, K, V, mask=np.ones((6, 5), bool)), "mask"),
+        (lambda Q, K, V: softmax_attention(Q[None], K, V), "leading"),
+        (lambda Q, K, V: attention_matvec(Q, K, V[:4]), "X"),
+        (lambda Q, K, V: attention_rmatvec(Q, K, V[:4]), "X"),
+        (lambda Q, K, V: AttentionOperator(Q[None], K[None]), "2-D"),
+    ],
+)
 def test_bad_input_raises_value_error(rng, call, match):
     Q, K, V = rng.standard_normal((3, 6, 4))
     with pytest.raises(ValueError, match=match):
@@ -174,8 +188,9 @@ def test_bad_types(rng):
 
 
 @settings(max_examples=25, deadline=None)
-@given(bad=st.sampled_from([np.nan, np.inf, -np.inf]), which=st.integers(0, 2),
-       i=st.integers(0, 5), j=st.integers(0, 3))
+@given(
+    bad=st.sampled_from([np.nan, np.inf, -np.inf]), which=st.integers(0, 2), i=st.integers(0, 5), j=st.integers(0, 3)
+)
 def test_non_finite_input_named(bad, which, i, j):
     arrs = [np.ones((6, 4)) * 0.1 for _ in range(3)]
     arrs[which][i, j] = bad
@@ -193,7 +208,7 @@ def test_bound_shift_underflow_falls_back_to_online_pass(dtype, case):
     Q[:, 0] = 0.0
     K = rng.standard_normal((n, d))
     K[3] = 0.0
-    K[3, 0] = 1e4 if dtype == np.float64 else 400.0     # scale |q| |k_3| far above every logit
+    K[3, 0] = 1e4 if dtype == np.float64 else 400.0  # scale |q| |k_3| far above every logit
     V = rng.standard_normal((n, 3))
     S = Q @ K.T / 2.0
     keep = np.ones((n, n), bool)

@@ -1,13 +1,22 @@
 """Feature-map attention: unbiasedness, convergence in m, causal prefix sums vs dense masks."""
+
 import numpy as np
 import pytest
 
 from krylovid.attention.exact import softmax_attention
-from krylovid.attention.features import (CosformerFeatures, EluFeatures, FeatureMap,
-                                         PositiveRandomFeatures, TrigRandomFeatures,
-                                         cosformer_attention, gaussian_projection, kernel_attention,
-                                         linear_attention, performer_attention,
-                                         random_feature_attention)
+from krylovid.attention.features import (
+    CosformerFeatures,
+    EluFeatures,
+    FeatureMap,
+    PositiveRandomFeatures,
+    TrigRandomFeatures,
+    cosformer_attention,
+    gaussian_projection,
+    kernel_attention,
+    linear_attention,
+    performer_attention,
+    random_feature_attention,
+)
 
 
 def dense_kernel_attention(FQ, FK, V, causal):
@@ -22,8 +31,10 @@ def rel(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
-@pytest.mark.parametrize("feature_map", [EluFeatures(), PositiveRandomFeatures(5, 24, rng=1),
-                                         TrigRandomFeatures(5, 12, rng=2), CosformerFeatures()])
+@pytest.mark.parametrize(
+    "feature_map",
+    [EluFeatures(), PositiveRandomFeatures(5, 24, rng=1), TrigRandomFeatures(5, 12, rng=2), CosformerFeatures()],
+)
 @pytest.mark.parametrize("causal", [False, True])
 def test_kernel_attention_matches_dense(rng, feature_map, causal):
     Q, K, V = rng.standard_normal((3, 2, 23, 5)) * 0.5
@@ -52,8 +63,12 @@ def test_trig_features_unbiased():
     x = np.array([[0.3, -0.2, 0.5]])
     y = np.array([[0.2, 0.4, -0.1]])
     exact = float(np.exp(x @ y.T)[0, 0])
-    ests = np.array([float((f(x, True) @ f(y, False).T)[0, 0])
-                     for f in (TrigRandomFeatures(3, 8, rng=s, stabilize=False) for s in range(1500))])
+    ests = np.array(
+        [
+            float((f(x, True) @ f(y, False).T)[0, 0])
+            for f in (TrigRandomFeatures(3, 8, rng=s, stabilize=False) for s in range(1500))
+        ]
+    )
     se = ests.std() / np.sqrt(ests.size)
     assert abs(ests.mean() - exact) < 4 * se and se < 0.02 * exact
 
@@ -74,8 +89,7 @@ def test_error_decreases_with_num_features(rng, method, causal):
     Q, K, V = rng.standard_normal((3, 32, 8))
     Q, K = Q * 0.6, K * 0.6
     ref = softmax_attention(Q, K, V, causal=causal)
-    errs = [np.mean([rel(method(Q, K, V, m, causal=causal, rng=s), ref) for s in range(4)])
-            for m in (8, 64, 512)]
+    errs = [np.mean([rel(method(Q, K, V, m, causal=causal, rng=s), ref) for s in range(4)]) for m in (8, 64, 512)]
     assert errs[0] > errs[1] > errs[2]
     assert errs[2] < 0.25 and errs[0] > 2.5 * errs[2]  # Monte Carlo rate ~ m^(-1/2)
 
@@ -96,7 +110,10 @@ def test_performer_stabilizer_handles_large_inputs(rng):
 
 def test_linear_attention_closed_form(rng):
     Q, K, V = rng.standard_normal((3, 9, 3))
-    f = lambda X: np.where(X > 0, X + 1, np.exp(X))
+
+    def f(X):
+        return np.where(X > 0, X + 1, np.exp(X))
+
     ref = dense_kernel_attention(f(Q), f(K), V, True)
     np.testing.assert_allclose(linear_attention(Q, K, V, causal=True), ref, atol=1e-12)
 
@@ -111,15 +128,15 @@ def test_cosformer_closed_form(rng):
     np.testing.assert_allclose(cosformer_attention(Q, K, V)[keep], ref[keep], atol=1e-12)
     Wc = np.tril(W)
     kc = Wc.sum(-1) > 0
-    np.testing.assert_allclose(cosformer_attention(Q, K, V, causal=True)[kc],
-                               ((Wc @ V) / np.where(kc, Wc.sum(-1), 1)[:, None])[kc], atol=1e-12)
+    np.testing.assert_allclose(
+        cosformer_attention(Q, K, V, causal=True)[kc], ((Wc @ V) / np.where(kc, Wc.sum(-1), 1)[:, None])[kc], atol=1e-12
+    )
 
 
 def test_strict_backend(strict_xp, rng):
     xp = strict_xp
     Q, K, V = (rng.standard_normal((3, 12, 4)) * 0.5).astype(np.float32)
-    ref = performer_attention(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64),
-                              16, causal=True, rng=3)
+    ref = performer_attention(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64), 16, causal=True, rng=3)
     Y = performer_attention(xp.asarray(Q), xp.asarray(K), xp.asarray(V), 16, causal=True, rng=3)
     assert Y.dtype == xp.float32
     np.testing.assert_allclose(np.asarray(Y), ref, atol=1e-4)

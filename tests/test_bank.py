@@ -3,6 +3,7 @@
 One LocalCluster (2 worker processes, 1 thread each) is shared by the module;
 the ``--scheduler local`` test starts (and stops) its own, as the command does.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,9 @@ COLLECTIONS = (("fast", 10), ("fast", 1), ("slow", 10), ("slow", 1))
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL
+    )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -36,8 +38,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def study():
-    return bank_study(K, kernels=("TC", "DC"), methods=("krylov",), N=N, order=ORDER,
-                      random_state=3, progress=False)
+    return bank_study(K, kernels=("TC", "DC"), methods=("krylov",), N=N, order=ORDER, random_state=3, progress=False)
 
 
 def _expected_data(random_state):
@@ -56,7 +57,7 @@ def test_bank_study_rows(study):
     assert len(study) == 2 * 4 * K and study.ok == len(study)
     assert [r["kernel"] for r in study.rows] == ["TC"] * 4 * K + ["DC"] * 4 * K
     assert set(study.column("method").tolist()) == {"krylov"}
-    colls = [r["collection"] for r in study.rows[:4 * K]]
+    colls = [r["collection"] for r in study.rows[: 4 * K]]
     assert colls == [f"{kind}/SNR{snr}" for kind, snr in COLLECTIONS for _ in range(K)]
     assert study.column("system").tolist() == list(range(K)) * 8
     assert study.column("snr").tolist() == [float(s) for _, s in COLLECTIONS for _ in range(K)] * 2
@@ -64,7 +65,7 @@ def test_bank_study_rows(study):
     assert all({"hp_c", "hp_alpha", "hp_rho"} <= set(r) for r in dc)
     assert "hp_alpha" not in study.rows[0]  # TC rows: own keys; the CSV has the union
     # the same dataset and seed for every kernel
-    for a, b in zip(study.rows[:4 * K], dc, strict=True):
+    for a, b in zip(study.rows[: 4 * K], dc, strict=True):
         assert (a["name"], a["seed"], a["index"]) == (b["name"], b["seed"], b["index"])
     assert np.median(study.column("fit")) > 50
 
@@ -72,8 +73,16 @@ def test_bank_study_rows(study):
 def test_every_method_runs_on_the_same_data():
     from krylovid.sysid import KernelFIR
 
-    res = bank_study(1, kernels=("TC",), methods=("krylov", "qr"), collections=COLLECTIONS[:2],
-                     N=N, order=ORDER, random_state=5, progress=False)
+    res = bank_study(
+        1,
+        kernels=("TC",),
+        methods=("krylov", "qr"),
+        collections=COLLECTIONS[:2],
+        N=N,
+        order=ORDER,
+        random_state=5,
+        progress=False,
+    )
     data, _ = _expected_data(5)
     assert [r["method"] for r in res.rows] == ["krylov"] * 2 + ["qr"] * 2
     for row in res.rows:
@@ -86,8 +95,7 @@ def test_every_method_runs_on_the_same_data():
 
 def test_bank_study_is_identify_many_on_simulated_banks(study):
     data, fit_seq = _expected_data(3)
-    ref = identify_many(data, random_state=fit_seq, progress=False, order=ORDER, kernel="DC",
-                        method="krylov")
+    ref = identify_many(data, random_state=fit_seq, progress=False, order=ORDER, kernel="DC", method="krylov")
     rows = [r for r in study.rows if r["kernel"] == "DC"]
     assert [r["seed"] for r in rows] == [r["seed"] for r in ref.rows]
     for a, b in zip(rows, ref.rows, strict=True):
@@ -97,8 +105,9 @@ def test_bank_study_is_identify_many_on_simulated_banks(study):
 
 
 def test_bank_study_on_dask_equals_serial(client, study):
-    res = bank_study(K, kernels=("TC", "DC"), methods=("krylov",), N=N, order=ORDER,
-                     random_state=3, progress=False, client=client)
+    res = bank_study(
+        K, kernels=("TC", "DC"), methods=("krylov",), N=N, order=ORDER, random_state=3, progress=False, client=client
+    )
     strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
     assert res.scheduler == "dask" and strip(res.rows) == strip(study.rows)
 
@@ -128,9 +137,26 @@ def _read(path):
 
 def test_cli_on_a_running_scheduler(client, study, tmp_path, capsys):
     out = tmp_path / "res"
-    argv = ["bank", "run", "--systems", str(K), "--kernels", "tc,DC", "--methods", "krylov",
-            "--N", str(N), "--order", str(ORDER), "--seed", "3", "--out", str(out),
-            "--scheduler", client.scheduler.address]
+    argv = [
+        "bank",
+        "run",
+        "--systems",
+        str(K),
+        "--kernels",
+        "tc,DC",
+        "--methods",
+        "krylov",
+        "--N",
+        str(N),
+        "--order",
+        str(ORDER),
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+        "--scheduler",
+        client.scheduler.address,
+    ]
     assert main(argv) == 0
     table = _read(out / "bank_results.csv")
     assert [r["name"] for r in table] == [r["name"] for r in study.rows]
@@ -149,14 +175,33 @@ def test_cli_on_a_running_scheduler(client, study, tmp_path, capsys):
 
 def test_cli_local_cluster(tmp_path, capsys):
     out = tmp_path / "local"
-    rc = main(["bank", "run", "--systems", "1", "--kernels", "TC", "--methods", "qr",
-                        "--N", str(N), "--order", str(ORDER), "--scheduler", "local",
-                        "--workers", "2", "--out", str(out), "--quiet"])
+    rc = main(
+        [
+            "bank",
+            "run",
+            "--systems",
+            "1",
+            "--kernels",
+            "TC",
+            "--methods",
+            "qr",
+            "--N",
+            str(N),
+            "--order",
+            str(ORDER),
+            "--scheduler",
+            "local",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0 and capsys.readouterr().out == ""
     table = _read(out / "bank_results.csv")
     assert len(table) == 4 and all(r["error"] == "" for r in table)
-    ref = bank_study(1, kernels=("TC",), methods=("qr",), N=N, order=ORDER, random_state=0,
-                     progress=False)
+    ref = bank_study(1, kernels=("TC",), methods=("qr",), N=N, order=ORDER, random_state=0, progress=False)
     assert np.array_equal([float(r["objective"]) for r in table], ref.column("objective"))
 
 
@@ -166,14 +211,17 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("extra, code, match", [
-    (["--kernels", "TC,XX"], 2, "--kernels: unknown kernel(s) 'XX'"),
-    (["--methods", "svd"], 2, "--methods: unknown method(s) 'svd'"),
-    (["--systems", "0"], 2, "--systems: expected a positive integer, got 0"),
-    (["--timeout", "-1"], 2, "--timeout: expected a positive number"),
-    (["--N", "20"], 2, "--N must exceed --order"),
-    (["--scheduler", "UNREACHABLE", "--timeout", "1"], 1, "cannot reach the Dask scheduler"),
-])
+@pytest.mark.parametrize(
+    "extra, code, match",
+    [
+        (["--kernels", "TC,XX"], 2, "--kernels: unknown kernel(s) 'XX'"),
+        (["--methods", "svd"], 2, "--methods: unknown method(s) 'svd'"),
+        (["--systems", "0"], 2, "--systems: expected a positive integer, got 0"),
+        (["--timeout", "-1"], 2, "--timeout: expected a positive number"),
+        (["--N", "20"], 2, "--N must exceed --order"),
+        (["--scheduler", "UNREACHABLE", "--timeout", "1"], 1, "cannot reach the Dask scheduler"),
+    ],
+)
 def test_cli_errors_are_one_line(extra, code, match, tmp_path, capsys):
     extra = [f"tcp://127.0.0.1:{_free_port()}" if a == "UNREACHABLE" else a for a in extra]
     rc = main(["bank", "run", "--out", str(tmp_path / "o"), "--order", "20"] + extra)

@@ -3,6 +3,7 @@ duplicated datasets when a Dask worker dies, bad datasets give error rows.
 
 One LocalCluster (2 worker processes, 1 thread each) is shared by the module.
 """
+
 from __future__ import annotations
 
 import csv
@@ -67,8 +68,9 @@ class KillOnce:
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL
+    )
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -108,8 +110,9 @@ def test_seeds_follow_random_state(data, serial):
     other = identify_many(data[:3], random_state=SEED + 1, progress=False, **OPTIONS)
     assert again.column("seed").tolist() == serial.column("seed")[:3].tolist()
     assert not set(other.column("seed").tolist()) & set(serial.column("seed").tolist())
-    expected = [int(c.generate_state(1, np.uint64)[0] >> np.uint64(1))
-                for c in np.random.SeedSequence(SEED).spawn(len(data))]
+    expected = [
+        int(c.generate_state(1, np.uint64)[0] >> np.uint64(1)) for c in np.random.SeedSequence(SEED).spawn(len(data))
+    ]
     assert serial.column("seed").tolist() == expected
 
 
@@ -128,8 +131,7 @@ def test_executor_and_process_pool_equal_serial(data, serial):
 
 
 @pytest.mark.parametrize("scatter", [False, True], ids=["inline", "scattered"])
-def test_killed_worker_loses_and_duplicates_nothing(client, data, serial, tmp_path, monkeypatch,
-                                                    scatter):
+def test_killed_worker_loses_and_duplicates_nothing(client, data, serial, tmp_path, monkeypatch, scatter):
     if scatter:  # ship every dataset with client.scatter: lost data must be scattered again
         monkeypatch.setattr("krylovid.batch.runners.SCATTER_BYTES", 0)
     marker = tmp_path / "killed"
@@ -169,9 +171,13 @@ def test_to_pandas(serial):
 def test_bad_datasets_give_error_rows(client, data, serial):
     nan_u = data[0]["u"].copy()
     nan_u[5] = np.nan
-    batch = [data[0], {"u": nan_u, "y": data[0]["y"], "name": "nan"},
-             (data[1]["u"][:15], data[1]["y"][:15]),                 # N <= order
-             (data[1]["u"], data[1]["y"][:-3]), data[1]]            # length mismatch
+    batch = [
+        data[0],
+        {"u": nan_u, "y": data[0]["y"], "name": "nan"},
+        (data[1]["u"][:15], data[1]["y"][:15]),  # N <= order
+        (data[1]["u"], data[1]["y"][:-3]),
+        data[1],
+    ]  # length mismatch
     for kwargs in ({}, {"client": client}):
         res = identify_many(batch, random_state=SEED, progress=False, **OPTIONS, **kwargs)
         assert len(res) == 5 and res.ok == 2
@@ -197,25 +203,27 @@ def test_result_table(serial, tmp_path):
 
 def test_tags_and_dataset_forms(data):
     u, y = data[0]["u"], data[0]["y"]
-    res = identify_many([(u, y), {"u": u, "y": y, "group": "a"}], random_state=1, progress=False,
-                        **OPTIONS)
+    res = identify_many([(u, y), {"u": u, "y": y, "group": "a"}], random_state=1, progress=False, **OPTIONS)
     assert [r["name"] for r in res.rows] == ["dataset-0", "dataset-1"]
     assert res.rows[1]["group"] == "a" and res.rows[0]["fit"] is None
 
 
-@pytest.mark.parametrize("datasets, kwargs, exc, match", [
-    ([], {}, ValueError, "datasets"),
-    ("abc", {}, TypeError, "datasets"),
-    ([np.ones(3)], {}, TypeError, r"datasets\[0\]"),
-    ([{"u": np.ones(3)}], {}, ValueError, r"datasets\[0\].*'y'"),
-    ([{"u": np.ones(3), "y": np.ones(3), "extra": np.ones(2)}], {}, ValueError, "extra"),
-    ([(np.ones(3), np.ones(3))], {"n_jobs": 0}, ValueError, "n_jobs"),
-    ([(np.ones(3), np.ones(3))], {"blas_threads": 0}, ValueError, "blas_threads"),
-    ([(np.ones(3), np.ones(3))], {"random_state": -1}, ValueError, "random_state"),
-    ([(np.ones(3), np.ones(3))], {"random_state": "x"}, TypeError, "random_state"),
-    ([(np.ones(3), np.ones(3))], {"client": object()}, TypeError, "client"),
-    ([(np.ones(3), np.ones(3))], {"executor": 1, "client": 1}, ValueError, "client and executor"),
-])
+@pytest.mark.parametrize(
+    "datasets, kwargs, exc, match",
+    [
+        ([], {}, ValueError, "datasets"),
+        ("abc", {}, TypeError, "datasets"),
+        ([np.ones(3)], {}, TypeError, r"datasets\[0\]"),
+        ([{"u": np.ones(3)}], {}, ValueError, r"datasets\[0\].*'y'"),
+        ([{"u": np.ones(3), "y": np.ones(3), "extra": np.ones(2)}], {}, ValueError, "extra"),
+        ([(np.ones(3), np.ones(3))], {"n_jobs": 0}, ValueError, "n_jobs"),
+        ([(np.ones(3), np.ones(3))], {"blas_threads": 0}, ValueError, "blas_threads"),
+        ([(np.ones(3), np.ones(3))], {"random_state": -1}, ValueError, "random_state"),
+        ([(np.ones(3), np.ones(3))], {"random_state": "x"}, TypeError, "random_state"),
+        ([(np.ones(3), np.ones(3))], {"client": object()}, TypeError, "client"),
+        ([(np.ones(3), np.ones(3))], {"executor": 1, "client": 1}, ValueError, "client and executor"),
+    ],
+)
 def test_bad_arguments(datasets, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         identify_many(datasets, progress=False, order=2, **kwargs)
@@ -244,8 +252,9 @@ def test_blas_threads_capped_inside_each_fit(data):
     batch = [(d["u"], d["y"]) for d in data[:2]]
     for n_jobs in (1, 2):
         for cap in (1, 2):
-            res = identify_many(batch, estimator=BlasThreadsSeen, order=3, blas_threads=cap, n_jobs=n_jobs,
-                                progress=False)
+            res = identify_many(
+                batch, estimator=BlasThreadsSeen, order=3, blas_threads=cap, n_jobs=n_jobs, progress=False
+            )
             assert res.ok == 2 and res.column("objective").tolist() == [cap, cap], (n_jobs, res.rows)
 
 
@@ -253,18 +262,19 @@ def test_structure_columns_and_fit_on_the_lags_of_the_truth():
     """With delay='auto' the row reports the structure used, and the fit compares coefficients lag by
     lag (a delay-2 model against a truth given from lag 1)."""
     rng = np.random.default_rng(3)
-    g = 0.7 ** np.arange(12)                            # the system: lags 2..13
+    g = 0.7 ** np.arange(12)  # the system: lags 2..13
     u = rng.standard_normal(300)
     y = np.convolve(u, np.r_[0.0, 0.0, g])[:300] + 0.01 * rng.standard_normal(300)
-    truth = np.r_[0.0, g]                               # lags 1..13
-    res = identify_many([{"u": u, "y": y, "truth": truth}], order=15, delay="auto", method="qr",
-                        random_state=0, progress=False)
+    truth = np.r_[0.0, g]  # lags 1..13
+    res = identify_many(
+        [{"u": u, "y": y, "truth": truth}], order=15, delay="auto", method="qr", random_state=0, progress=False
+    )
     row = res.rows[0]
     assert row["error"] is None and row["delay"] == 2 and row["order"] == 15 and row["evaluator"] == "qr"
     from krylovid.sysid import KernelFIR
 
     est = np.ravel(KernelFIR(15, delay=2, method="qr", random_state=row["seed"]).fit(u, y).impulse_response_)
-    ref, got = np.r_[truth, np.zeros(3)], np.r_[0.0, est]   # both on lags 1..16
+    ref, got = np.r_[truth, np.zeros(3)], np.r_[0.0, est]  # both on lags 1..16
     expected = 100 * (1 - np.linalg.norm(ref - got) / np.linalg.norm(ref - ref.mean()))
     assert row["fit"] == pytest.approx(expected, rel=1e-9) and row["fit"] > 95
 
@@ -274,8 +284,7 @@ def test_dataset_of_several_experiments(data):
     from krylovid.sysid import KernelFIR
 
     us, ys = [data[0]["u"], data[0]["u"][::-1].copy()], [data[0]["y"], data[0]["y"][::-1].copy()]
-    res = identify_many([{"u": us, "y": ys, "truth": data[0]["truth"]}], random_state=SEED, progress=False,
-                        **OPTIONS)
+    res = identify_many([{"u": us, "y": ys, "truth": data[0]["truth"]}], random_state=SEED, progress=False, **OPTIONS)
     row = res.rows[0]
     assert row["error"] is None, row
     joint = KernelFIR(random_state=row["seed"], **OPTIONS).fit(us, ys)
@@ -304,7 +313,7 @@ def test_warnings_are_recorded_in_the_row_whatever_the_filters(data):
 
     batch = [(data[0]["u"], data[0]["y"])]
     with _w.catch_warnings():
-        _w.simplefilter("error")                    # the caller's filters do not turn them into errors
+        _w.simplefilter("error")  # the caller's filters do not turn them into errors
         res = identify_many(batch, estimator=WarnsOnce, order=3, progress=False)
     assert res.ok == 1 and res.rows[0]["warnings"] == "RuntimeWarning: first | RuntimeWarning: other"
     assert res.warned == [res.rows[0]]

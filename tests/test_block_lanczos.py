@@ -1,4 +1,5 @@
 """Tests of :class:`krylovid.krylov.BlockLanczos` against dense references."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_low_rank_operator_saturates_and_is_exact(rng):
     res = bl.result()
     assert isinstance(res, BlockLanczosResult) and res.info.status == "invariant"
     assert res.info.matvecs == 8 and res.block_sizes == (3, 3, 2)
-    assert bl.extend(3).num_blocks == 3          # extending an invariant space does nothing
+    assert bl.extend(3).num_blocks == 3  # extending an invariant space does nothing
 
 
 def test_lanczos_identity_full_rank(rng):
@@ -70,7 +71,7 @@ def test_lanczos_identity_full_rank(rng):
     assert bl.result().info.status == "max_iter"
     T = bl.T
     assert np.allclose(T, T.T)
-    assert np.all(T[16:, :8] == 0)                  # block tridiagonal structure
+    assert np.all(T[16:, :8] == 0)  # block tridiagonal structure
 
 
 def test_basis_spans_the_block_krylov_space(rng):
@@ -92,10 +93,10 @@ def test_initial_state_represents_B(rng):
 def test_rank_deficient_starting_block(rng):
     n = 200
     Omega = rng.standard_normal((n, 4))
-    y = Omega @ np.array([1.0, -2.0, 0.5, 3.0])            # y inside span(Omega)
+    y = Omega @ np.array([1.0, -2.0, 0.5, 3.0])  # y inside span(Omega)
     B = np.column_stack([Omega, y, np.zeros(n), 1e-9 * Omega[:, 0]])
     bl = BlockLanczos(_spd(rng, n), B)
-    assert bl.Q_next.shape[1] == 4                          # rank of B
+    assert bl.Q_next.shape[1] == 4  # rank of B
     assert np.allclose(bl.Q_next @ bl.B_next, B, atol=1e-12 * np.abs(B).max())
     bl.extend(3)
     assert bl.block_sizes == [4, 4, 4]
@@ -175,12 +176,15 @@ def test_array_api_strict_backend(strict_xp, rng):
     assert np.allclose(np.asarray(res.T._array), ref.T, atol=1e-9)
 
 
-@pytest.mark.parametrize("B, match", [
-    (np.zeros((10, 2)), "zero"),
-    (np.ones((9, 2)), "rows"),
-    (np.full((10, 2), np.nan), "NaN"),
-    (np.ones((10, 2, 1)), "dimensional"),
-])
+@pytest.mark.parametrize(
+    "B, match",
+    [
+        (np.zeros((10, 2)), "zero"),
+        (np.ones((9, 2)), "rows"),
+        (np.full((10, 2), np.nan), "NaN"),
+        (np.ones((10, 2, 1)), "dimensional"),
+    ],
+)
 def test_bad_input(B, match):
     with pytest.raises(ValueError, match=match):
         BlockLanczos(np.eye(10), B)

@@ -1,4 +1,5 @@
 """Tests of krylovid.io: CSV / NPZ / whitespace tables, column selection, bad input."""
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +28,7 @@ def test_csv_by_name_and_index_round_trip(tmp_path, arrays):
     u1, u2, y = arrays
     path = _csv(tmp_path / "d.csv", ["u1", "u2", "y"], [u1, u2, y])
     d = load_data(path, "u1", "y")
-    np.testing.assert_array_equal(d.u, u1)     # repr() round-trips doubles exactly
+    np.testing.assert_array_equal(d.u, u1)  # repr() round-trips doubles exactly
     np.testing.assert_array_equal(d.y, y)
     assert d.input_names == ("u1",) and d.output_name == "y" and d.num_inputs == 1
     d2 = load_data(path, ["0", 1], "2")
@@ -55,7 +56,7 @@ def test_npz_keys_and_2d_input(tmp_path, arrays):
     d = load_data(path, "U", "y")
     assert d.u.shape == (12, 2) and d.input_names == ("U[0]", "U[1]")
     np.testing.assert_array_equal(d.u[:, 1], u2)
-    d2 = load_data(path, "0", "1")   # index into the archive's keys
+    d2 = load_data(path, "0", "1")  # index into the archive's keys
     np.testing.assert_array_equal(d2.y, y)
 
 
@@ -75,18 +76,21 @@ def test_whitespace_without_header_uses_indices(tmp_path, arrays):
     np.testing.assert_array_equal(load_data(path, 0, 1).y, y)
 
 
-@pytest.mark.parametrize("text, inputs, output, match", [
-    ("u,y\n1,2\n", "w", "y", r"unknown column 'w'.*available: 'u', 'y'"),
-    ("u,y\n1,2\n", "5", "y", r"column index 5 is out of range"),
-    ("u,y\n1,2\n3,abc\n", "u", "y", r"line 3: column 'y' holds 'abc', which is not a number"),
-    ("u,y\n1,2\n3,\n", "u", "y", r"line 3: column 'y' holds '<empty>'"),
-    ("u,y\n1,2\nnan,4\n", "u", "y", r"line 3: column 'u' holds 'nan'.*NaN/inf rows"),
-    ("u,y\n1,2\n3\n", "u", "y", r"line 3: expected 2 fields, got 1"),
-    ("1,2\n3,4\n", "u", "1", r"unknown column 'u'.*no header line: select columns by 0-based index"),
-    ("u,y\n1,5,2,5\n", "u", "y", r"line 2: expected 2 fields, got 4 \(numbers with decimal commas need ';'"),
-    ("u,y\n1,2\n", "y", "y", r"both an input and the output"),
-    ("", "u", "y", r"the file is empty"),
-])
+@pytest.mark.parametrize(
+    "text, inputs, output, match",
+    [
+        ("u,y\n1,2\n", "w", "y", r"unknown column 'w'.*available: 'u', 'y'"),
+        ("u,y\n1,2\n", "5", "y", r"column index 5 is out of range"),
+        ("u,y\n1,2\n3,abc\n", "u", "y", r"line 3: column 'y' holds 'abc', which is not a number"),
+        ("u,y\n1,2\n3,\n", "u", "y", r"line 3: column 'y' holds '<empty>'"),
+        ("u,y\n1,2\nnan,4\n", "u", "y", r"line 3: column 'u' holds 'nan'.*NaN/inf rows"),
+        ("u,y\n1,2\n3\n", "u", "y", r"line 3: expected 2 fields, got 1"),
+        ("1,2\n3,4\n", "u", "1", r"unknown column 'u'.*no header line: select columns by 0-based index"),
+        ("u,y\n1,5,2,5\n", "u", "y", r"line 2: expected 2 fields, got 4 \(numbers with decimal commas need ';'"),
+        ("u,y\n1,2\n", "y", "y", r"both an input and the output"),
+        ("", "u", "y", r"the file is empty"),
+    ],
+)
 def test_csv_bad_input_names_the_problem(tmp_path, text, inputs, output, match):
     path = _write(tmp_path / "bad.csv", text)
     with pytest.raises(ValueError, match=match):
@@ -124,6 +128,7 @@ def test_binary_file_with_text_extension(tmp_path):
 
 # ----------------------------------------------------------------- issue 11 item 7: files as they come
 
+
 def test_headerless_csv_by_index(tmp_path, arrays):
     """Regression: a CSV without a header line was refused; its columns are now selected by index."""
     u1, u2, y = arrays
@@ -132,7 +137,7 @@ def test_headerless_csv_by_index(tmp_path, arrays):
     table = read_table(path)
     assert table.names == ("0", "1", "2") and not table.header and table.lines[0] == 1
     d = load_data(path, [0, "1"], 2)
-    np.testing.assert_array_equal(d.u, np.column_stack([u1, u2]))   # the first line is data, not lost
+    np.testing.assert_array_equal(d.u, np.column_stack([u1, u2]))  # the first line is data, not lost
     np.testing.assert_array_equal(d.y, y)
 
 
@@ -144,8 +149,13 @@ def test_encodings(tmp_path, encoding):
     path.write_bytes(text.encode(encoding))
     table = read_table(path)
     assert table.names == ("Zeit [s]", "Spannung µV", "Temperatur °C", "Bemerkung")
-    expected = {"utf-8": "utf-8-sig", "utf-8-sig": "utf-8-sig", "cp1252": "cp1252", "latin-1": "cp1252",
-                "utf-16": "utf-16"}[encoding]          # latin-1 text without 0x80-0x9f bytes is valid cp1252
+    expected = {
+        "utf-8": "utf-8-sig",
+        "utf-8-sig": "utf-8-sig",
+        "cp1252": "cp1252",
+        "latin-1": "cp1252",
+        "utf-16": "utf-16",
+    }[encoding]  # latin-1 text without 0x80-0x9f bytes is valid cp1252
     assert table.encoding == expected
     d = load_data(path, "Spannung µV", "Temperatur °C")
     assert d.u.tolist() == [1.5, -2.75] and d.y.tolist() == [20.25, 20.5]
@@ -155,7 +165,7 @@ def test_encodings(tmp_path, encoding):
 
 def test_bytes_undefined_in_cp1252_fall_back_to_latin1(tmp_path):
     path = tmp_path / "d.dat"
-    path.write_bytes(b"u y \x81note\n1 2 0\n3 4 0\n")      # 0x81 is undefined in cp1252
+    path.write_bytes(b"u y \x81note\n1 2 0\n3 4 0\n")  # 0x81 is undefined in cp1252
     table = read_table(path)
     assert table.encoding == "latin-1" and table.names == ("u", "y", "\x81note")
 
@@ -195,7 +205,7 @@ def test_mat_files(tmp_path, arrays):
     u1, u2, y = arrays
     path = tmp_path / "d.mat"
     savemat(path, {"u": u1[None, :], "y": y[:, None], "U": np.column_stack([u1, u2]), "Ts": 0.05})
-    d = load_data(path, "u", "y")                   # MATLAB row and column vectors alike
+    d = load_data(path, "u", "y")  # MATLAB row and column vectors alike
     np.testing.assert_array_equal(d.u, u1)
     np.testing.assert_array_equal(d.y, y)
     assert d.sample_time == 0.05
@@ -232,8 +242,10 @@ def test_whitespace_ragged_rows(tmp_path):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.text(alphabet=st.sampled_from(list("uy,;\t #%0123456789.-eEnaif\n ")), max_size=80),
-       ext=st.sampled_from([".csv", ".dat"]))
+@given(
+    text=st.text(alphabet=st.sampled_from(list("uy,;\t #%0123456789.-eEnaif\n ")), max_size=80),
+    ext=st.sampled_from([".csv", ".dat"]),
+)
 def test_any_text_loads_or_raises_value_error(tmp_path, text, ext):
     """Arbitrary file contents either load as finite columns or raise a ValueError."""
     path = tmp_path / f"h{ext}"
@@ -252,8 +264,14 @@ def test_mat_struct_fields_and_objects(tmp_path, arrays):
 
     u1, u2, y = arrays
     path = tmp_path / "s.mat"
-    savemat(path, {"exp": {"u": u1, "y": y[:, None], "Ts": 0.25}, "cells": np.array([u1, u2], dtype=object),
-                   "many": np.array([(1.0, 2.0), (3.0, 4.0)], dtype=[("a", "O"), ("b", "O")])})
+    savemat(
+        path,
+        {
+            "exp": {"u": u1, "y": y[:, None], "Ts": 0.25},
+            "cells": np.array([u1, u2], dtype=object),
+            "many": np.array([(1.0, 2.0), (3.0, 4.0)], dtype=[("a", "O"), ("b", "O")]),
+        },
+    )
     table = read_table(path)
     assert {"exp.u", "exp.y"} <= set(table.names) and "exp.Ts" not in table.names
     d = load_data(path, "exp.u", "exp.y")

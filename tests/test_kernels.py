@@ -1,11 +1,21 @@
 """Kernels of krylovid.sysid.kernels against their dense / literal forms (DESIGN §2 table)."""
+
 import math
 
 import numpy as np
 import pytest
 
-from krylovid.sysid.kernels import (KERNEL_NAMES, BlockDiagonalKernel, CallableKernel, DCKernel,
-                                    Kernel, OperatorKernel, SSKernel, TCKernel, get_kernel)
+from krylovid.sysid.kernels import (
+    KERNEL_NAMES,
+    BlockDiagonalKernel,
+    CallableKernel,
+    DCKernel,
+    Kernel,
+    OperatorKernel,
+    SSKernel,
+    TCKernel,
+    get_kernel,
+)
 
 SIZES = (1, 7, 60, 200)
 PARAMS = {
@@ -13,8 +23,13 @@ PARAMS = {
     "HF": [{"beta": 0.8}, {"beta": 0.999}, {"beta": 1e-3}],
     "DI": [{"beta": 0.8}, {"beta": 0.999}, {"beta": 1e-3}],
     "SS": [{"beta": 0.8}, {"beta": 0.999}, {"beta": 1e-3}],
-    "DC": [{"alpha": 0.8, "rho": 0.5}, {"alpha": 0.9, "rho": 0.999}, {"alpha": 0.9, "rho": -0.999},
-           {"alpha": 1e-3, "rho": 0.3}, {"alpha": 0.999, "rho": -0.2}],
+    "DC": [
+        {"alpha": 0.8, "rho": 0.5},
+        {"alpha": 0.9, "rho": 0.999},
+        {"alpha": 0.9, "rho": -0.999},
+        {"alpha": 1e-3, "rho": 0.3},
+        {"alpha": 0.999, "rho": -0.2},
+    ],
     "SE": [{"h": 0.5}, {"h": 3.0}, {"h": 40.0}],
     "CS": [{}],
 }
@@ -34,13 +49,13 @@ def literal(name, n, p):
             elif name == "SS":
                 v = p["beta"] ** (k + j + m) / 2 - p["beta"] ** (3 * m) / 6
             elif name == "SE":
-                v = math.exp(-(k - j) ** 2 / (2 * p["h"] ** 2))
+                v = math.exp(-((k - j) ** 2) / (2 * p["h"] ** 2))
             elif name == "HF":
                 v = (-1) ** (k + j) * p["beta"] ** m
             elif name == "DI":
                 v = p["beta"] ** k if k == j else 0.0
             else:
-                v = k * j * mn / 2 - mn ** 3 / 6
+                v = k * j * mn / 2 - mn**3 / 6
             K[k - 1, j - 1] = v
     return K
 
@@ -91,8 +106,16 @@ def test_tc_products_are_entrywise_accurate_for_tiny_beta():
     np.testing.assert_allclose(DCKernel().matmat(n, pd, x), literal("DC", n, pd) @ x, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name,p", [("TC", {"beta": 0.7}), ("HF", {"beta": 0.95}), ("DI", {"beta": 0.6}),
-                                    ("DC", {"alpha": 0.8, "rho": -0.7}), ("DC", {"alpha": 0.9, "rho": 0.95})])
+@pytest.mark.parametrize(
+    "name,p",
+    [
+        ("TC", {"beta": 0.7}),
+        ("HF", {"beta": 0.95}),
+        ("DI", {"beta": 0.6}),
+        ("DC", {"alpha": 0.8, "rho": -0.7}),
+        ("DC", {"alpha": 0.9, "rho": 0.95}),
+    ],
+)
 def test_closed_form_logdet(name, p):
     K = get_kernel(name)
     for n in (1, 7, 30):
@@ -112,7 +135,9 @@ def test_generic_logdet_and_singular_ss():
     K = get_kernel("SE")
     D = K.dense(5, {"h": 0.7})
     assert K.logdet(5, {"h": 0.7}) == pytest.approx(np.linalg.slogdet(D)[1], rel=1e-10)
-    assert SSKernel().logdet(3, {"beta": 0.5}) == pytest.approx(np.linalg.slogdet(SSKernel().dense(3, {"beta": 0.5}))[1], rel=1e-8)
+    assert SSKernel().logdet(3, {"beta": 0.5}) == pytest.approx(
+        np.linalg.slogdet(SSKernel().dense(3, {"beta": 0.5}))[1], rel=1e-8
+    )
     with pytest.raises(ValueError, match="singular"):
         SSKernel().logdet(60, {"beta": 0.5})
 
@@ -121,7 +146,7 @@ def test_ss_is_extremely_ill_conditioned_but_sqrt_is_fine():
     K, n, p = SSKernel(), 60, {"beta": 0.5}
     D = K.dense(n, p)
     w = np.linalg.eigvalsh(D)
-    assert w[0] < 1e-15 * w[-1]          # no hope for a plain Cholesky-based inverse
+    assert w[0] < 1e-15 * w[-1]  # no hope for a plain Cholesky-based inverse
     L = K.sqrt(n, p)
     assert np.linalg.norm(L @ L.T - D) <= 1e-13 * np.linalg.norm(D)
 
@@ -155,12 +180,19 @@ def test_tc_grid_is_the_reference_multistart():
     assert [p["beta"] for p in TCKernel().default_grid()] == [0.5, 0.6, 0.7, 0.8, 0.9, 0.99]
 
 
-@pytest.mark.parametrize("params,exc,match", [
-    ({"beta": 1.0}, ValueError, "beta"), ({"beta": 0.0}, ValueError, "beta"),
-    ({"beta": float("nan")}, ValueError, "beta"), ({}, ValueError, "beta"),
-    ({"beta": 0.5, "gamma": 1}, ValueError, "gamma"), ({"beta": "a"}, TypeError, "beta"),
-    ({"beta": 0.5, "c": -1.0}, ValueError, "c"), ([0.5], TypeError, "params"),
-])
+@pytest.mark.parametrize(
+    "params,exc,match",
+    [
+        ({"beta": 1.0}, ValueError, "beta"),
+        ({"beta": 0.0}, ValueError, "beta"),
+        ({"beta": float("nan")}, ValueError, "beta"),
+        ({}, ValueError, "beta"),
+        ({"beta": 0.5, "gamma": 1}, ValueError, "gamma"),
+        ({"beta": "a"}, TypeError, "beta"),
+        ({"beta": 0.5, "c": -1.0}, ValueError, "c"),
+        ([0.5], TypeError, "params"),
+    ],
+)
 def test_bad_params_raise_naming_the_parameter(params, exc, match):
     with pytest.raises(exc, match=match):
         TCKernel().dense(4, params)
@@ -191,8 +223,11 @@ def test_get_kernel_resolution():
 
 
 def test_callable_and_operator_kernels():
-    K = CallableKernel(lambda n, a: a ** np.abs(np.subtract.outer(np.arange(n), np.arange(n))),
-                       param_names=("a",), bounds={"a": (0.0, 1.0)})
+    K = CallableKernel(
+        lambda n, a: a ** np.abs(np.subtract.outer(np.arange(n), np.arange(n))),
+        param_names=("a",),
+        bounds={"a": (0.0, 1.0)},
+    )
     D = K.dense(6, {"a": 0.3})
     np.testing.assert_allclose(D, literal("DC", 6, {"alpha": 1.0 - 1e-300, "rho": 0.3}), rtol=1e-12)
     L = K.sqrt(6, {"a": 0.3})
@@ -256,13 +291,17 @@ def test_large_n_products_finite_and_accurate():
     n = 1500
     x = np.random.default_rng(8).standard_normal(n)
     k = np.arange(1, n + 1, dtype=float)
-    for name, p in [("DC", {"alpha": 0.999, "rho": 0.999}), ("DC", {"alpha": 0.01, "rho": -0.999}),
-                    ("SS", {"beta": 0.999}), ("TC", {"beta": 1e-3})]:
+    for name, p in [
+        ("DC", {"alpha": 0.999, "rho": 0.999}),
+        ("DC", {"alpha": 0.01, "rho": -0.999}),
+        ("SS", {"beta": 0.999}),
+        ("TC", {"beta": 1e-3}),
+    ]:
         K = get_kernel(name)
         y = K.matmat(n, p, x)
         assert np.all(np.isfinite(y))
         rows = [0, 7, n // 2, n - 1]
-        for r in rows:   # literal rows of the table, one at a time
+        for r in rows:  # literal rows of the table, one at a time
             kk, jj = k[r], k
             m = np.maximum(kk, jj)
             if name == "DC":
@@ -274,7 +313,8 @@ def test_large_n_products_finite_and_accurate():
             assert abs(y[r] - row @ x) <= 1e-12 * (np.abs(row) @ np.abs(x)) + 1e-300
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)

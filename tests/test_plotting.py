@@ -1,4 +1,5 @@
 """Tests of krylovid.plotting: drawn data equals the inputs, figures display, bad input."""
+
 import warnings
 
 import matplotlib.pyplot as plt
@@ -46,14 +47,14 @@ def test_band_multiplier_known_quantiles():
 
 def test_impulse_response_band_and_truth(tmp_path):
     k = np.arange(1, 31)
-    g, std, truth = 0.8 ** k, 0.01 * 0.9 ** k, 0.81 ** np.arange(1, 41)
+    g, std, truth = 0.8**k, 0.01 * 0.9**k, 0.81 ** np.arange(1, 41)
     fig = plot_impulse_response(g, std=std, truth=truth, delay=1)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     est = _line(ax, "estimate")
     np.testing.assert_array_equal(est.get_xdata(), k)
     np.testing.assert_array_equal(est.get_ydata(), g)
-    np.testing.assert_array_equal(_line(ax, "true").get_ydata(), truth)   # truth over its own length
+    np.testing.assert_array_equal(_line(ax, "true").get_ydata(), truth)  # truth over its own length
     verts = ax.collections[0].get_paths()[0].vertices
     z = 2.5758293035489
     # the band polygon's extreme y values at lag 1 are g_1 -+ z std_1
@@ -78,12 +79,15 @@ def test_impulse_response_into_given_axes():
     assert plot_impulse_response(np.ones(5), ax=ax) is fig
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"g": np.ones(5), "std": np.ones(4)}, "std must have the shape"),
-    ({"g": np.ones((2, 5)), "truth": np.ones(5)}, "truth must have 2 rows"),
-    ({"g": np.ones((2, 2, 2))}, "g must be 1 or 2-dimensional"),
-    ({"g": np.ones(0)}, "g is empty"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"g": np.ones(5), "std": np.ones(4)}, "std must have the shape"),
+        ({"g": np.ones((2, 5)), "truth": np.ones(5)}, "truth must have 2 rows"),
+        ({"g": np.ones((2, 2, 2))}, "g must be 1 or 2-dimensional"),
+        ({"g": np.ones(0)}, "g is empty"),
+    ],
+)
 def test_impulse_response_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         plot_impulse_response(**kwargs)
@@ -124,10 +128,9 @@ def test_bode_matches_scipy_freqz():
     g = 0.7 ** np.arange(1, 25)
     fig = plot_bode(g, dt=1.0, num=64)
     w = fig.axes[0].get_lines()[0].get_xdata()
-    _, H = freqz(np.concatenate([[0.0], g]), worN=w)      # delay 1: g_1 multiplies z^-1
+    _, H = freqz(np.concatenate([[0.0], g]), worN=w)  # delay 1: g_1 multiplies z^-1
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), 20 * np.log10(np.abs(H)), rtol=1e-10)
-    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(),
-                               np.degrees(np.unwrap(np.angle(H))), atol=1e-8)
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), np.degrees(np.unwrap(np.angle(H))), atol=1e-8)
     assert w.max() == pytest.approx(np.pi)
     w2 = plot_bode(g, dt=0.1, num=64).axes[0].get_lines()[0].get_xdata()
     np.testing.assert_allclose(w2, w / 0.1)
@@ -155,7 +158,7 @@ def test_figures_are_pyplot_figures_that_show():
     assert fig.number in plt.get_fignums() and fig.number not in before
     assert fig.canvas.manager is not None
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")   # Agg in the tests
+        warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")  # Agg in the tests
         fig.show()
         plt.show()
     plt.close(fig)
@@ -183,10 +186,9 @@ def _integer_locator(ax):
 
 def test_integer_lag_ticks_and_seconds_with_sample_time():
     k = np.arange(1, 8)
-    ax = plot_impulse_response(0.5 ** k).axes[0]
+    ax = plot_impulse_response(0.5**k).axes[0]
     assert _integer_locator(ax) and np.all(np.mod(ax.get_xticks(), 1) == 0)
-    fig = plot_impulse_response(0.5 ** k, std=0.1 * 0.5 ** k, truth=0.5 ** np.arange(1, 11), delay=2,
-                                sample_time=0.25)
+    fig = plot_impulse_response(0.5**k, std=0.1 * 0.5**k, truth=0.5 ** np.arange(1, 11), delay=2, sample_time=0.25)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "time [s]" and not _integer_locator(ax)
     np.testing.assert_allclose(_line(ax, "estimate").get_xdata(), 0.25 * np.arange(2, 9))
@@ -199,7 +201,7 @@ def test_integer_lag_ticks_and_seconds_with_sample_time():
 def test_step_response_band():
     a, n = 0.8, 30
     t = np.arange(n, dtype=float)
-    resp = np.where(t >= 1, a * (1 - a ** t) / (1 - a), 0.0)        # closed-form step of g_k = a^k, delay 1
+    resp = np.where(t >= 1, a * (1 - a**t) / (1 - a), 0.0)  # closed-form step of g_k = a^k, delay 1
     std = 0.02 * np.sqrt(t)
     fig = plot_step_response({"time": t, "response": resp, "std": std}, level=0.95)
     ax = fig.axes[0]
@@ -212,8 +214,9 @@ def test_step_response_band():
     # step="post": the band holds resp[k] -+ z std[k] from time k on (the value of k - 1 ends there too)
     assert np.isclose(at, resp[10] - z * std[10]).any() and np.isclose(at, resp[10] + z * std[10]).any()
     assert ax.get_xlabel() == "sample k" and _integer_locator(ax)
-    two = plot_step_response({"time": 0.1 * t, "response": np.vstack([resp, -resp]), "std": None},
-                             input_names=["a", "b"])
+    two = plot_step_response(
+        {"time": 0.1 * t, "response": np.vstack([resp, -resp]), "std": None}, input_names=["a", "b"]
+    )
     assert len(two.axes) == 2 and two.axes[1].get_xlabel() == "time [s]"
     with pytest.raises(ValueError, match="one column per time"):
         plot_step_response({"time": t[:5], "response": resp, "std": None})
@@ -223,7 +226,7 @@ def test_frequency_response_bands_match_the_closed_form():
     from types import SimpleNamespace
 
     w = np.logspace(-2, np.log10(np.pi / 0.1), 40)
-    G = 0.1 / (1 - 0.5 * np.exp(-1j * w * 0.1))             # closed form, not an FIR sum
+    G = 0.1 / (1 - 0.5 * np.exp(-1j * w * 0.1))  # closed form, not an FIR sum
     ms, ps = 0.1 * np.abs(G), np.full(w.size, 0.05)
     fr = SimpleNamespace(omega=w, response=G, magnitude_std=ms, phase_std=ps, sample_time=0.1)
     fig = plot_frequency_response(fr)
@@ -243,10 +246,17 @@ def test_residuals_figure():
     M = 6
     auto = np.r_[1.0, 0.5, 0.02, 0.0, -0.01, 0.0, 0.01]
     cross = np.vstack([np.linspace(-0.05, 0.05, 2 * M + 1), np.zeros(2 * M + 1)])
-    ra = {"lags": np.arange(M + 1), "autocorrelation": auto, "autocorrelation_limit": 0.1,
-          "cross_lags": np.arange(-M, M + 1), "cross_correlation": cross,
-          "cross_correlation_limit": np.array([0.1, 0.2]), "confidence": 0.99, "white": False,
-          "independent": True}
+    ra = {
+        "lags": np.arange(M + 1),
+        "autocorrelation": auto,
+        "autocorrelation_limit": 0.1,
+        "cross_lags": np.arange(-M, M + 1),
+        "cross_correlation": cross,
+        "cross_correlation_limit": np.array([0.1, 0.2]),
+        "confidence": 0.99,
+        "white": False,
+        "independent": True,
+    }
     fig = plot_residuals(ra, input_names=["u1", "u2"])
     assert len(fig.axes) == 3
     assert "NOT white" in fig.axes[0].get_title() and "u2: independent" in fig.axes[2].get_title()
@@ -277,7 +287,7 @@ def test_plot_error_curves_wrapper_returns_figure():
     errs = np.array([[0.5, 0.4], [0.2, 0.3], [0.1, 0.1]])
     curve = ErrorCurve("m1", ms, errs, np.zeros_like(errs), np.median(errs, 1), errs.min(1), errs.max(1))
     fig = plotting.plot_error_curves([curve], bound=(ms, np.array([0.3, 0.1, 0.01])), title="t")
-    assert isinstance(fig, Figure) and fig.number in plt.get_fignums()      # a pyplot figure: plt.show() shows it
+    assert isinstance(fig, Figure) and fig.number in plt.get_fignums()  # a pyplot figure: plt.show() shows it
     ys = [ln.get_ydata() for ln in fig.axes[0].get_lines()]
     assert any(np.allclose(y, np.median(errs, 1)) for y in ys)
     assert any(np.allclose(y, [0.3, 0.1, 0.01]) for y in ys)

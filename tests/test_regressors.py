@@ -1,4 +1,5 @@
 """FIR regressor, Gram matrix and least squares vs literal dense constructions."""
+
 import numpy as np
 import pytest
 
@@ -96,7 +97,7 @@ def test_ls_fir_matches_lstsq(initial, method):
     u = rng.standard_normal((N, 2))
     g0 = np.concatenate([0.8 ** np.arange(n), (-0.6) ** np.arange(n)])
     y0 = literal_phi(u, n, 1, "zero") @ g0
-    sigma = np.sqrt(np.var(y0) / 1e4)                  # SNR 1e4
+    sigma = np.sqrt(np.var(y0) / 1e4)  # SNR 1e4
     y = y0 + sigma * rng.standard_normal(N)
     res = ls_fir(u, y, n, initial=initial, method=method)
     assert isinstance(res, LSResult) and res.method == method and not res.rank_deficient
@@ -107,7 +108,7 @@ def test_ls_fir_matches_lstsq(initial, method):
     r_ref = y_eff - R @ g_ref
     assert res.dof == len(y_eff) - 2 * n
     assert res.residual_variance == pytest.approx(r_ref @ r_ref / res.dof, rel=1e-9)
-    assert res.residual_variance == pytest.approx(sigma ** 2, rel=0.3)
+    assert res.residual_variance == pytest.approx(sigma**2, rel=0.3)
 
 
 def test_ls_fir_bad_input():
@@ -132,28 +133,31 @@ def test_check_data_accepts_and_converts():
     assert effective_length(40, 5, 2, "drop") == 34 and effective_length(40, 5, 2, "zero") == 40
 
 
-@pytest.mark.parametrize("u,y,kw,exc,match", [
-    (np.array([1.0, np.nan] * 20), _Y, {}, ValueError, "u"),
-    (_U, np.r_[_Y[:-1], np.inf], {}, ValueError, "y"),
-    (_U, _Y[:-1], {}, ValueError, "length"),
-    (_U, _Y, {"order": 40}, ValueError, "order"),
-    (_U, _Y, {"order": 20, "initial": "drop"}, ValueError, "order"),
-    (np.c_[_U, _U], _Y, {"order": 20}, ValueError, "order"),
-    (np.ones(40), _Y, {}, ValueError, "u.*constant"),
-    (np.zeros(40), _Y, {}, ValueError, "u.*zero"),
-    (np.c_[_U, np.zeros(40)], _Y, {}, ValueError, "column 1"),
-    (np.array([]), np.array([]), {}, ValueError, "u"),
-    (np.ones((40, 1, 1)), _Y, {}, ValueError, "u"),
-    (_U, np.ones((40, 2)), {}, ValueError, "y"),
-    (np.array(["a"] * 40), _Y, {}, TypeError, "u"),
-    ("abc", _Y, {}, TypeError, "u"),
-    (_U + 1j, _Y, {}, TypeError, "u"),
-    (_U, _Y, {"order": 2.5}, TypeError, "order"),
-    (_U, _Y, {"order": 0}, ValueError, "order"),
-    (_U, _Y, {"delay": -1}, ValueError, "delay"),
-    (_U, _Y, {"delay": 40}, ValueError, "delay"),
-    (_U, _Y, {"initial": "free"}, ValueError, "initial"),
-])
+@pytest.mark.parametrize(
+    "u,y,kw,exc,match",
+    [
+        (np.array([1.0, np.nan] * 20), _Y, {}, ValueError, "u"),
+        (_U, np.r_[_Y[:-1], np.inf], {}, ValueError, "y"),
+        (_U, _Y[:-1], {}, ValueError, "length"),
+        (_U, _Y, {"order": 40}, ValueError, "order"),
+        (_U, _Y, {"order": 20, "initial": "drop"}, ValueError, "order"),
+        (np.c_[_U, _U], _Y, {"order": 20}, ValueError, "order"),
+        (np.ones(40), _Y, {}, ValueError, "u.*constant"),
+        (np.zeros(40), _Y, {}, ValueError, "u.*zero"),
+        (np.c_[_U, np.zeros(40)], _Y, {}, ValueError, "column 1"),
+        (np.array([]), np.array([]), {}, ValueError, "u"),
+        (np.ones((40, 1, 1)), _Y, {}, ValueError, "u"),
+        (_U, np.ones((40, 2)), {}, ValueError, "y"),
+        (np.array(["a"] * 40), _Y, {}, TypeError, "u"),
+        ("abc", _Y, {}, TypeError, "u"),
+        (_U + 1j, _Y, {}, TypeError, "u"),
+        (_U, _Y, {"order": 2.5}, TypeError, "order"),
+        (_U, _Y, {"order": 0}, ValueError, "order"),
+        (_U, _Y, {"delay": -1}, ValueError, "delay"),
+        (_U, _Y, {"delay": 40}, ValueError, "delay"),
+        (_U, _Y, {"initial": "free"}, ValueError, "initial"),
+    ],
+)
 def test_check_data_rejects(u, y, kw, exc, match):
     kw = {"order": 5, **kw}
     order = kw.pop("order")

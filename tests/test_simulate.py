@@ -1,4 +1,5 @@
 """Simulated systems/data (krylovid.sysid.simulate) and metrics (krylovid.sysid.metrics)."""
+
 import math
 
 import numpy as np
@@ -68,8 +69,9 @@ def test_realised_snr_converges_to_request():
     s = random_system(30, "fast", rng=7)
     errs = []
     for N in (200, 20000):
-        ratios = [np.var(d.y0) / np.var(d.y - d.y0) for d in
-                  (simulate_data(s, N, snr=25, rng=seed) for seed in range(10))]
+        ratios = [
+            np.var(d.y0) / np.var(d.y - d.y0) for d in (simulate_data(s, N, snr=25, rng=seed) for seed in range(10))
+        ]
         errs.append(np.sqrt(np.mean((np.array(ratios) / 25 - 1) ** 2)))
     assert errs[1] < 0.05 and errs[1] < errs[0] / 3
 
@@ -90,7 +92,7 @@ def test_bank():
     assert len(data) == 3 and all(d.y.shape == (120,) and d.g0.shape == (50,) for d in data)
     assert all(0.95 < d.system.pole_radius <= 0.99 + 1e-12 for d in data)
     again = bank("slow", 10, 2, N=120, n_truth=50, rng=1)
-    for d, e in zip(data, again):
+    for d, e in zip(data, again, strict=False):
         np.testing.assert_array_equal(d.y, e.y)
     assert not np.array_equal(data[0].y, data[1].y)
 
@@ -104,17 +106,20 @@ def test_lowpass_and_given_input():
     np.testing.assert_array_equal(simulate_data(s, 50, rng=0, input=u).u, u)
 
 
-@pytest.mark.parametrize("call,exc,match", [
-    (lambda: random_system(30, "medium"), ValueError, "kind"),
-    (lambda: random_system(0), ValueError, "order"),
-    (lambda: simulate_data(random_system(rng=0), 100, snr=0), ValueError, "snr"),
-    (lambda: simulate_data(random_system(rng=0), 100, snr=-1), ValueError, "snr"),
-    (lambda: simulate_data(random_system(rng=0), 1), ValueError, "N"),
-    (lambda: simulate_data(random_system(rng=0), 10, input="pink"), ValueError, "input"),
-    (lambda: simulate_data(random_system(rng=0), 10, input=np.ones(9)), ValueError, "input"),
-    (lambda: simulate_data("sys", 10), TypeError, "system"),
-    (lambda: bank("fast", 10, 0), ValueError, "num_systems"),
-])
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (lambda: random_system(30, "medium"), ValueError, "kind"),
+        (lambda: random_system(0), ValueError, "order"),
+        (lambda: simulate_data(random_system(rng=0), 100, snr=0), ValueError, "snr"),
+        (lambda: simulate_data(random_system(rng=0), 100, snr=-1), ValueError, "snr"),
+        (lambda: simulate_data(random_system(rng=0), 1), ValueError, "N"),
+        (lambda: simulate_data(random_system(rng=0), 10, input="pink"), ValueError, "input"),
+        (lambda: simulate_data(random_system(rng=0), 10, input=np.ones(9)), ValueError, "input"),
+        (lambda: simulate_data("sys", 10), TypeError, "system"),
+        (lambda: bank("fast", 10, 0), ValueError, "num_systems"),
+    ],
+)
 def test_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
         call()

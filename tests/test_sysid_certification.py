@@ -97,8 +97,8 @@ def reference_F(u, y, kernel, shape, c, sigma2, n=ORDER):
         L = np.zeros_like(S)
         for i in range(u.size):  # right-looking Cholesky in long double
             L[i, i] = np.sqrt(S[i, i])
-            L[i + 1:, i] = S[i + 1:, i] / L[i, i]
-            S[i + 1:, i + 1:] -= np.outer(L[i + 1:, i], L[i + 1:, i])
+            L[i + 1 :, i] = S[i + 1 :, i] / L[i, i]
+            S[i + 1 :, i + 1 :] -= np.outer(L[i + 1 :, i], L[i + 1 :, i])
         z = np.zeros(u.size, dtype=np.longdouble)
         yl = y.astype(np.longdouble)
         for i in range(u.size):
@@ -129,8 +129,7 @@ def c_grid(u, y, kernel, shape, sigma2):
 def test_ls_noise_variance_against_lstsq(kind):
     u, y = make_data(kind)
     ref = ls_noise_variance(u, y, ORDER)
-    res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": 1.0, **SHAPES["TC"]},
-                             method="qr")
+    res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": 1.0, **SHAPES["TC"]}, method="qr")
     assert abs(res.noise_variance - ref) <= 1e-9 * ref
 
 
@@ -149,8 +148,9 @@ def test_every_exact_evaluator_matches_extended_precision(kind, kernel):
     ref = reference_F(u, y, kernel, SHAPES[kernel], c, sigma2)
     methods = ("qr", "spectral") if kind in EXACT_RTOL else ("qr", "spectral", "cholesky")
     for method in methods:
-        res = evaluate_objective(u, y, order=ORDER, kernel=kernel, hyperparameters={"c": c, **SHAPES[kernel]},
-                                 method=method)
+        res = evaluate_objective(
+            u, y, order=ORDER, kernel=kernel, hyperparameters={"c": c, **SHAPES[kernel]}, method=method
+        )
         assert res.info["status"] == "exact" and np.all(res.certified)
         np.testing.assert_allclose(res.F, ref, rtol=EXACT_RTOL.get(kind, 1e-9), err_msg=method)
 
@@ -168,8 +168,16 @@ def test_krylov_certificates_are_true(kind, kernel):
     ref = reference_F(u, y, kernel, SHAPES[kernel], c, sigma2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = evaluate_objective(u, y, order=ORDER, kernel=kernel, hyperparameters={"c": c, **SHAPES[kernel]},
-                                 method="krylov", fallback_max_n=0, random_state=0)
+        res = evaluate_objective(
+            u,
+            y,
+            order=ORDER,
+            kernel=kernel,
+            hyperparameters={"c": c, **SHAPES[kernel]},
+            method="krylov",
+            fallback_max_n=0,
+            random_state=0,
+        )
     slack = 1e-12 * np.abs(ref)
     assert np.all(res.F_lower <= ref + slack) and np.all(ref <= res.F_upper + slack), "bounds miss the truth"
     cert = res.certified
@@ -191,8 +199,17 @@ def test_other_krylov_forms_never_certify_a_wrong_value(formulation, kind):
     ref = reference_F(u, y, "TC", SHAPES["TC"], c, sigma2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
-                                 method="krylov", formulation=formulation, fallback_max_n=0, random_state=0)
+        res = evaluate_objective(
+            u,
+            y,
+            order=ORDER,
+            kernel="TC",
+            hyperparameters={"c": c, **SHAPES["TC"]},
+            method="krylov",
+            formulation=formulation,
+            fallback_max_n=0,
+            random_state=0,
+        )
     cert = res.certified
     slack = 1e-11 * np.abs(ref)
     assert np.all(res.F_lower <= ref + slack) and np.all(ref <= res.F_upper + slack)
@@ -211,8 +228,16 @@ def test_low_pass_tiny_lam_refuses_instead_of_lying():
     c = np.array([1e15])
     ref = reference_F(u, y, "TC", {"beta": 0.7}, c, sigma2)
     with pytest.warns(KrylovBudgetWarning, match="did not meet"):
-        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, "beta": 0.7},
-                                 method="krylov", fallback_max_n=0, random_state=0)
+        res = evaluate_objective(
+            u,
+            y,
+            order=ORDER,
+            kernel="TC",
+            hyperparameters={"c": c, "beta": 0.7},
+            method="krylov",
+            fallback_max_n=0,
+            random_state=0,
+        )
     assert not res.certified[0] and res.info["status"] == "budget"
     assert res.F_lower[0] <= ref[0] <= res.F_upper[0]
 
@@ -225,15 +250,32 @@ def test_forced_wide_bounds_make_status_and_tests_say_so():
     c = c_grid(u, y, "TC", SHAPES["TC"], sigma2)
     ref = reference_F(u, y, "TC", SHAPES["TC"], c, sigma2)
     with pytest.warns(KrylovBudgetWarning):
-        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
-                                 method="krylov", fallback_max_n=0, random_state=0, rounding=1e3)
+        res = evaluate_objective(
+            u,
+            y,
+            order=ORDER,
+            kernel="TC",
+            hyperparameters={"c": c, **SHAPES["TC"]},
+            method="krylov",
+            fallback_max_n=0,
+            random_state=0,
+            rounding=1e3,
+        )
     assert res.info["status"] == "budget" and not np.any(res.certified) and res.info["certified_count"] == 0
     assert np.all(res.F_lower <= ref) and np.all(ref <= res.F_upper)
     with pytest.raises(AssertionError, match="certified"):
         assert_certified_and_right(res, ref)
     with pytest.warns(KrylovBudgetWarning):
-        fb = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
-                                method="krylov", random_state=0, rounding=1e3)
+        fb = evaluate_objective(
+            u,
+            y,
+            order=ORDER,
+            kernel="TC",
+            hyperparameters={"c": c, **SHAPES["TC"]},
+            method="krylov",
+            random_state=0,
+            rounding=1e3,
+        )
     assert fb.info["status"] == "fallback" and np.all(fb.fallback) and np.all(fb.certified)
     np.testing.assert_allclose(fb.F, ref, rtol=1e-9)
     # a fit minimizes the upper bound, so it escapes to shifts where a finite allowance is harmless;
@@ -241,8 +283,9 @@ def test_forced_wide_bounds_make_status_and_tests_say_so():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SearchLimitWarning)
         with pytest.warns(KrylovBudgetWarning, match="wider than rtol"):
-            model = KernelFIR(order=ORDER, kernel="TC", method="krylov", random_state=0,
-                              method_options={"rounding": 1e200}).fit(u, y)
+            model = KernelFIR(
+                order=ORDER, kernel="TC", method="krylov", random_state=0, method_options={"rounding": 1e200}
+            ).fit(u, y)
     assert model.info_["certified"] is False and model.info_["status"] == "budget"
     assert model.info_["F_upper"] - model.info_["F_lower"] > 1e-8 * abs(model.objective_)
 
@@ -252,24 +295,48 @@ def test_tiny_budget_is_reported_per_value():
     sigma2 = ls_noise_variance(u, y, ORDER)
     c = c_grid(u, y, "TC", SHAPES["TC"], sigma2)
     with pytest.warns(KrylovBudgetWarning):
-        res = evaluate_objective(u, y, order=ORDER, kernel="TC", hyperparameters={"c": c, **SHAPES["TC"]},
-                                 method="krylov", fallback_max_n=0, random_state=0, max_dim=9,
-                                 truncate=False)
+        res = evaluate_objective(
+            u,
+            y,
+            order=ORDER,
+            kernel="TC",
+            hyperparameters={"c": c, **SHAPES["TC"]},
+            method="krylov",
+            fallback_max_n=0,
+            random_state=0,
+            max_dim=9,
+            truncate=False,
+        )
     gap_ok = res.F_upper - res.F_lower <= 1e-8 * np.maximum(np.abs(res.F), 1.0)
     np.testing.assert_array_equal(res.certified, gap_ok)
     assert not np.all(res.certified) and res.info["subspace_dim"] <= 9
 
 
-POSTERIOR_CASES = [(k, m) for k in ("white", "lowpass3e12", "prbs")
-                   for m in ("krylov", "qr", "cholesky", "spectral", "lanczos")
-                   if (k, m) not in (("lowpass3e12", "cholesky"), ("lowpass3e12", "lanczos"))]
+POSTERIOR_CASES = [
+    (k, m)
+    for k in ("white", "lowpass3e12", "prbs")
+    for m in ("krylov", "qr", "cholesky", "spectral", "lanczos")
+    if (k, m) not in (("lowpass3e12", "cholesky"), ("lowpass3e12", "lanczos"))
+]
 POSTERIOR_CASES += [
-    pytest.param("lowpass3e12", "cholesky", marks=pytest.mark.xfail(
-        raises=np.linalg.LinAlgError, strict=True,
-        reason="known bug: the dense Cholesky of Sigma fails during the lam search (cond(Phi^T Phi) ~ 3e12)")),
-    pytest.param("lowpass3e12", "lanczos", marks=pytest.mark.xfail(
-        raises=ValueError, strict=True,
-        reason="known bug: SLQ refuses shifts below its negative rounding-level Ritz value (-4e-14)")),
+    pytest.param(
+        "lowpass3e12",
+        "cholesky",
+        marks=pytest.mark.xfail(
+            raises=np.linalg.LinAlgError,
+            strict=True,
+            reason="known bug: the dense Cholesky of Sigma fails during the lam search (cond(Phi^T Phi) ~ 3e12)",
+        ),
+    ),
+    pytest.param(
+        "lowpass3e12",
+        "lanczos",
+        marks=pytest.mark.xfail(
+            raises=ValueError,
+            strict=True,
+            reason="known bug: SLQ refuses shifts below its negative rounding-level Ritz value (-4e-14)",
+        ),
+    ),
 ]
 
 
@@ -285,10 +352,10 @@ def test_posterior_mean_and_variance_against_dense_formula(kind, method):
     Sigma = c * Phi @ K @ Phi.T + s2 * np.eye(N)
     PK = Phi @ K
     mean = c * PK.T @ np.linalg.solve(Sigma, y)
-    var = c * np.diag(K) - c ** 2 * np.sum(PK * np.linalg.solve(Sigma, PK), axis=0)
+    var = c * np.diag(K) - c**2 * np.sum(PK * np.linalg.solve(Sigma, PK), axis=0)
     scale = np.max(np.abs(mean))
     np.testing.assert_allclose(model.impulse_response_, mean, rtol=1e-6, atol=1e-8 * scale)
-    np.testing.assert_allclose(model.impulse_response_std_ ** 2, var, rtol=1e-5, atol=1e-10 * np.max(var))
+    np.testing.assert_allclose(model.impulse_response_std_**2, var, rtol=1e-5, atol=1e-10 * np.max(var))
 
 
 @pytest.mark.parametrize("kernel", ["TC", "DC"])
@@ -308,8 +375,22 @@ def test_cli_summary_and_json_say_whether_the_optimum_is_certified(tmp_path, cap
     csv = tmp_path / "d.csv"
     csv.write_text("u,y\n" + "\n".join(f"{float(a)!r},{float(b)!r}" for a, b in zip(u, y, strict=True)) + "\n")
     js = tmp_path / "r.json"
-    code = main(["identify", str(csv), "--input", "u", "--output", "y", "--order", "20", "--method", "krylov",
-                 "--json", str(js)])
+    code = main(
+        [
+            "identify",
+            str(csv),
+            "--input",
+            "u",
+            "--output",
+            "y",
+            "--order",
+            "20",
+            "--method",
+            "krylov",
+            "--json",
+            str(js),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     info = json.loads(js.read_text())["info"]

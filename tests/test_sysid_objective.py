@@ -1,4 +1,5 @@
 """Every evaluator of F against the dense Cholesky reference (DESIGN §2–§3)."""
+
 from __future__ import annotations
 
 import warnings
@@ -12,8 +13,13 @@ from krylovid.sysid.evaluators import CholeskyEvaluator, KrylovBudgetWarning
 from krylovid.sysid.krylov_evaluator import KrylovEvaluator
 
 SHAPES = {
-    "TC": {"beta": 0.8}, "DC": {"alpha": 0.8, "rho": 0.6}, "SS": {"beta": 0.9}, "SE": {"h": 4.0},
-    "HF": {"beta": 0.7}, "DI": {"beta": 0.85}, "CS": {},
+    "TC": {"beta": 0.8},
+    "DC": {"alpha": 0.8, "rho": 0.6},
+    "SS": {"beta": 0.9},
+    "SE": {"h": 4.0},
+    "HF": {"beta": 0.7},
+    "DI": {"beta": 0.85},
+    "CS": {},
 }
 
 
@@ -70,10 +76,19 @@ def test_krylov_primal_and_dual_at_all_snr(snr, formulation):
     ref = exact_F(u, y, 60, "TC", hp)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = evaluate_objective(u, y, order=60, kernel="TC", hyperparameters=hp, method="krylov",
-                                 formulation=formulation, random_state=0, fallback_max_n=0)
+        res = evaluate_objective(
+            u,
+            y,
+            order=60,
+            kernel="TC",
+            hyperparameters=hp,
+            method="krylov",
+            formulation=formulation,
+            random_state=0,
+            fallback_max_n=0,
+        )
     assert res.info["formulation"] == formulation
-    tol = 1e-9 * np.abs(ref)   # the dense reference's own rounding
+    tol = 1e-9 * np.abs(ref)  # the dense reference's own rounding
     assert np.all(res.F_lower <= ref + tol) and np.all(ref <= res.F_upper + tol)
     np.testing.assert_allclose(res.F[res.certified], ref[res.certified], rtol=1e-8)
     warned = any(issubclass(w.category, KrylovBudgetWarning) for w in caught)
@@ -88,8 +103,9 @@ def test_delay_and_initial_conditions(delay, initial):
     hp = {"c": 0.5, "beta": 0.8}
     ref = exact_F(u, y, 35, "TC", hp, delay=delay, initial=initial)[0]
     for method in ("krylov", "qr", "cholesky"):
-        F = objective(u, y, order=35, kernel="TC", hyperparameters=hp, method=method, delay=delay,
-                      initial=initial, random_state=0)
+        F = objective(
+            u, y, order=35, kernel="TC", hyperparameters=hp, method=method, delay=delay, initial=initial, random_state=0
+        )
         assert abs(F - ref) <= 1e-8 * abs(ref), method
 
 
@@ -107,8 +123,9 @@ def test_fixed_noise_variance_and_larger_N():
     hp = {"c": np.array([0.1, 1.0]), "beta": 0.9}
     ref = objective(u, y, order=80, kernel="TC", hyperparameters=hp, noise_variance=0.05, method="cholesky")
     for method in ("krylov", "qr"):
-        F = objective(u, y, order=80, kernel="TC", hyperparameters=hp, noise_variance=0.05, method=method,
-                      random_state=0)
+        F = objective(
+            u, y, order=80, kernel="TC", hyperparameters=hp, noise_variance=0.05, method=method, random_state=0
+        )
         np.testing.assert_allclose(F, ref, rtol=1e-8)
 
 
@@ -195,28 +212,41 @@ def test_budget_exceeded_warns_and_reports_status():
     u, y = make_data(400, snr=1e4, seed=9)
     hp = {"c": 1e3, "beta": 0.97}
     with pytest.warns(RuntimeWarning, match="did not meet"):
-        res = evaluate_objective(u, y, order=120, kernel="TC", hyperparameters=hp, method="krylov", max_dim=12,
-                                 random_state=0, fallback_max_n=0)
+        res = evaluate_objective(
+            u,
+            y,
+            order=120,
+            kernel="TC",
+            hyperparameters=hp,
+            method="krylov",
+            max_dim=12,
+            random_state=0,
+            fallback_max_n=0,
+        )
     assert res.info["status"] == "budget"
     ref = objective(u, y, order=120, kernel="TC", hyperparameters=hp, method="cholesky")
     assert res.F_lower[0] <= ref <= res.F_upper[0] and res.F_upper[0] - res.F_lower[0] > 1e-6 * abs(ref)
     with pytest.warns(RuntimeWarning, match="fell back to the exact QR"):
-        fb = evaluate_objective(u, y, order=120, kernel="TC", hyperparameters=hp, method="krylov", max_dim=12,
-                                random_state=0)
+        fb = evaluate_objective(
+            u, y, order=120, kernel="TC", hyperparameters=hp, method="krylov", max_dim=12, random_state=0
+        )
     # SNR 1e4 and c = 1e3: cond(Sigma) ~ 1e10, so the two exact evaluators agree to ~1e-8 only
     assert fb.info["status"] == "fallback" and abs(fb.F[0] - ref) <= 1e-7 * abs(ref)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"kernel": "XYZ"}, "kernel"),
-    ({"hyperparameters": {"c": 1.0, "beta": 1.5}}, "beta"),
-    ({"hyperparameters": {"c": -1.0, "beta": 0.5}}, "c"),
-    ({"hyperparameters": {"beta": 0.5}}, "c"),
-    ({"method": "magic"}, "method"),
-    ({"noise_variance": -2.0}, "noise_variance"),
-    ({"noise_variance": "ml"}, "noise_variance"),
-    ({"order": 0}, "order"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"kernel": "XYZ"}, "kernel"),
+        ({"hyperparameters": {"c": 1.0, "beta": 1.5}}, "beta"),
+        ({"hyperparameters": {"c": -1.0, "beta": 0.5}}, "c"),
+        ({"hyperparameters": {"beta": 0.5}}, "c"),
+        ({"method": "magic"}, "method"),
+        ({"noise_variance": -2.0}, "noise_variance"),
+        ({"noise_variance": "ml"}, "noise_variance"),
+        ({"order": 0}, "order"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     u, y = make_data(100, seed=10)
     args = {"order": 10, "kernel": "TC", "hyperparameters": {"c": 1.0, "beta": 0.5}}
@@ -238,13 +268,23 @@ def test_truncated_dual_is_exact_and_certified(kernel, shape):
     u, y = make_data(700, seed=12)
     hp = {"c": np.array([1e-2, 1.0, 1e2]), **shape}
     ref = objective(u, y, order=300, kernel=kernel, hyperparameters=hp, method="cholesky")
-    res = evaluate_objective(u, y, order=300, kernel=kernel, hyperparameters=hp, method="krylov",
-                             formulation="dual", random_state=0)
+    res = evaluate_objective(
+        u, y, order=300, kernel=kernel, hyperparameters=hp, method="krylov", formulation="dual", random_state=0
+    )
     assert res.info["dual_size"] < 200
     np.testing.assert_allclose(res.F, ref, rtol=1e-8)
     assert np.all(res.F_lower <= ref + 1e-9 * np.abs(ref)) and np.all(ref <= res.F_upper + 1e-9 * np.abs(ref))
-    full = evaluate_objective(u, y, order=300, kernel=kernel, hyperparameters=hp, method="krylov",
-                              formulation="dual", truncate=False, random_state=0)
+    full = evaluate_objective(
+        u,
+        y,
+        order=300,
+        kernel=kernel,
+        hyperparameters=hp,
+        method="krylov",
+        formulation="dual",
+        truncate=False,
+        random_state=0,
+    )
     assert full.info["dual_size"] == 300
     np.testing.assert_allclose(full.F, ref, rtol=1e-8)
 

@@ -15,6 +15,7 @@ Conventions used by every attention function (DESIGN §4):
 The helpers only use ``xp.*`` so they run on NumPy, CuPy and
 ``array-api-strict``.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,9 +25,22 @@ from .._validation import check_array, check_int
 from ..backend import Array, Namespace, array_namespace
 
 __all__ = [
-    "QKV", "check_qkv", "check_qk", "check_scale", "check_block_size", "check_mask",
-    "check_causal", "causal_mask", "masked_logits", "logsumexp", "softmax",
-    "matmul_t", "compute_dtype", "leading_shape", "auto_block_size", "safe_exp_shift",
+    "QKV",
+    "check_qkv",
+    "check_qk",
+    "check_scale",
+    "check_block_size",
+    "check_mask",
+    "check_causal",
+    "causal_mask",
+    "masked_logits",
+    "logsumexp",
+    "softmax",
+    "matmul_t",
+    "compute_dtype",
+    "leading_shape",
+    "auto_block_size",
+    "safe_exp_shift",
 ]
 
 
@@ -141,22 +155,28 @@ def check_qkv(Q, K, V=None, *, names=("Q", "K", "V"), scale=None, causal=False) 
     Q = check_array(Q, names[0], xp=xp, dtype=dtype)
     K = check_array(K, names[1], xp=xp, dtype=dtype)
     V = None if V is None else check_array(V, names[2], xp=xp, dtype=dtype)
-    for a, name in zip((Q, K, V), names):
+    for a, name in zip((Q, K, V), names, strict=False):
         if a is not None and a.ndim < 2:
             raise ValueError(f"{name} must have shape (..., n, d) with at least 2 dimensions, got {tuple(a.shape)}")
     if Q.shape[-1] != K.shape[-1]:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same feature size d, "
-                         f"got {Q.shape[-1]} and {K.shape[-1]}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same feature size d, got {Q.shape[-1]} and {K.shape[-1]}"
+        )
     if tuple(Q.shape[:-2]) != tuple(K.shape[:-2]):
-        raise ValueError(f"{names[0]} and {names[1]} must have the same leading (batch/head) dimensions, "
-                         f"got {tuple(Q.shape[:-2])} and {tuple(K.shape[:-2])}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same leading (batch/head) dimensions, "
+            f"got {tuple(Q.shape[:-2])} and {tuple(K.shape[:-2])}"
+        )
     if V is not None:
         if V.shape[-2] != K.shape[-2]:
-            raise ValueError(f"{names[2]} must have as many rows as {names[1]} (n_k={K.shape[-2]}), "
-                             f"got shape {tuple(V.shape)}")
+            raise ValueError(
+                f"{names[2]} must have as many rows as {names[1]} (n_k={K.shape[-2]}), got shape {tuple(V.shape)}"
+            )
         if tuple(V.shape[:-2]) != tuple(K.shape[:-2]):
-            raise ValueError(f"{names[2]} and {names[1]} must have the same leading (batch/head) dimensions, "
-                             f"got {tuple(V.shape[:-2])} and {tuple(K.shape[:-2])}")
+            raise ValueError(
+                f"{names[2]} and {names[1]} must have the same leading (batch/head) dimensions, "
+                f"got {tuple(V.shape[:-2])} and {tuple(K.shape[:-2])}"
+            )
     check_causal(causal, int(Q.shape[-2]), int(K.shape[-2]))
     return QKV(xp=xp, Q=Q, K=K, V=V, scale=check_scale(scale, int(Q.shape[-1])))
 
@@ -184,13 +204,14 @@ def check_mask(mask, xp, lead, n_q: int, n_k: int, name: str = "mask"):
         raise TypeError(f"{name} must be a boolean array, got {type(mask).__name__}") from None
     if xp_m is not xp:
         from ..backend import asarray, to_numpy
+
         mask = asarray(to_numpy(mask), xp)
     if not hasattr(mask, "dtype") or mask.dtype != xp.bool:
         raise TypeError(f"{name} must be a boolean array (True = keep), got dtype {getattr(mask, 'dtype', None)}")
     if mask.ndim < 2 or tuple(mask.shape[-2:]) != (n_q, n_k):
         raise ValueError(f"{name} must have shape (..., {n_q}, {n_k}), got {tuple(mask.shape)}")
     ml = tuple(mask.shape[:-2])
-    if len(ml) > len(lead) or any(m not in (1, l) for m, l in zip(ml[::-1], tuple(lead)[::-1])):
+    if len(ml) > len(lead) or any(m not in (1, l) for m, l in zip(ml[::-1], tuple(lead)[::-1], strict=False)):
         raise ValueError(f"{name}: leading dimensions {ml} do not broadcast against {tuple(lead)}")
     return mask
 

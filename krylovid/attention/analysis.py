@@ -10,6 +10,7 @@
   :func:`truncated_svd_bound`, :func:`stratify_by_entropy`,
   :func:`plot_error_curves`.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,10 +27,22 @@ from ..sketch import randomized_svd
 from ._common import check_qk, check_qkv
 from .exact import AttentionOperator, attention_matrix, attention_matvec, row_normalizer, softmax_attention
 
-__all__ = ["SpectrumResult", "attention_spectrum", "frobenius_norm", "row_entropy",
-           "relative_error", "row_normalizer_error", "top1_retention", "ErrorCurve", "error_curve",
-           "TruncatedSVDBound", "truncated_svd_bound", "EntropyStrata", "stratify_by_entropy",
-           "plot_error_curves"]
+__all__ = [
+    "SpectrumResult",
+    "attention_spectrum",
+    "frobenius_norm",
+    "row_entropy",
+    "relative_error",
+    "row_normalizer_error",
+    "top1_retention",
+    "ErrorCurve",
+    "error_curve",
+    "TruncatedSVDBound",
+    "truncated_svd_bound",
+    "EntropyStrata",
+    "stratify_by_entropy",
+    "plot_error_curves",
+]
 
 
 # ----------------------------------------------------------------------------- spectrum
@@ -110,13 +123,17 @@ def _lanczos_singular_values(P, k, num_iter, rng):
     res = lanczos(G, b, min(n, num_iter), reorth="full")
     theta = np.sort(np.linalg.eigvalsh(res.tridiagonal()))[::-1][:k]
     sv = np.sqrt(np.maximum(theta, 0.0))
-    info = KrylovInfo(res.info.status, res.info.iterations, 2 * res.info.matvecs, residual=res.info.residual,
-                      message="Lanczos on P P^T: " + res.info.message)
+    info = KrylovInfo(
+        res.info.status,
+        res.info.iterations,
+        2 * res.info.matvecs,
+        residual=res.info.residual,
+        message="Lanczos on P P^T: " + res.info.message,
+    )
     return sv, info
 
 
-def attention_spectrum(Q, K, k, causal=False, method="lanczos", rng=None, scale=None, num_iter=None,
-                       power_iters=3):
+def attention_spectrum(Q, K, k, causal=False, method="lanczos", rng=None, scale=None, num_iter=None, power_iters=3):
     """Leading singular values, stable rank and row entropies of ``P``, matrix-free.
 
     Parameters
@@ -174,7 +191,7 @@ def attention_spectrum(Q, K, k, causal=False, method="lanczos", rng=None, scale=
         sv, info = np.asarray(to_numpy(res.s), dtype=float), res.info
     fro = frobenius_norm(t.Q, t.K, causal=causal, scale=t.scale)
     H = row_entropy(t.Q, t.K, causal=causal, scale=t.scale)
-    return SpectrumResult(sv, fro ** 2 / float(sv[0]) ** 2, fro, H, float(to_numpy(t.xp.mean(H))), info)
+    return SpectrumResult(sv, fro**2 / float(sv[0]) ** 2, fro, H, float(to_numpy(t.xp.mean(H))), info)
 
 
 # ----------------------------------------------------------------------------- error measures
@@ -289,8 +306,21 @@ def _reference(xp, t, rows, causal):
     return softmax_attention(xp.take(t.Q, rows, axis=0), t.K, t.V, scale=t.scale)
 
 
-def error_curve(Q, K, V, method_fn, ms=(16, 32, 64, 128, 256, 512, 1024), seeds=(0, 1, 2), *, ord="fro",
-                rows=None, reference=None, label=None, causal=False, scale=None) -> ErrorCurve:
+def error_curve(
+    Q,
+    K,
+    V,
+    method_fn,
+    ms=(16, 32, 64, 128, 256, 512, 1024),
+    seeds=(0, 1, 2),
+    *,
+    ord="fro",
+    rows=None,
+    reference=None,
+    label=None,
+    causal=False,
+    scale=None,
+) -> ErrorCurve:
     """Relative output error of ``method_fn`` against exact attention for every ``m`` and seed.
 
     Parameters
@@ -377,8 +407,9 @@ class TruncatedSVDBound:
     singular_values: np.ndarray
 
 
-def truncated_svd_bound(Q, K, V=None, ms=(16, 32, 64, 128, 256, 512, 1024), *, ord="fro", causal=False,
-                        scale=None) -> TruncatedSVDBound:
+def truncated_svd_bound(
+    Q, K, V=None, ms=(16, 32, 64, 128, 256, 512, 1024), *, ord="fro", causal=False, scale=None
+) -> TruncatedSVDBound:
     """Truncated-SVD (oracle) errors for the budgets ``ms`` (forms ``P``: small ``n`` only).
 
     Examples
@@ -398,7 +429,7 @@ def truncated_svd_bound(Q, K, V=None, ms=(16, 32, 64, 128, 256, 512, 1024), *, o
     n_max = s_h.size
     ms = np.array(sorted({int(check_int(m, "ms", minimum=1)) for m in ms if int(m) <= n_max}), dtype=int)
     if ord == "fro":
-        tail = np.sqrt(np.concatenate([np.cumsum((s_h ** 2)[::-1])[::-1], [0.0]]))
+        tail = np.sqrt(np.concatenate([np.cumsum((s_h**2)[::-1])[::-1], [0.0]]))
         mat = tail[ms] / tail[0]
     else:
         mat = np.array([s_h[m] / s_h[0] if m < n_max else 0.0 for m in ms])
@@ -484,7 +515,7 @@ def plot_error_curves(curves, bound=None, ax=None, title=None, xlabel="m", ylabe
     for c in curves:
         if not isinstance(c, ErrorCurve):
             raise TypeError(f"curves must hold ErrorCurve objects, got {type(c).__name__}")
-        line, = ax.plot(c.ms, c.median, marker="o", ms=3, label=c.label)
+        (line,) = ax.plot(c.ms, c.median, marker="o", ms=3, label=c.label)
         ax.fill_between(c.ms, c.low, c.high, color=line.get_color(), alpha=0.2)
     if bound is not None:
         bms, berr = (bound.ms, bound.matrix_error) if isinstance(bound, TruncatedSVDBound) else bound

@@ -12,6 +12,7 @@ spectral diagnostics.
 Rows with no admissible key (fully masked) give a zero output row and a log
 normaliser of ``-inf``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,15 @@ from ._common import (
     softmax,
 )
 
-__all__ = ["softmax_attention", "attention_logits", "attention_matrix", "row_normalizer",
-           "attention_matvec", "attention_rmatvec", "AttentionOperator"]
+__all__ = [
+    "softmax_attention",
+    "attention_logits",
+    "attention_matrix",
+    "row_normalizer",
+    "attention_matvec",
+    "attention_rmatvec",
+    "AttentionOperator",
+]
 
 
 # ----------------------------------------------------------------------------- internals
@@ -74,7 +82,7 @@ def _flash(xp, Q, K, V, scale, causal, mask, block):
     out, logD, bad = _shifted(xp, Q, K, V, scale, causal, mask, block)
     if bad is None:
         return out, logD
-    if Q.ndim == 2 and mask is None and not causal:     # redo only the underflowed rows
+    if Q.ndim == 2 and mask is None and not causal:  # redo only the underflowed rows
         rows = xp.asarray(bad)
         o2, l2 = _online(xp, xp.take(Q, rows, axis=0), K, V, scale, False, None, block)
         logD = _put_rows(xp, logD[:, None], rows, l2[:, None])[:, 0]
@@ -439,8 +447,9 @@ def attention_matvec(Q, K, X, causal=False, scale=None, block_size=None, normali
     return Y[:, 0] if vec else Y
 
 
-def attention_rmatvec(Q, K, X, causal=False, scale=None, block_size=None, normalized=True,
-                      mask=None, log_normalizer=None):
+def attention_rmatvec(
+    Q, K, X, causal=False, scale=None, block_size=None, normalized=True, mask=None, log_normalizer=None
+):
     """``P^T @ X`` (or ``A^T @ X``) without forming ``P``.
 
     Parameters
@@ -480,8 +489,9 @@ def attention_rmatvec(Q, K, X, causal=False, scale=None, block_size=None, normal
     t, mask = _prepare(Q, K, None, ("Q", "K"), causal, scale, mask)
     Xb, vec = _as_block(X, "X", xp, t.dtype)
     if tuple(Xb.shape[:-1]) != tuple(t.Q.shape[:-1]):
-        raise ValueError(f"X must have shape (..., n_q={t.n_q}, k) with the leading dimensions of Q, "
-                         f"got {tuple(X.shape)}")
+        raise ValueError(
+            f"X must have shape (..., n_q={t.n_q}, k) with the leading dimensions of Q, got {tuple(X.shape)}"
+        )
     block = check_block_size(block_size)
     if normalized:
         if log_normalizer is None:
@@ -561,6 +571,13 @@ class AttentionOperator(LinearOperator):
         return Y
 
     def _rmatmat(self, X):
-        return attention_rmatvec(self.Q, self.K, X, causal=self.causal, scale=self.scale,
-                                 block_size=self.block_size, normalized=self.normalized,
-                                 log_normalizer=self.log_normalizer if self.normalized else None)
+        return attention_rmatvec(
+            self.Q,
+            self.K,
+            X,
+            causal=self.causal,
+            scale=self.scale,
+            block_size=self.block_size,
+            normalized=self.normalized,
+            log_normalizer=self.log_normalizer if self.normalized else None,
+        )

@@ -16,20 +16,30 @@ Random feature matrices are drawn once, on the host, from the explicit
 ``rng`` at construction, and copied to the namespace/dtype of the input on the
 first call (an explicit host -> device boundary, cached afterwards).
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ..backend import array_namespace, asarray, default_rng
 from .._validation import check_int
-from ._common import check_qkv, causal_mask, matmul_t
+from ..backend import array_namespace, asarray, default_rng
+from ._common import causal_mask, check_qkv, matmul_t
 
-__all__ = ["FeatureMap", "PositiveRandomFeatures", "TrigRandomFeatures", "EluFeatures",
-           "CosformerFeatures", "kernel_attention", "performer_attention",
-           "random_feature_attention", "linear_attention", "cosformer_attention",
-           "gaussian_projection"]
+__all__ = [
+    "FeatureMap",
+    "PositiveRandomFeatures",
+    "TrigRandomFeatures",
+    "EluFeatures",
+    "CosformerFeatures",
+    "kernel_attention",
+    "performer_attention",
+    "random_feature_attention",
+    "linear_attention",
+    "cosformer_attention",
+    "gaussian_projection",
+]
 
 
 class FeatureMap:
@@ -261,7 +271,7 @@ def _normalize(xp, num, den, eps):
 def _causal_products(xp, FQ, FK, V, chunk):
     """Causal ``(tril(FQ FK^T) V, tril(FQ FK^T) 1)`` by chunked prefix sums."""
     n = int(FQ.shape[-2])
-    state = None   # running sum_j phi(k_j) v_j^T, shape (..., m, d_v)
+    state = None  # running sum_j phi(k_j) v_j^T, shape (..., m, d_v)
     zstate = None  # running sum_j phi(k_j), shape (..., m)
     nums, dens = [], []
     for c0 in range(0, n, chunk):
@@ -371,8 +381,9 @@ def performer_attention(Q, K, V, num_features, orthogonal=True, causal=False, rn
     return _scaled_kernel_attention(t, fmap, causal)
 
 
-def random_feature_attention(Q, K, V, num_features, causal=False, rng=None, scale=None,
-                             normalize=False, orthogonal=True):
+def random_feature_attention(
+    Q, K, V, num_features, causal=False, rng=None, scale=None, normalize=False, orthogonal=True
+):
     """Random feature attention (RFA) with trigonometric features.
 
     Parameters

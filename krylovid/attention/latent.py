@@ -12,6 +12,7 @@ against the cache.
 All functions work on NumPy arrays (and any array-API namespace via
 :mod:`krylovid.backend`).  Weights are small, so the SVDs are dense.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,8 +20,17 @@ from dataclasses import dataclass
 from .._validation import check_array, check_int, check_positive
 from ..backend import Array, array_namespace, eigh, eps, svd
 
-__all__ = ["MLAWeights", "mha_to_mla", "gqa_to_mla", "absorb", "AbsorbedQuery",
-           "KVCacheSize", "kv_cache_bytes", "latent_kv", "numerical_rank"]
+__all__ = [
+    "MLAWeights",
+    "mha_to_mla",
+    "gqa_to_mla",
+    "absorb",
+    "AbsorbedQuery",
+    "KVCacheSize",
+    "kv_cache_bytes",
+    "latent_kv",
+    "numerical_rank",
+]
 
 _METHODS = ("svd", "svd_split", "pca")
 
@@ -98,8 +108,10 @@ def _check_kv(W_k, W_v, b_k, b_v):
 
 
 def _too_large(latent_dim, rank, what):
-    raise ValueError(f"latent_dim={latent_dim} exceeds the numerical rank {rank} of {what}; "
-                     f"a latent that large cannot be more accurate — use latent_dim <= {rank}")
+    raise ValueError(
+        f"latent_dim={latent_dim} exceeds the numerical rank {rank} of {what}; "
+        f"a latent that large cannot be more accurate — use latent_dim <= {rank}"
+    )
 
 
 def _svd_joint(xp, W_k, W_v, r):
@@ -120,8 +132,7 @@ def _svd_split(xp, W_k, W_v, r):
     Uv, sv, Vvt = svd(W_v)
     rank_k, rank_v = numerical_rank(sk, W_k.shape), numerical_rank(sv, W_v.shape)
     if r_k > rank_k or r_v > rank_v:
-        _too_large(r, rank_k + rank_v, "W_k and W_v split evenly (ranks "
-                   f"{rank_k} and {rank_v})")
+        _too_large(r, rank_k + rank_v, f"W_k and W_v split evenly (ranks {rank_k} and {rank_v})")
     down = xp.concat([sk[:r_k, None] * Vkt[:r_k, :], sv[:r_v, None] * Vvt[:r_v, :]], axis=0)
     zk = xp.zeros((W_k.shape[0], r_v), dtype=W_k.dtype)
     zv = xp.zeros((W_v.shape[0], r_k), dtype=W_v.dtype)
@@ -133,18 +144,18 @@ def _svd_split(xp, W_k, W_v, r):
 def _pca(xp, W_k, W_v, r, X, ridge):
     """Activation-aware: PCA of the balanced outputs ``[X W_k^T / a_k, X W_v^T / a_v]`` (ridge-regularised)."""
     N, width = X.shape
-    C = X.T @ X / N                                       # uncentred input covariance (width, width)
+    C = X.T @ X / N  # uncentred input covariance (width, width)
     a_k = float(xp.sqrt(xp.sum((W_k @ C) * W_k))) or 1.0  # ||X W_k^T||_F / sqrt(N)
     a_v = float(xp.sqrt(xp.sum((W_v @ C) * W_v))) or 1.0
     C = C + (ridge * float(xp.sum(xp.linalg.diagonal(C))) / width) * xp.eye(width, dtype=C.dtype)
     lam, E = eigh(C)
-    S = E * xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))[None, :]   # C = S S^T
+    S = E * xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))[None, :]  # C = S S^T
     M_bal = xp.concat([W_k / a_k, W_v / a_v], axis=0)
-    U, s, _ = svd(M_bal @ S)                              # left singular vectors = output PCA basis
+    U, s, _ = svd(M_bal @ S)  # left singular vectors = output PCA basis
     rank = numerical_rank(s, M_bal.shape)
     if r > rank:
         _too_large(r, rank, "the calibration outputs X [W_k; W_v]^T (increase ridge or use more tokens)")
-    R = U[:, :r]                                          # (2 H d_h, r), orthonormal columns
+    R = U[:, :r]  # (2 H d_h, r), orthonormal columns
     hd = W_k.shape[0]
     return R.T @ M_bal, a_k * R[:hd, :], a_v * R[hd:, :], rank, s
 
@@ -224,8 +235,9 @@ def mha_to_mla(W_k, W_v, latent_dim, method="svd", X=None, b_k=None, b_v=None, r
         down, up_k, up_v, rank, s = _svd_joint(xp, W_k, W_v, r)
     else:
         down, up_k, up_v, rank, s = _svd_split(xp, W_k, W_v, r)
-    return MLAWeights(down, up_k, up_v, b_k, b_v, r, method, rank,
-                      _rel(xp, W_k, up_k @ down), _rel(xp, W_v, up_v @ down), s)
+    return MLAWeights(
+        down, up_k, up_v, b_k, b_v, r, method, rank, _rel(xp, W_k, up_k @ down), _rel(xp, W_v, up_v @ down), s
+    )
 
 
 def gqa_to_mla(W_k, W_v, num_q_heads, num_kv_heads, b_k=None, b_v=None) -> MLAWeights:
@@ -262,16 +274,17 @@ def gqa_to_mla(W_k, W_v, num_q_heads, num_kv_heads, b_k=None, b_v=None) -> MLAWe
     if W_k.shape[0] % hkv:
         raise ValueError(f"W_k has {W_k.shape[0]} rows, not a multiple of num_kv_heads={hkv}")
     dh, group = W_k.shape[0] // hkv, hq // hkv
-    kv_rows = [(h // group) * dh + j for h in range(hq) for j in range(dh)]   # host-side index map
+    kv_rows = [(h // group) * dh + j for h in range(hq) for j in range(dh)]  # host-side index map
     eye = xp.eye(hkv * dh, dtype=W_k.dtype)
-    rep = xp.take(eye, xp.asarray(kv_rows), axis=0)                       # (hq dh, hkv dh) 0/1
+    rep = xp.take(eye, xp.asarray(kv_rows), axis=0)  # (hq dh, hkv dh) 0/1
     zero = xp.zeros_like(rep)
     up_k, up_v = xp.concat([rep, zero], axis=1), xp.concat([zero, rep], axis=1)
     rb = lambda b: None if b is None else rep @ b  # noqa: E731
     down = xp.concat([W_k, W_v], axis=0)
     s = svd(down)[1]
-    return MLAWeights(down, up_k, up_v, rb(b_k), rb(b_v), 2 * hkv * dh, "gqa",
-                      numerical_rank(s, down.shape), 0.0, 0.0, s)
+    return MLAWeights(
+        down, up_k, up_v, rb(b_k), rb(b_v), 2 * hkv * dh, "gqa", numerical_rank(s, down.shape), 0.0, 0.0, s
+    )
 
 
 @dataclass(frozen=True)
@@ -325,12 +338,14 @@ def absorb(W_q, W_up_k, num_heads, b_q=None) -> AbsorbedQuery:
     W_up_k = check_array(W_up_k, "W_up_k", ndim=2, xp=xp, dtype=W_q.dtype)
     H = check_int(num_heads, "num_heads", minimum=1)
     if W_up_k.shape[0] != W_q.shape[0] or W_q.shape[0] % H:
-        raise ValueError(f"W_q ({tuple(W_q.shape)}) and W_up_k ({tuple(W_up_k.shape)}) must have the same "
-                         f"number of rows, a multiple of num_heads={H}")
+        raise ValueError(
+            f"W_q ({tuple(W_q.shape)}) and W_up_k ({tuple(W_up_k.shape)}) must have the same "
+            f"number of rows, a multiple of num_heads={H}"
+        )
     dh, r = W_q.shape[0] // H, W_up_k.shape[1]
     Wq_h = xp.reshape(W_q, (H, dh, W_q.shape[1]))
     Wu_h = xp.reshape(W_up_k, (H, dh, r))
-    W_lat = xp.matmul(xp.permute_dims(Wu_h, (0, 2, 1)), Wq_h)          # (H, r, width)
+    W_lat = xp.matmul(xp.permute_dims(Wu_h, (0, 2, 1)), Wq_h)  # (H, r, width)
     b_lat = None
     if b_q is not None:
         b_q = check_array(b_q, "b_q", ndim=1, xp=xp, dtype=W_q.dtype)

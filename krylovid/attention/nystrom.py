@@ -12,6 +12,7 @@ number ``k`` of kept singular values is therefore *chosen per call* on a few
 held-out query rows whose exact output is computed directly (``O(r n d)``
 for ``r = 32`` rows); see :func:`nystrom_attention`.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -99,13 +100,13 @@ def _select_rank(xp, Fr, W, s, Yr, kmax, normalise, chunk=64):
     errs = []
     for k0 in range(0, kmax, chunk):
         k1 = min(k0 + chunk, kmax)
-        terms = Fr[:, k0:k1].T[:, :, None] * (W[k0:k1, :] / s[k0:k1, None])[:, None, :]    # (k1 - k0, r, c)
+        terms = Fr[:, k0:k1].T[:, :, None] * (W[k0:k1, :] / s[k0:k1, None])[:, None, :]  # (k1 - k0, r, c)
         C = xp.cumulative_sum(terms, axis=0) + Z[None, ...]
         Z = C[-1, ...]
         Y = _normalise(xp, C[..., :-1], C[..., -1:]) if normalise else C
         errs.append(to_numpy(xp.sqrt(xp.sum((Y - Yr[None, ...]) ** 2, axis=(1, 2)))))
-    err = np.concatenate(errs) / max(float(to_numpy(xp.sqrt(xp.sum(Yr ** 2)))), 1e-300)
-    err[~np.isfinite(err)] = np.inf     # overflow: never chosen
+    err = np.concatenate(errs) / max(float(to_numpy(xp.sqrt(xp.sum(Yr**2)))), 1e-300)
+    err[~np.isfinite(err)] = np.inf  # overflow: never chosen
     k = int(err.argmin()) + 1
     return k, float(err[k - 1])
 
@@ -119,9 +120,13 @@ def _normalise(xp, num, den):
 
 def _warn_if_worse_than_zero(err, method, m):
     if err > 1.0:
-        warnings.warn(f"nystrom_attention({method!r}, num_landmarks={m}): relative error {err:.3g} on "
-                      f"{NUM_HELD_OUT} held-out rows exceeds 1, worse than a zero output; use more landmarks "
-                      "or another method", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"nystrom_attention({method!r}, num_landmarks={m}): relative error {err:.3g} on "
+            f"{NUM_HELD_OUT} held-out rows exceeds 1, worse than a zero output; use more landmarks "
+            "or another method",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _apply_pinv(xp, left, U, s, Vt, rhs, rows, Yr, rcond, normalise):
@@ -167,7 +172,7 @@ def _exact_rows(t, rows):
 def _landmark_nystrom(t, Ql, Kl, rcond, exclude):
     """Nyströmformer form ``softmax(Q Kl^T) pinv_k(softmax(Ql Kl^T)) softmax(Ql K^T) V``."""
     xp = t.xp
-    Kl_s = Kl * t.scale                      # scale the small factor, not the n x m logits
+    Kl_s = Kl * t.scale  # scale the small factor, not the n x m logits
     F = _softmax_of_product(xp, t.Q, Kl_s)
     U, s, Vt = svd(_softmax_of_product(xp, Ql, Kl_s))
     BV = _softmax_of_product(xp, Ql * t.scale, t.K) @ t.V
@@ -188,8 +193,8 @@ def _skyformer(t, idx, rcond):
     L = xp.take(xp.concat([Q, K], axis=0), xp.asarray(idx), axis=0)
     G = lambda Y, Z: xp.exp(-0.5 * scale * _sq_dists(xp, Y, Z))  # noqa: E731
     b = 0.5 * scale * xp.sum(K * K, axis=1)
-    w = xp.exp(b - xp.max(b))[:, None]                     # exp(scale |k|^2 / 2), rescaled
-    CkT = G(L, K)                                          # (m, n_k)
+    w = xp.exp(b - xp.max(b))[:, None]  # exp(scale |k|^2 / 2), rescaled
+    CkT = G(L, K)  # (m, n_k)
     rhs = xp.concat([CkT @ (w * V), CkT @ w], axis=1)
     U, s, Vt = svd(G(L, L))
     rows = _held_out_rows(t.n_q, {i for i in idx if i < t.n_q})
@@ -276,7 +281,7 @@ def nystrom_attention(Q, K, V, num_landmarks, method="segment_means", rng=None, 
     if method == "skyformer":
         m = _check_m(num_landmarks, "num_landmarks", t.n_q + t.n_k, "n_q + n_k")
         idx = sorted(default_rng(rng).choice(t.n_q + t.n_k, size=m, replace=False).tolist())
-        if sum(i >= t.n_q for i in idx) == t.n_k:     # every key is a landmark: the Nyström kernel is exact
+        if sum(i >= t.n_q for i in idx) == t.n_k:  # every key is a landmark: the Nyström kernel is exact
             return softmax_attention(t.Q, t.K, t.V, scale=t.scale)
         out, err = _skyformer(t, idx, rcond)
     else:

@@ -7,6 +7,7 @@ always parsed and checked here, so a corrupt file gives the same clear
 ``ValueError`` with either loader.  Install the optional loader with
 ``pip install krylovid[safetensors]``.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,18 @@ except ImportError:  # pragma: no cover - exercised by the memory-map tests
 
 __all__ = ["read_safetensors", "read_safetensors_header"]
 
-_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8",
-           "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
+_DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "BF16": "<u2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
+}
 
 
 def _check_path(path):
@@ -93,8 +104,10 @@ def _check_entry(name, spec, n_data, path):
     start, end = (int(o) for o in spec["data_offsets"])
     count = int(np.prod([int(s) for s in spec["shape"]], dtype=np.int64))
     if not 0 <= start <= end <= n_data or end - start != count * np.dtype(_DTYPES[spec["dtype"]]).itemsize:
-        raise ValueError(f"path: tensor {name!r} in {path!s} has data_offsets {[start, end]} inconsistent with "
-                         f"shape {list(spec['shape'])}, dtype {spec['dtype']} and {n_data} data bytes")
+        raise ValueError(
+            f"path: tensor {name!r} in {path!s} has data_offsets {[start, end]} inconsistent with "
+            f"shape {list(spec['shape'])}, dtype {spec['dtype']} and {n_data} data bytes"
+        )
 
 
 def _from_map(mm, spec, data_start) -> np.ndarray:
@@ -153,8 +166,9 @@ def read_safetensors(path, *, loader: str = "auto") -> dict:
     if loader not in ("auto", "safetensors", "mmap"):
         raise ValueError(f"loader must be 'auto', 'safetensors' or 'mmap', got {loader!r}")
     if loader == "safetensors" and _st_numpy is None:
-        raise ModuleNotFoundError("loader='safetensors' needs the safetensors package: pip install safetensors",
-                                  name="safetensors")
+        raise ModuleNotFoundError(
+            "loader='safetensors' needs the safetensors package: pip install safetensors", name="safetensors"
+        )
     header, data_start, _ = read_safetensors_header(path)
     has_bf16 = any(spec["dtype"] == "BF16" for spec in header.values())
     if _st_numpy is not None and loader != "mmap" and not has_bf16:

@@ -9,6 +9,7 @@ estimate of softmax attention).  With every key used they are exact.
 Heads (all leading dimensions) are processed one at a time; the random draws
 come from the one ``rng`` in order, so results are reproducible.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import check_in_range, check_int
 from ..backend import Array, asarray, default_rng, standard_normal, uniform
-from .._validation import check_int, check_in_range
 from ._common import causal_mask, check_qkv, leading_shape, logsumexp, matmul_t, safe_exp_shift, softmax
 
 __all__ = ["SamplingAttentionResult", "skeinformer_attention", "hyperattention"]
@@ -73,7 +74,7 @@ def _ratio(xp, parts):
         m = xp.maximum(m, xp.max(L, axis=-1))
     ms = safe_exp_shift(xp, m)
     num = den = None
-    for L, (_, _, Vp) in zip(Ls, parts):
+    for L, (_, _, Vp) in zip(Ls, parts, strict=True):
         E = xp.exp(L - ms[:, None])
         n_, d_ = xp.matmul(E, Vp), xp.sum(E, axis=-1)
         num, den = (n_, d_) if num is None else (num + n_, den + d_)
@@ -118,8 +119,9 @@ def _skein_head(xp, Q, K, V, scale, c, n_pilot, gamma, gen):
     return xp.where(isx[:, None], ex_out, out), xp.where(isx, ex_log, logd)
 
 
-def skeinformer_attention(Q, K, V, num_samples, rng=None, scale=None, num_pilot=None,
-                          uniform_mix=0.1, return_info=False):
+def skeinformer_attention(
+    Q, K, V, num_samples, rng=None, scale=None, num_pilot=None, uniform_mix=0.1, return_info=False
+):
     """Skeinformer: importance sampling of key columns with estimated normalisers.
 
     Parameters
@@ -173,8 +175,10 @@ def skeinformer_attention(Q, K, V, num_samples, rng=None, scale=None, num_pilot=
     gen, xp = default_rng(rng), t.xp
     heads, unflatten = _heads(t)
     exact = c >= t.n_k
-    res = [_exact_head(xp, q, k, v, t.scale) if exact else _skein_head(xp, q, k, v, t.scale, c, npil, gamma, gen)
-           for q, k, v in heads]
+    res = [
+        _exact_head(xp, q, k, v, t.scale) if exact else _skein_head(xp, q, k, v, t.scale, c, npil, gamma, gen)
+        for q, k, v in heads
+    ]
     out, logd = unflatten([r[0] for r in res], [r[1] for r in res])
     return SamplingAttentionResult(out, logd, min(c, t.n_k), exact) if return_info else out
 
@@ -183,8 +187,8 @@ def skeinformer_attention(Q, K, V, num_samples, rng=None, scale=None, num_pilot=
 def _sort_lsh(xp, X, H):
     """Sorting permutation of the rows of ``X`` by a Gray-ordered angular hash."""
     r = int(H.shape[1])
-    bits = xp.astype(xp.matmul(X, H) > 0, xp.int64)            # (n, r), MSB first
-    binary = xp.cumulative_sum(bits, axis=-1) % 2              # Gray -> binary rank
+    bits = xp.astype(xp.matmul(X, H) > 0, xp.int64)  # (n, r), MSB first
+    binary = xp.cumulative_sum(bits, axis=-1) % 2  # Gray -> binary rank
     weights = asarray(2 ** np.arange(r - 1, -1, -1, dtype=np.int64), xp, dtype=xp.int64)
     code = xp.sum(binary * weights, axis=-1)
     return xp.argsort(code, stable=True)
@@ -202,8 +206,8 @@ def _hyper_head(xp, Q, K, V, scale, b, s, H, gen, causal):
     kblk_R = xp.take(kblk, R, axis=0)
     outs, logs = [], []
     for tb in range(nb):
-        qi = pq[tb * b:min((tb + 1) * b, n_q)]
-        kj = pk[kb[tb]:kb[tb + 1]]
+        qi = pq[tb * b : min((tb + 1) * b, n_q)]
+        kj = pk[kb[tb] : kb[tb + 1]]
         Qb = xp.take(Q, qi, axis=0)
         S = matmul_t(xp, Qb, xp.take(K, kj, axis=0)) * scale
         if causal:
@@ -222,8 +226,9 @@ def _hyper_head(xp, Q, K, V, scale, b, s, H, gen, causal):
     return xp.take(xp.concat(outs, axis=0), inv, axis=0), xp.take(xp.concat(logs, axis=0), inv, axis=0)
 
 
-def hyperattention(Q, K, V, block_size, num_samples, rng=None, causal=False, scale=None,
-                   num_hash_bits=8, return_info=False):
+def hyperattention(
+    Q, K, V, block_size, num_samples, rng=None, causal=False, scale=None, num_hash_bits=8, return_info=False
+):
     """HyperAttention: sorted-LSH diagonal blocks plus a uniform residual of keys.
 
     Parameters

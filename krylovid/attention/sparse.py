@@ -12,6 +12,7 @@ implementation of the pattern rather than a fast kernel).
 A query with no key in its pattern (possible for LSH / k-means with separate
 queries and keys) gets a zero output row.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,14 +20,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import Array, asarray, default_rng, standard_normal
 from .._validation import check_int
+from ..backend import Array, asarray, default_rng, standard_normal
 from ._common import causal_mask, check_qkv, leading_shape, masked_logits, matmul_t, softmax
 from .features import PositiveRandomFeatures
 
-__all__ = ["SparseAttentionResult", "sliding_window_attention", "bigbird_attention",
-           "bigbird_block_mask", "topk_attention", "lsh_attention", "kmeans_attention",
-           "scatterbrain_attention"]
+__all__ = [
+    "SparseAttentionResult",
+    "sliding_window_attention",
+    "bigbird_attention",
+    "bigbird_block_mask",
+    "topk_attention",
+    "lsh_attention",
+    "kmeans_attention",
+    "scatterbrain_attention",
+]
 
 _QBLOCK = 256  # query rows per block of the data-dependent patterns
 
@@ -170,8 +178,9 @@ def bigbird_block_mask(num_blocks, num_global, num_random, window_blocks, rng=No
     return M
 
 
-def bigbird_attention(Q, K, V, block_size, num_global=1, num_random=1, window_blocks=1,
-                      rng=None, scale=None, return_info=False):
+def bigbird_attention(
+    Q, K, V, block_size, num_global=1, num_random=1, window_blocks=1, rng=None, scale=None, return_info=False
+):
     """BigBird / Longformer block-sparse attention (global + window + random blocks).
 
     Parameters
@@ -263,7 +272,7 @@ def topk_attention(Q, K, V, k, causal=False, scale=None, return_info=False):
             S = masked_logits(xp, S, causal_mask(xp, i1 - i0, t.n_k, row_offset=i0))
         if kk >= t.n_k:
             return xp.isfinite(S)
-        thr = xp.sort(S, axis=-1, descending=True)[..., kk - 1:kk]
+        thr = xp.sort(S, axis=-1, descending=True)[..., kk - 1 : kk]
         return xp.logical_and(S >= thr, xp.isfinite(S))
 
     out, dens = _run_blocked(t, keep_fn)
@@ -281,8 +290,7 @@ def _angular_hash(xp, X, R):
     return xp.argmax(xp.concat([XR, -XR], axis=-1), axis=-1)
 
 
-def lsh_attention(Q, K, V, num_buckets, num_hashes=1, rng=None, causal=False, scale=None,
-                  return_info=False):
+def lsh_attention(Q, K, V, num_buckets, num_hashes=1, rng=None, causal=False, scale=None, return_info=False):
     """Reformer-style angular LSH bucket attention.
 
     Queries and keys are unit-normalised and hashed with the same random
@@ -348,14 +356,13 @@ def _spherical_kmeans(xp, X, num_clusters, num_iters, gen):
     for _ in range(num_iters):
         lab = xp.argmax(matmul_t(xp, X, C), axis=-1)
         onehot = xp.astype(lab[..., None] == xp.arange(num_clusters), X.dtype)  # (..., N, c)
-        S = xp.matmul(xp.matrix_transpose(onehot), X)                         # (..., c, d)
+        S = xp.matmul(xp.matrix_transpose(onehot), X)  # (..., c, d)
         cnt = xp.sum(onehot, axis=-2)[..., None]
         C = xp.where(cnt > 0, _unit(xp, S), C)  # empty clusters keep their centroid
     return C
 
 
-def kmeans_attention(Q, K, V, num_clusters, num_iters=10, rng=None, causal=False, scale=None,
-                     return_info=False):
+def kmeans_attention(Q, K, V, num_clusters, num_iters=10, rng=None, causal=False, scale=None, return_info=False):
     """Routing attention: queries attend to the keys of their k-means cluster.
 
     Spherical k-means (cosine similarity) is run on the unit-normalised rows
@@ -395,7 +402,7 @@ def kmeans_attention(Q, K, V, num_clusters, num_iters=10, rng=None, causal=False
     X = _unit(xp, xp.concat([t.Q, t.K], axis=-2))
     C = _spherical_kmeans(xp, X, c, it, default_rng(rng))
     lab = xp.argmax(matmul_t(xp, X, C), axis=-1)
-    lq, lk = lab[..., :t.n_q], lab[..., t.n_q:]
+    lq, lk = lab[..., : t.n_q], lab[..., t.n_q :]
 
     def keep_fn(S, i0, i1):
         return _and_causal(xp, lq[..., i0:i1, None] == lk[..., None, :], causal, i0, i1, t.n_k)
@@ -404,8 +411,9 @@ def kmeans_attention(Q, K, V, num_clusters, num_iters=10, rng=None, causal=False
     return _finish(out, dens, return_info)
 
 
-def scatterbrain_attention(Q, K, V, num_features, window=None, topk=None, rng=None,
-                           scale=None, orthogonal=True, return_info=False):
+def scatterbrain_attention(
+    Q, K, V, num_features, window=None, topk=None, rng=None, scale=None, orthogonal=True, return_info=False
+):
     """Scatterbrain: exact sparse part plus a Performer low-rank estimate of the rest.
 
     The unnormalised attention ``A = exp(scale Q K^T)`` is approximated by
@@ -459,7 +467,7 @@ def scatterbrain_attention(Q, K, V, num_features, window=None, topk=None, rng=No
     r = math.sqrt(t.scale)
     fmap = PositiveRandomFeatures(t.d, num_features, orthogonal=orthogonal, rng=rng, stabilize=False)
     ZQ, ZK = fmap.log_features(t.Q * r), fmap.log_features(t.K * r)
-    cq = xp.max(ZQ, axis=-1, keepdims=True)                                   # (..., n_q, 1)
+    cq = xp.max(ZQ, axis=-1, keepdims=True)  # (..., n_q, 1)
     ck = xp.max(xp.max(ZK, axis=-1, keepdims=True), axis=-2, keepdims=True)  # (..., 1, 1)
     FQ, FK = xp.exp(ZQ - cq), xp.exp(ZK - ck)
     num = xp.matmul(FQ, xp.matmul(xp.matrix_transpose(FK), t.V))
@@ -468,9 +476,9 @@ def scatterbrain_attention(Q, K, V, num_features, window=None, topk=None, rng=No
     for i0, i1 in _qblocks(t.n_q):
         S = matmul_t(xp, t.Q[..., i0:i1, :], t.K) * t.scale
         keep = _support(xp, S, i0, i1, t.n_k, w, kk)
-        base = cq[..., i0:i1, :] + ck                       # log scale of the feature part
+        base = cq[..., i0:i1, :] + ck  # log scale of the feature part
         Smax = xp.max(xp.where(keep, S, xp.full_like(S, -xp.inf)), axis=-1, keepdims=True)
-        shift = xp.maximum(base, Smax)                      # common row scale, no overflow
+        shift = xp.maximum(base, Smax)  # common row scale, no overflow
         g = xp.exp(base - shift)
         low = matmul_t(xp, FQ[..., i0:i1, :], FK) * g
         corr = xp.where(keep, xp.exp(S - shift) - low, xp.zeros_like(low))
@@ -489,6 +497,6 @@ def _support(xp, S, i0, i1, n_k, w, k):
         j = xp.arange(n_k)[None, :]
         keep = xp.broadcast_to(xp.abs(j - i) <= w, S.shape)
     if k is not None:
-        top = S >= xp.sort(S, axis=-1, descending=True)[..., min(k, n_k) - 1:min(k, n_k)]
+        top = S >= xp.sort(S, axis=-1, descending=True)[..., min(k, n_k) - 1 : min(k, n_k)]
         keep = top if keep is None else xp.logical_or(keep, top)
     return keep

@@ -5,6 +5,7 @@ A projection ``W`` of shape ``(H * d_h, width)`` is naturally the 3-way tensor
 adds a fourth mode.  Low multilinear rank of ``T`` means heads share
 subspaces, which is what Tucker-compressed attention exploits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,7 @@ from ..backend import Array, array_namespace, default_rng, svd, to_numpy
 from ..info import KrylovInfo
 from ..sketch import range_finder
 
-__all__ = ["head_tensor", "TuckerResult", "tucker", "tucker_reconstruct", "CPResult",
-           "cp_als", "cp_reconstruct"]
+__all__ = ["head_tensor", "TuckerResult", "tucker", "tucker_reconstruct", "CPResult", "cp_als", "cp_reconstruct"]
 
 
 def head_tensor(W, num_heads):
@@ -41,7 +41,7 @@ def _unfold(xp, T, mode):
 
 def _mode_product(xp, T, M, mode):
     """``T x_mode M``: contracts mode ``mode`` of ``T`` with the columns of ``M`` (``(J, I_mode)``)."""
-    out = xp.tensordot(M, T, axes=([1], [mode]))       # mode becomes axis 0
+    out = xp.tensordot(M, T, axes=([1], [mode]))  # mode becomes axis 0
     return xp.moveaxis(out, 0, mode)
 
 
@@ -160,8 +160,13 @@ def tucker(T, ranks, method="hosvd", rng=None, oversample=10, power_iters=2) -> 
     nrm = float(to_numpy(xp.linalg.vector_norm(T)))
     err = float(to_numpy(xp.linalg.vector_norm(T - approx))) / nrm if nrm > 0 else 0.0
     size = _size(ranks) + sum(int(U.shape[0]) * int(U.shape[1]) for U in factors)
-    info = KrylovInfo("exact" if err < 1e-12 else "converged", 1, matvecs, residual=err,
-                      message=f"{method} with multilinear ranks {ranks}")
+    info = KrylovInfo(
+        "exact" if err < 1e-12 else "converged",
+        1,
+        matvecs,
+        residual=err,
+        message=f"{method} with multilinear ranks {ranks}",
+    )
     return TuckerResult(core, tuple(factors), err, size, _size(T.shape), info)
 
 

@@ -9,6 +9,7 @@ WordPiece.  Character-by-character lowercasing differs from Python's
 ``str.lower()`` for a capital sigma at the end of a word: ``"ΣΑΣ".lower()`` is
 ``"σας"`` (final sigma), the reference gives ``"σασ"``.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -37,9 +38,19 @@ def _is_punctuation(ch: str) -> bool:
 
 
 def _is_cjk(cp: int) -> bool:
-    return any(lo <= cp <= hi for lo, hi in (
-        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+    return any(
+        lo <= cp <= hi
+        for lo, hi in (
+            (0x4E00, 0x9FFF),
+            (0x3400, 0x4DBF),
+            (0x20000, 0x2A6DF),
+            (0x2A700, 0x2B73F),
+            (0x2B740, 0x2B81F),
+            (0x2B820, 0x2CEAF),
+            (0xF900, 0xFAFF),
+            (0x2F800, 0x2FA1F),
+        )
+    )
 
 
 def _clean(text: str) -> str:

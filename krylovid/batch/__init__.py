@@ -11,6 +11,7 @@ Modules: :mod:`~krylovid.batch.result` (the table), :mod:`~krylovid.batch.runner
 :mod:`~krylovid.batch.identify` (:func:`identify_many`) and
 :mod:`~krylovid.batch.bank` (:func:`bank_study`).
 """
+
 from ..plotting.bank import plot_bank_boxplot
 from .bank import STANDARD_COLLECTIONS, bank_study
 from .identify import identify_many

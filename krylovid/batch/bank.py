@@ -1,4 +1,5 @@
 """The Monte Carlo bank study: every (kernel, method) on simulated system collections."""
+
 from __future__ import annotations
 
 from time import perf_counter
@@ -26,15 +27,28 @@ def _bank_datasets(num_systems, collections, N, n_truth, seq):
         for k, d in enumerate(data):
             payloads.append({"u": d.u, "y": d.y, "truth": d.g0})
             names.append(f"{kind}-snr{snr:g}-{k:03d}")
-            tags.append({"collection": f"{kind}/SNR{snr:g}", "kind": kind, "snr": float(snr),
-                         "system": k})
+            tags.append({"collection": f"{kind}/SNR{snr:g}", "kind": kind, "snr": float(snr), "system": k})
     return payloads, names, tags
 
 
-def bank_study(num_systems, *, kernels=("TC", "DC", "SS"), methods=("krylov", "qr"),
-               collections=STANDARD_COLLECTIONS, N=500, order=50, n_truth=None, random_state=0,
-               client=None, executor=None, n_jobs=1, progress=True, blas_threads=1, retries=2,
-               **fit_options):
+def bank_study(
+    num_systems,
+    *,
+    kernels=("TC", "DC", "SS"),
+    methods=("krylov", "qr"),
+    collections=STANDARD_COLLECTIONS,
+    N=500,
+    order=50,
+    n_truth=None,
+    random_state=0,
+    client=None,
+    executor=None,
+    n_jobs=1,
+    progress=True,
+    blas_threads=1,
+    retries=2,
+    **fit_options,
+):
     """Monte Carlo bank study: every (kernel, method) on simulated system collections.
 
     Parameters
@@ -85,9 +99,11 @@ def bank_study(num_systems, *, kernels=("TC", "DC", "SS"), methods=("krylov", "q
     for kernel in kernels:
         for method in methods:
             options = {**fit_options, "order": order, "kernel": kernel, "method": method}
-            tasks += [_Task(i, i, names[i], seeds[i], options, tags[i], None, blas_threads)
-                      for i in range(len(payloads))]
+            tasks += [
+                _Task(i, i, names[i], seeds[i], options, tags[i], None, blas_threads) for i in range(len(payloads))
+            ]
     start = perf_counter()
-    rows, scheduler = execute(tasks, payloads, client=client, executor=executor, n_jobs=n_jobs,
-                              progress=progress, retries=retries)
+    rows, scheduler = execute(
+        tasks, payloads, client=client, executor=executor, n_jobs=n_jobs, progress=progress, retries=retries
+    )
     return BatchResult(tuple(rows), scheduler, perf_counter() - start)

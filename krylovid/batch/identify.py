@@ -6,6 +6,7 @@ the scheduler (serial, process pool, executor or Dask; see
 :mod:`krylovid.batch.runners`).  A failing dataset gives a row whose ``error``
 field reads ``"TypeName: message"``; it never loses the batch.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,13 +27,13 @@ def _seed_sequence(random_state) -> np.random.SeedSequence:
         return random_state
     if isinstance(random_state, np.random.Generator):
         return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
-    if random_state is None or (isinstance(random_state, (int, np.integer))
-                                and not isinstance(random_state, bool)):
+    if random_state is None or (isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)):
         if random_state is not None and random_state < 0:
             raise ValueError(f"random_state: a seed must be non-negative, got {random_state}")
         return np.random.SeedSequence(random_state)
-    raise TypeError("random_state: expected None, an int, a SeedSequence or a Generator, "
-                    f"got {type(random_state).__name__}")
+    raise TypeError(
+        f"random_state: expected None, an int, a SeedSequence or a Generator, got {type(random_state).__name__}"
+    )
 
 
 def _spawn_seeds(random_state, n: int) -> list:
@@ -62,8 +63,10 @@ def _dataset(item, i: int):
         return {"u": item[0], "y": item[1], "truth": None}, f"dataset-{i}", {}
     if hasattr(item, "u") and hasattr(item, "y"):  # e.g. SimulatedData: its g0 is the truth
         return {"u": item.u, "y": item.y, "truth": getattr(item, "g0", None)}, f"dataset-{i}", {}
-    raise TypeError(f"{where}: expected a (u, y) pair, a dict with keys 'u' and 'y' or an object "
-                    f"with attributes u and y, got {type(item).__name__}")
+    raise TypeError(
+        f"{where}: expected a (u, y) pair, a dict with keys 'u' and 'y' or an object "
+        f"with attributes u and y, got {type(item).__name__}"
+    )
 
 
 def _datasets(datasets):
@@ -91,8 +94,19 @@ def _scheduler_options(client, executor, n_jobs, blas_threads, retries):
 # ----------------------------------------------------------------------------- public API
 
 
-def identify_many(datasets, *, client=None, executor=None, n_jobs=1, progress=True,
-                  random_state=None, blas_threads=1, retries=2, estimator=None, **fit_options):
+def identify_many(
+    datasets,
+    *,
+    client=None,
+    executor=None,
+    n_jobs=1,
+    progress=True,
+    random_state=None,
+    blas_threads=1,
+    retries=2,
+    estimator=None,
+    **fit_options,
+):
     """Fit one kernel-regularized FIR model per dataset, serially or in parallel.
 
     Parameters
@@ -174,9 +188,18 @@ def identify_many(datasets, *, client=None, executor=None, n_jobs=1, progress=Tr
     parsed = _datasets(datasets)
     seeds = _spawn_seeds(random_state, len(parsed))
     options = dict(fit_options)
-    tasks = [_Task(i, i, name, seed, options, tags, estimator, blas_threads)
-             for i, ((_, name, tags), seed) in enumerate(zip(parsed, seeds, strict=True))]
+    tasks = [
+        _Task(i, i, name, seed, options, tags, estimator, blas_threads)
+        for i, ((_, name, tags), seed) in enumerate(zip(parsed, seeds, strict=True))
+    ]
     start = perf_counter()
-    rows, scheduler = execute(tasks, [p for p, _, _ in parsed], client=client, executor=executor,
-                               n_jobs=n_jobs, progress=progress, retries=retries)
+    rows, scheduler = execute(
+        tasks,
+        [p for p, _, _ in parsed],
+        client=client,
+        executor=executor,
+        n_jobs=n_jobs,
+        progress=progress,
+        retries=retries,
+    )
     return BatchResult(tuple(rows), scheduler, perf_counter() - start)

@@ -1,4 +1,5 @@
 """The table of a batch of identifications: :class:`BatchResult`, one row per fit."""
+
 from __future__ import annotations
 
 import csv
@@ -75,8 +76,7 @@ class BatchResult:
         values = [row.get(name) for row in self.rows]
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
             return np.array(values, dtype=np.int64 if max(map(abs, values)) < 2**63 else object)
-        if all(v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool))
-               for v in values):
+        if all(v is None or (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)) for v in values):
             return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
         return np.array(values, dtype=object)
 

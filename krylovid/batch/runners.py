@@ -8,6 +8,7 @@ with :func:`threadpoolctl.threadpool_limits`, in whatever process runs it.
 
 Private to :mod:`krylovid.batch`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -74,7 +75,7 @@ def _flatten_hyperparameters(hp) -> dict:
 def _on_lags(a, first: int, lo: int, hi: int) -> np.ndarray:
     """Coefficients ``a`` (last axis at lags ``first, first + 1, ...``) on the lags ``lo..hi``, zero elsewhere."""
     out = np.zeros(a.shape[:-1] + (hi - lo + 1,))
-    out[..., first - lo:first - lo + a.shape[-1]] = a
+    out[..., first - lo : first - lo + a.shape[-1]] = a
     return out
 
 
@@ -94,9 +95,16 @@ def _make_estimator(task: _Task):
 
 
 def _base_row(task: _Task) -> dict:
-    return {"index": task.index, "name": task.name, "kernel": task.options.get("kernel", "TC"),
-            "method": task.options.get("method", "auto"), "seed": task.seed, **task.tags,
-            "objective": None, "noise_variance": None}
+    return {
+        "index": task.index,
+        "name": task.name,
+        "kernel": task.options.get("kernel", "TC"),
+        "method": task.options.get("method", "auto"),
+        "seed": task.seed,
+        **task.tags,
+        "objective": None,
+        "noise_variance": None,
+    }
 
 
 def _summary(model, truth) -> dict:
@@ -142,8 +150,14 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _error_row(task: _Task, exc: BaseException) -> dict:
-    return {**_base_row(task), "fit": None, "status": None, "time_s": float("nan"), "warnings": None,
-            "error": _error_text(exc)}
+    return {
+        **_base_row(task),
+        "fit": None,
+        "status": None,
+        "time_s": float("nan"),
+        "warnings": None,
+        "error": _error_text(exc),
+    }
 
 
 def _progress(total, enabled):
@@ -178,8 +192,10 @@ def _run_processes(n_jobs, tasks, payloads, bar):
 
 
 def _payload_nbytes(payload) -> int:
-    return sum(sum(getattr(e, "nbytes", 0) for e in v) if isinstance(v, list) else getattr(v, "nbytes", 0)
-               for v in payload.values())
+    return sum(
+        sum(getattr(e, "nbytes", 0) for e in v) if isinstance(v, list) else getattr(v, "nbytes", 0)
+        for v in payload.values()
+    )
 
 
 class _DaskPayloads:
@@ -219,8 +235,7 @@ def _run_dask(client, tasks, payloads, bar, retries):
         return [f"krylovid-fit-{batch}-{j}-{attempts[j]}" for j in js]
 
     js = list(range(len(tasks)))
-    futures = client.map(_run_task, tasks, [data.get(t.payload) for t in tasks], key=keys(js),
-                         pure=False)
+    futures = client.map(_run_task, tasks, [data.get(t.payload) for t in tasks], key=keys(js), pure=False)
     position.update((fut.key, j) for fut, j in zip(futures, js, strict=True))
     pending = dask_as_completed(futures, with_results=True, raise_errors=False)
     for fut, result in pending:  # results are gathered concurrently, not one round trip each
@@ -229,8 +244,9 @@ def _run_dask(client, tasks, payloads, bar, retries):
         if fut.status == "finished" and isinstance(result, dict):
             rows[j] = result
         elif attempts[j] <= retries:  # error, cancelled or lost: submit it again
-            new = client.submit(_run_task, tasks[j], data.get(tasks[j].payload, rescatter=True),
-                                key=keys([j])[0], pure=False)
+            new = client.submit(
+                _run_task, tasks[j], data.get(tasks[j].payload, rescatter=True), key=keys([j])[0], pure=False
+            )
             position[new.key] = j
             pending.add(new)
             continue

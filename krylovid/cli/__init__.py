@@ -34,6 +34,7 @@ Output piped into a reader that stops early (``krylovid ... | head -2``)
 ends quietly, with exit status 1, as the Python documentation recommends
 for a closed pipe (see the note on ``SIGPIPE`` in the :mod:`signal` docs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,11 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (subcommands registered)."""
-    parser = Parser(prog="krylovid", description="Kernel-regularized system identification tuned "
-                    "by augmented Krylov methods, and attention approximations.")
+    parser = Parser(
+        prog="krylovid",
+        description="Kernel-regularized system identification tuned "
+        "by augmented Krylov methods, and attention approximations.",
+    )
     parser.add_argument("--version", action="version", version=f"krylovid {__version__}")
     add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -72,8 +76,15 @@ def _run(args) -> int:
         raise
     except UsageError as exc:
         return fail(exc, 2, args.verbose)
-    except (CLIError, ValueError, TypeError, FileNotFoundError, IsADirectoryError,
-            PermissionError, ModuleNotFoundError) as exc:
+    except (
+        CLIError,
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        IsADirectoryError,
+        PermissionError,
+        ModuleNotFoundError,
+    ) as exc:
         if args.verbose >= 2:
             traceback.print_exc()
         return fail(exc, getattr(exc, "code", 1) if isinstance(exc, CLIError) else 1, args.verbose)

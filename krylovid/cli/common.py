@@ -7,6 +7,7 @@ warnings become ``krylovid: warning: ...`` lines (:func:`warning_printer`) and
 log records ``krylovid: ...`` lines (:func:`configure_logging`).  The rules are
 documented in :mod:`krylovid.cli` and in the README's CLI section.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,10 +23,31 @@ import numpy as np
 
 from ..backend import to_numpy
 
-__all__ = ["CLIError", "UsageError", "Parser", "fail", "one_line", "warning_printer", "configure_logging",
-           "add_common", "positive_int", "positive_float", "nonneg_int", "order_spec", "delay_spec", "fraction",
-           "noise_variance", "names_list",
-           "check_output", "figure_path", "save_figure", "write_json", "format_table", "echo", "jsonable"]
+__all__ = [
+    "CLIError",
+    "UsageError",
+    "Parser",
+    "fail",
+    "one_line",
+    "warning_printer",
+    "configure_logging",
+    "add_common",
+    "positive_int",
+    "positive_float",
+    "nonneg_int",
+    "order_spec",
+    "delay_spec",
+    "fraction",
+    "noise_variance",
+    "names_list",
+    "check_output",
+    "figure_path",
+    "save_figure",
+    "write_json",
+    "format_table",
+    "echo",
+    "jsonable",
+]
 
 logger = logging.getLogger("krylovid")
 
@@ -71,7 +93,7 @@ def one_line(prefix: str, message, verbose: int = 0) -> str:
     if verbose or len(text) <= MAX_LINE:
         return text
     tail = " ... (-v: full message)"
-    return text[:MAX_LINE - len(tail)].rstrip() + tail
+    return text[: MAX_LINE - len(tail)].rstrip() + tail
 
 
 def fail(error, code: int, verbose: int = 0) -> int:
@@ -82,9 +104,11 @@ def fail(error, code: int, verbose: int = 0) -> int:
 
 def warning_printer(quiet: bool, verbose: int = 0):
     """``warnings.showwarning`` replacement: one line ``krylovid: warning: ...`` (nothing if quiet)."""
+
     def show(message, category, filename, lineno, file=None, line=None):
         if not quiet:
             print(one_line("krylovid: warning: ", message, verbose), file=sys.stderr)
+
     return show
 
 
@@ -119,10 +143,20 @@ def add_common(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """
     default_q = False if top else argparse.SUPPRESS
     default_v = 0 if top else argparse.SUPPRESS
-    parser.add_argument("-q", "--quiet", action="store_true", default=default_q,
-                        help="print only results and errors (no progress bars, no notes)")
-    parser.add_argument("-v", "--verbose", action="count", default=default_v,
-                        help="log Krylov depth and bounds (-vv: debug details and tracebacks)")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default_q,
+        help="print only results and errors (no progress bars, no notes)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default_v,
+        help="log Krylov depth and bounds (-vv: debug details and tracebacks)",
+    )
 
 
 def names_list(text: str, allowed, option: str, *, kind: str = "name", upper: bool = False) -> tuple:
@@ -135,8 +169,10 @@ def names_list(text: str, allowed, option: str, *, kind: str = "name", upper: bo
     names = [n.upper() if upper else n.lower() for n in names]
     bad = [n for n in names if n not in allowed]
     if bad or not names:
-        raise UsageError(f"{option}: unknown {kind}(s) {', '.join(map(repr, bad)) or '(none given)'}; "
-                         f"choose from {', '.join(allowed)}")
+        raise UsageError(
+            f"{option}: unknown {kind}(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+            f"choose from {', '.join(allowed)}"
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -306,8 +342,10 @@ def format_table(header, rows) -> str:
     """Plain-text table with right-aligned numbers and left-aligned text."""
     cells = [[str(h) for h in header]] + [[_cell(v) for v in r] for r in rows]
     widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
-    numeric = [all(r[j] is None or isinstance(r[j], (int, float)) or _is_number(r[j]) for r in rows)
-               for j in range(len(header))]
+    numeric = [
+        all(r[j] is None or isinstance(r[j], (int, float)) or _is_number(r[j]) for r in rows)
+        for j in range(len(header))
+    ]
     lines = []
     for i, r in enumerate(cells):
         parts = [c.rjust(w) if numeric[j] else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths, strict=True))]

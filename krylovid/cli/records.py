@@ -7,6 +7,7 @@ sample time that applies and where it came from.
 
 Used by :mod:`krylovid.cli.sysid`.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,16 +68,29 @@ class Records:
 def add_data_options(p, *, several: bool) -> None:
     """Positional data file(s), ``--input``/``--output``/``--time`` and ``--sample-time``."""
     if several:
-        p.add_argument("data", metavar="DATA", nargs="+",
-                       help="data file(s): .mat, .npz, .csv (header optional) or .dat/.txt; several files "
-                       "are several experiments of one system, fitted as one model")
+        p.add_argument(
+            "data",
+            metavar="DATA",
+            nargs="+",
+            help="data file(s): .mat, .npz, .csv (header optional) or .dat/.txt; several files "
+            "are several experiments of one system, fitted as one model",
+        )
     else:
         p.add_argument("data", metavar="DATA", help="data file: .mat, .npz, .csv (header optional) or .dat/.txt")
-    p.add_argument("--input", action="append", required=True, metavar="COL",
-                   help="input column by name or 0-based index (repeat for several inputs)")
+    p.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        metavar="COL",
+        help="input column by name or 0-based index (repeat for several inputs)",
+    )
     p.add_argument("--output", required=True, metavar="COL", help="output column by name or index")
-    p.add_argument("--time", default="auto", metavar="COL|auto|none",
-                   help="time column giving the sample time (default auto: a column named t, time, Time, ...)")
+    p.add_argument(
+        "--time",
+        default="auto",
+        metavar="COL|auto|none",
+        help="time column giving the sample time (default auto: a column named t, time, Time, ...)",
+    )
 
 
 def _sample_time(datas, given):
@@ -88,8 +102,10 @@ def _sample_time(datas, given):
     ts, first = found[0]
     other = next(((t, d) for t, d in found[1:] if not math.isclose(t, ts, rel_tol=SAMPLE_TIME_RTOL)), None)
     if other is not None:
-        raise CLIError(f"the data files have different sample times: {first.path} {ts:g} s, {other[1].path} "
-                       f"{other[0]:g} s; resample them or give --sample-time")
+        raise CLIError(
+            f"the data files have different sample times: {first.path} {ts:g} s, {other[1].path} "
+            f"{other[0]:g} s; resample them or give --sample-time"
+        )
     source = f"the {first.time_name!r} column of {first.path}" if first.time_name else f"Ts in {first.path}"
     return ts, source
 
@@ -133,7 +149,9 @@ def load_records(paths, inputs, output, *, time="auto", sample_time=None) -> Rec
     m = datas[0].num_inputs
     bad = next((d for d in datas[1:] if d.num_inputs != m), None)
     if bad is not None:
-        raise CLIError(f"{bad.path} gives {bad.num_inputs} input column(s) but {datas[0].path} gives {m}; "
-                       f"every data file must hold the same inputs")
+        raise CLIError(
+            f"{bad.path} gives {bad.num_inputs} input column(s) but {datas[0].path} gives {m}; "
+            f"every data file must hold the same inputs"
+        )
     ts, source = _sample_time(datas, sample_time)
     return Records(datas, ts, source)

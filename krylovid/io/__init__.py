@@ -39,6 +39,7 @@ The sample time comes from a MAT-file's ``Ts`` or from a time column: by
 default an unselected column named ``t``, ``time``, ``Time``, ``time_s``,
 ``t [s]`` and the like, whose step is used when it is uniform (else a warning).
 """
+
 from __future__ import annotations
 
 import re
@@ -113,13 +114,16 @@ def _time_step(table: Table, idx: int, n: int) -> float:
     t = column_values(table, idx)
     name = table.names[idx]
     if t.ndim != 1 or t.shape[0] != n or n < 2:
-        raise ValueError(f"{table.path}: time column {name!r} must be one column of the {n} samples "
-                         f"(got shape {t.shape})")
+        raise ValueError(
+            f"{table.path}: time column {name!r} must be one column of the {n} samples (got shape {t.shape})"
+        )
     steps = np.diff(t)
     dt = float(np.mean(steps))
     if not (dt > 0 and float(np.max(np.abs(steps - dt))) <= UNIFORM_RTOL * dt):
-        raise ValueError(f"{table.path}: time column {name!r} is not uniformly increasing (steps from "
-                         f"{steps.min():.6g} to {steps.max():.6g})")
+        raise ValueError(
+            f"{table.path}: time column {name!r} is not uniformly increasing (steps from "
+            f"{steps.min():.6g} to {steps.max():.6g})"
+        )
     return dt
 
 
@@ -130,8 +134,7 @@ def _sample_time(table: Table, idx: int, n: int, strict: bool) -> float | None:
     except ValueError as exc:
         if strict:
             raise
-        warnings.warn(f"{exc}; no sample time read from it (give one with sample_time)", UserWarning,
-                      stacklevel=3)
+        warnings.warn(f"{exc}; no sample time read from it (give one with sample_time)", UserWarning, stacklevel=3)
         return None
 
 
@@ -156,12 +159,13 @@ def _select_inputs(table: Table, specs, y_idx: int, n: int):
         col = column_values(table, idx)
         col = col[:, None] if col.ndim == 1 else col
         if col.shape[0] != n:
-            raise ValueError(f"{table.path}: input {table.names[idx]!r} has {col.shape[0]} samples "
-                             f"but output {table.names[y_idx]!r} has {n}")
+            raise ValueError(
+                f"{table.path}: input {table.names[idx]!r} has {col.shape[0]} samples "
+                f"but output {table.names[y_idx]!r} has {n}"
+            )
         us.append(col)
         idxs.append(idx)
-        names += [table.names[idx]] if col.shape[1] == 1 else \
-            [f"{table.names[idx]}[{j}]" for j in range(col.shape[1])]
+        names += [table.names[idx]] if col.shape[1] == 1 else [f"{table.names[idx]}[{j}]" for j in range(col.shape[1])]
     u = np.concatenate(us, axis=1)
     return (u[:, 0] if u.shape[1] == 1 else u), tuple(names), idxs
 

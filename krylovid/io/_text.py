@@ -2,6 +2,7 @@
 
 Private to :mod:`krylovid.io`.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,10 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: Encodings tried in turn for text files (latin-1 decodes any byte string).
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 #: What to do with a MATLAB v7.3 file, for the error message.
-V73_HINT = ("a MATLAB v7.3 MAT-file (HDF5), which scipy.io.loadmat cannot read: read it with h5py "
-            "(pip install h5py), or save it in MATLAB with save(FILE, '-v7')")
+V73_HINT = (
+    "a MATLAB v7.3 MAT-file (HDF5), which scipy.io.loadmat cannot read: read it with h5py "
+    "(pip install h5py), or save it in MATLAB with save(FILE, '-v7')"
+)
 
 _DECIMAL_COMMA = re.compile(r"[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?")
 

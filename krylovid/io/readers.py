@@ -5,6 +5,7 @@ and then by its extension, and returns a :class:`~krylovid.io.table.Table` of
 raw columns.  Text files are decoded as UTF-16 (with a BOM), else UTF-8 (with
 or without a BOM), else cp1252, else latin-1; numbers may use a decimal comma.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,8 +54,11 @@ def _read_csv(path: str, text: str, encoding: str) -> Table:
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(names):
-            hint = (" (numbers with decimal commas need ';' or tab as the separator)"
-                    if delim == "," and re.search(r"\d,\d", lines[offset - 1]) else "")
+            hint = (
+                " (numbers with decimal commas need ';' or tab as the separator)"
+                if delim == "," and re.search(r"\d,\d", lines[offset - 1])
+                else ""
+            )
             raise ValueError(f"{path}, line {offset}: expected {len(names)} fields, got {len(row)}{hint}")
         rows.append(row)
         where.append(offset)
@@ -66,7 +70,7 @@ def _read_whitespace(path: str, text: str, encoding: str) -> Table:
     names, rows, where = None, [], []
     for lineno, line in enumerate(text.splitlines(), start=1):
         m = _COMMENT.search(line)
-        fields = (line[:m.start()] if m else line).split()
+        fields = (line[: m.start()] if m else line).split()
         if not fields:
             continue
         if names is None and not rows and not all(is_number(f) for f in fields):
@@ -114,8 +118,9 @@ def _mat_sample_time(path: str, variables: dict) -> float | None:
     value = np.asarray(variables[key])
     ts = float(value.ravel()[0]) if value.size == 1 and value.dtype.kind in "fiu" else math.nan
     if not (math.isfinite(ts) and ts > 0):
-        raise ValueError(f"{path}: the sample time {key} must be one positive number, got "
-                         f"{np.array2string(value.ravel()[:4])}")
+        raise ValueError(
+            f"{path}: the sample time {key} must be one positive number, got {np.array2string(value.ravel()[:4])}"
+        )
     return ts
 
 

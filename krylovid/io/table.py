@@ -2,6 +2,7 @@
 
 Private to :mod:`krylovid.io` (the class is public through it).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,10 @@ class Table:
             idx = int(spec)
             if idx < len(self.names):
                 return idx
-            raise ValueError(f"{self.path}: column index {idx} is out of range "
-                             f"(the file has {len(self.names)} columns: 0..{len(self.names) - 1})")
+            raise ValueError(
+                f"{self.path}: column index {idx} is out of range "
+                f"(the file has {len(self.names)} columns: 0..{len(self.names) - 1})"
+            )
         shown = ", ".join(repr(n) for n in self.names[:12])
         more = ", ..." if len(self.names) > 12 else ""
         hint = "" if self.header else "; the file has no header line: select columns by 0-based index"
@@ -72,9 +75,11 @@ class Table:
 def _array_values(table: Table, name: str, col) -> np.ndarray:
     arr = np.asarray(col)
     if arr.dtype.kind in "OV":
-        raise ValueError(f"{table.path}: {name!r} is not a numeric array but a MATLAB object, struct array or "
-                         f"cell (an iddata object, say); save its signals as arrays, e.g. u = data.InputData; "
-                         f"y = data.OutputData; Ts = data.Ts; save(FILE, 'u', 'y', 'Ts')")
+        raise ValueError(
+            f"{table.path}: {name!r} is not a numeric array but a MATLAB object, struct array or "
+            f"cell (an iddata object, say); save its signals as arrays, e.g. u = data.InputData; "
+            f"y = data.OutputData; Ts = data.Ts; save(FILE, 'u', 'y', 'Ts')"
+        )
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"{table.path}: array {name!r} is not numeric (dtype {arr.dtype})")
     if arr.ndim == 2 and arr.shape[0] == 1 and arr.shape[1] > 1:  # a MATLAB row vector
@@ -100,10 +105,13 @@ def column_values(table: Table, idx: int) -> np.ndarray:
             v = to_float(cell)
         except ValueError:
             shown = cell.strip() or "<empty>"
-            raise ValueError(f"{table.path}, line {table.lines[i]}: column {name!r} holds "
-                             f"{shown[:40]!r}, which is not a number") from None
+            raise ValueError(
+                f"{table.path}, line {table.lines[i]}: column {name!r} holds {shown[:40]!r}, which is not a number"
+            ) from None
         if not math.isfinite(v):
-            raise ValueError(f"{table.path}, line {table.lines[i]}: column {name!r} holds "
-                             f"{cell.strip()!r} (NaN/inf rows are not allowed; remove or fill them)")
+            raise ValueError(
+                f"{table.path}, line {table.lines[i]}: column {name!r} holds "
+                f"{cell.strip()!r} (NaN/inf rows are not allowed; remove or fill them)"
+            )
         out[i] = v
     return out

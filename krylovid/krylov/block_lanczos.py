@@ -6,6 +6,7 @@ space ``span{B, AB, A^2 B, ...}`` one block step at a time, so that a caller
 its certified bounds meet a tolerance.  Dependent directions are deflated; when
 the next block is empty the space is invariant and the projection is exact.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -249,10 +250,10 @@ class BlockLanczos:
         else:
             status, msg = "max_iter", f"ran {self.num_blocks} block steps (dimension {self._dim})"
         res = float(np.linalg.norm(self._B_next, 2)) if self._B_next.size else 0.0
-        info = KrylovInfo(status=status, iterations=self.num_blocks, matvecs=self._matvecs,
-                          residual=res, message=msg)
-        return BlockLanczosResult(Q=self.Q, T=self.T, Q_next=self._Q_next, B_next=self.B_next,
-                                  block_sizes=tuple(self._sizes), info=info)
+        info = KrylovInfo(status=status, iterations=self.num_blocks, matvecs=self._matvecs, residual=res, message=msg)
+        return BlockLanczosResult(
+            Q=self.Q, T=self.T, Q_next=self._Q_next, B_next=self.B_next, block_sizes=tuple(self._sizes), info=info
+        )
 
     # ------------------------------------------------------------ internals
     def _check_tol(self, tol) -> float:
@@ -319,13 +320,13 @@ class BlockLanczos:
         Qk = self._Q_next
         p = int(Qk.shape[1])
         self._ensure_capacity(d + p)
-        self._Qt[d: d + p, :] = Qk.T
+        self._Qt[d : d + p, :] = Qk.T
         W = self._op.matmat(Qk)
         self._matvecs += p
         colmax = float(xp.max(xp.sqrt(xp.sum(W * W, axis=0))))
         lo = 0 if self._reorth == "full" or not self._sizes else d - self._sizes[-1]
         W, H = self._project(W, lo, d + p)
-        Ak = host(H[d - lo:, :])
+        Ak = host(H[d - lo :, :])
         Ak = (Ak + Ak.T) / 2
         if not (np.isfinite(colmax) and np.all(np.isfinite(Ak))):
             self._breakdown = True
@@ -339,9 +340,9 @@ class BlockLanczos:
         if Bk.shape[0] and S[Bk.shape[0] - 1] < _EXTRA_PASS_RATIO * self._norm_est:
             Qn, Bk = self._polish(Qn, Bk, lo, d + p)
         col = host(H)
-        self._P[lo: d + p, d: d + p] = col
-        self._P[d: d + p, lo: d + p] = col.T
-        self._P[d: d + p, d: d + p] = Ak
+        self._P[lo : d + p, d : d + p] = col
+        self._P[d : d + p, lo : d + p] = col.T
+        self._P[d : d + p, d : d + p] = Ak
         self._commit(Ak, Bk, Qn, p)
 
     def _polish(self, Qn, Bk, lo, hi):
@@ -352,11 +353,11 @@ class BlockLanczos:
 
     def _commit(self, Ak, Bk, Qn, p) -> None:
         d = self._dim
-        self._T[d: d + p, d: d + p] = Ak
+        self._T[d : d + p, d : d + p] = Ak
         if self._sizes:
             pp = self._sizes[-1]
-            self._T[d: d + p, d - pp: d] = self._B_next
-            self._T[d - pp: d, d: d + p] = self._B_next.T
+            self._T[d : d + p, d - pp : d] = self._B_next
+            self._T[d - pp : d, d : d + p] = self._B_next.T
         self._dim, self._Q_next, self._B_next = d + p, Qn, Bk
         self._sizes.append(p)
         if Qn.shape[1] == 0:

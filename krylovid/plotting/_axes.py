@@ -7,6 +7,7 @@ script, and notebooks show them inline.  A caller that only saves figures
 
 Private to :mod:`krylovid.plotting` (``band_multiplier`` is public through it).
 """
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,11 @@ def check_sample_time(sample_time) -> float | None:
     """``sample_time`` as a positive float, or None; ValueError naming it otherwise."""
     if sample_time is None:
         return None
-    if isinstance(sample_time, bool) or not isinstance(sample_time, (int, float, np.floating, np.integer)) \
-            or not (math.isfinite(float(sample_time)) and float(sample_time) > 0):
+    if (
+        isinstance(sample_time, bool)
+        or not isinstance(sample_time, (int, float, np.floating, np.integer))
+        or not (math.isfinite(float(sample_time)) and float(sample_time) > 0)
+    ):
         raise ValueError(f"sample_time must be a positive number or None, got {sample_time!r}")
     return float(sample_time)
 

@@ -10,6 +10,7 @@ plot_error_curves
 plot_attention_errors
     Bar chart of the relative output error of each approximation at one budget.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,8 +58,11 @@ def plot_singular_values(s, ax=None, *, labels=None, normalize=False, title=None
         v = np.sort(np.abs(_host(c, "s", ndim=(1,))))[::-1]
         if normalize and v[0] > 0:
             v = v / v[0]
-        a.semilogy(np.arange(1, v.size + 1), np.maximum(v, np.finfo(float).tiny),
-                   label=None if labels is None else str(labels[i]))
+        a.semilogy(
+            np.arange(1, v.size + 1),
+            np.maximum(v, np.finfo(float).tiny),
+            label=None if labels is None else str(labels[i]),
+        )
     a.set_xlabel("index i")
     a.set_ylabel("sigma_i / sigma_1" if normalize else "sigma_i")
     if labels is not None:

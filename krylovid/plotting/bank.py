@@ -1,4 +1,5 @@
 """Figure of a Monte Carlo bank study: box plots of the fit per collection and kernel."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,15 @@ def _bank_rows(result, method):
 
 
 def _values(rows, metric, method, kernel, collection):
-    return [r[metric] for r in rows if r["method"] == method and r["kernel"] == kernel
-            and r["collection"] == collection and r.get(metric) is not None and math.isfinite(r[metric])]
+    return [
+        r[metric]
+        for r in rows
+        if r["method"] == method
+        and r["kernel"] == kernel
+        and r["collection"] == collection
+        and r.get(metric) is not None
+        and math.isfinite(r[metric])
+    ]
 
 
 def plot_bank_boxplot(result, path=None, *, metric="fit", method=None):
@@ -60,8 +68,14 @@ def plot_bank_boxplot(result, path=None, *, metric="fit", method=None):
         for k, kern in enumerate(kernels):
             values = [_values(rows, metric, meth, kern, c) for c in colls]
             pos = [j + (k - (len(kernels) - 1) / 2) * width for j in range(len(colls))]
-            box = ax.boxplot(values, positions=pos, widths=0.9 * width, patch_artist=True,
-                             showfliers=True, flierprops={"markersize": 3})
+            box = ax.boxplot(
+                values,
+                positions=pos,
+                widths=0.9 * width,
+                patch_artist=True,
+                showfliers=True,
+                flierprops={"markersize": 3},
+            )
             for patch in box["boxes"]:
                 patch.set_facecolor(colors[k])
                 patch.set_alpha(0.6)

@@ -7,6 +7,7 @@ plot_objective_curve
 plot_convergence
     Krylov bounds on ``F`` against the subspace dimension.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -14,6 +14,7 @@ plot_bode
 Lags are drawn with integer ticks; with a ``sample_time`` the time axis is in
 seconds and frequencies in rad/s.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,19 @@ from ._axes import _field, _host, _panels, _rows, _two_axes, band_multiplier, ch
 __all__ = ["plot_impulse_response", "plot_step_response", "plot_frequency_response", "plot_bode"]
 
 
-def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay=1, sample_time=None,
-                          label="estimate", input_names=None, title=None):
+def plot_impulse_response(
+    g,
+    std=None,
+    truth=None,
+    ax=None,
+    *,
+    level=0.99,
+    delay=1,
+    sample_time=None,
+    label="estimate",
+    input_names=None,
+    title=None,
+):
     """Plot FIR coefficients with a ``level`` confidence band and the truth.
 
     Parameters
@@ -93,12 +105,18 @@ def plot_impulse_response(g, std=None, truth=None, ax=None, *, level=0.99, delay
     for i, a in enumerate(axes):
         x = lag_axis(a, np.arange(delay, delay + g2.shape[1]), sample_time)
         if s2 is not None:
-            a.fill_between(x, g2[i] - z * s2[i], g2[i] + z * s2[i], alpha=0.3, color="C0",
-                           linewidth=0, label=f"{100 * level:g}% band")
+            a.fill_between(
+                x,
+                g2[i] - z * s2[i],
+                g2[i] + z * s2[i],
+                alpha=0.3,
+                color="C0",
+                linewidth=0,
+                label=f"{100 * level:g}% band",
+            )
         a.plot(x, g2[i], color="C0", lw=1.5, label=label)
         if t2 is not None:
-            a.plot(lag_axis(a, np.arange(delay, delay + t2.shape[1]), sample_time), t2[i], "k--", lw=1.2,
-                   label="true")
+            a.plot(lag_axis(a, np.arange(delay, delay + t2.shape[1]), sample_time), t2[i], "k--", lw=1.2, label="true")
         a.axhline(0.0, color="0.6", lw=0.6)
         a.set_ylabel("g(k)")
         if input_names is not None and m > 1:
@@ -161,8 +179,16 @@ def plot_step_response(step, ax=None, *, level=0.99, sample_time=None, input_nam
     z = band_multiplier(level)
     for i, a in enumerate(axes):
         if std is not None:
-            a.fill_between(time, resp[i] - z * std[i], resp[i] + z * std[i], step="post", alpha=0.3,
-                           color="C0", linewidth=0, label=f"{100 * level:g}% band")
+            a.fill_between(
+                time,
+                resp[i] - z * std[i],
+                resp[i] + z * std[i],
+                step="post",
+                alpha=0.3,
+                color="C0",
+                linewidth=0,
+                label=f"{100 * level:g}% band",
+            )
         a.plot(time, resp[i], color="C0", lw=1.5, drawstyle="steps-post", label="step response")
         a.axhline(0.0, color="0.6", lw=0.6)
         a.set_ylabel("y")
@@ -235,8 +261,14 @@ def plot_frequency_response(freq, ax=None, *, level=0.99, input_names=None, titl
             lo, hi = np.maximum(mag[i] - z * mstd[i], tiny), mag[i] + z * mstd[i]
             a0.fill_between(omega, 20 * np.log10(lo), 20 * np.log10(hi), color=f"C{i}", alpha=0.25, linewidth=0)
         if pstd is not None:
-            a1.fill_between(omega, np.degrees(phase[i] - z * pstd[i]), np.degrees(phase[i] + z * pstd[i]),
-                            color=f"C{i}", alpha=0.25, linewidth=0)
+            a1.fill_between(
+                omega,
+                np.degrees(phase[i] - z * pstd[i]),
+                np.degrees(phase[i] + z * pstd[i]),
+                color=f"C{i}",
+                alpha=0.25,
+                linewidth=0,
+            )
     curve_db = 20 * np.log10(np.maximum(mag, tiny))
     if mstd is not None:  # a band reaching |G| = 0 goes to -inf dB: keep the axis on the curves
         top = 20 * np.log10(mag + z * mstd).max()
@@ -291,7 +323,7 @@ def plot_bode(g, dt=1.0, ax=None, *, delay=1, num=512, input_names=None, title=N
     n = g2.shape[1]
     w = np.logspace(np.log10(np.pi / (100 * max(n, 1) * dt)), np.log10(np.pi / dt), int(num))
     lags = np.arange(delay, delay + n)
-    G = np.exp(-1j * np.outer(w * dt, lags)) @ g2.T          # (num, m)
+    G = np.exp(-1j * np.outer(w * dt, lags)) @ g2.T  # (num, m)
     mag = 20 * np.log10(np.maximum(np.abs(G), 1e-300))
     phase = np.degrees(np.unwrap(np.angle(G), axis=0))
     fig, a0, a1 = _two_axes(ax)

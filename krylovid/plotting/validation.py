@@ -8,6 +8,7 @@ plot_residuals
 plot_compare
     Measured output and the model's simulated output, with the fit.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,14 +84,17 @@ def plot_residuals(analysis, ax=None, *, input_names=None, title=None):
     level = 100 * float(_field(analysis, "confidence") or 0.99)
     white, independent = _field(analysis, "white"), _field(analysis, "independent")
     _correlation_panel(axes[0], lags, auto, float(_field(analysis, "autocorrelation_limit")), "C0", "residuals")
-    axes[0].set_title(f"autocorrelation of residuals ({level:g}% limits): "
-                      f"{'white' if white else 'NOT white'}", fontsize="medium")
+    axes[0].set_title(
+        f"autocorrelation of residuals ({level:g}% limits): {'white' if white else 'NOT white'}", fontsize="medium"
+    )
     axes[0].set_ylabel("rho_e")
     for i in range(m):
         name = str(input_names[i]) if input_names is not None else (f"input {i}" if m > 1 else "the input")
         _correlation_panel(axes[1 + i], cross_lags, cross[i], float(limits[i]), "C1", name)
-        axes[1 + i].set_title(f"cross-correlation of residuals with {name}: "
-                              f"{'independent' if independent else 'NOT independent'}", fontsize="medium")
+        axes[1 + i].set_title(
+            f"cross-correlation of residuals with {name}: {'independent' if independent else 'NOT independent'}",
+            fontsize="medium",
+        )
         axes[1 + i].set_ylabel("rho_eu")
     axes[-1].set_xlabel("lag k [samples]")
     if title:

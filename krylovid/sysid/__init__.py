@@ -12,6 +12,7 @@
   :mod:`~krylovid.sysid.response`, :mod:`~krylovid.sysid.diagnostics`,
   :mod:`~krylovid.sysid.persistence`.
 """
+
 from .augmented import AugmentedKrylov, ShiftBounds
 from .data import DataWarning
 from .kernels import get_kernel
@@ -22,6 +23,21 @@ from .problem import FIRProblem
 from .regressors import fir_regressor, ls_fir
 from .tuning import TuningResult, tune
 
-__all__ = ["KernelFIR", "LamCurve", "objective", "evaluate_objective", "ObjectiveResult", "METHODS",
-           "AugmentedKrylov", "ShiftBounds", "FIRProblem", "get_kernel", "fit", "fir_regressor", "ls_fir",
-           "tune", "TuningResult", "DataWarning"]
+__all__ = [
+    "KernelFIR",
+    "LamCurve",
+    "objective",
+    "evaluate_objective",
+    "ObjectiveResult",
+    "METHODS",
+    "AugmentedKrylov",
+    "ShiftBounds",
+    "FIRProblem",
+    "get_kernel",
+    "fit",
+    "fir_regressor",
+    "ls_fir",
+    "tune",
+    "TuningResult",
+    "DataWarning",
+]

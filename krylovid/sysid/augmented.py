@@ -36,6 +36,7 @@ do not see enter them here:
   remainder more negative than the guard (an inconsistent ``trace``) makes the
   log-det upper bound infinite instead of being clipped to zero.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -147,8 +148,19 @@ class AugmentedKrylov:
     True
     """
 
-    def __init__(self, A, b, *, trace: float, Omega=None, block_size: int = 8, rng=None,
-                 max_dim: int | None = None, deflation_tol: float | None = None, rounding: float | None = None):
+    def __init__(
+        self,
+        A,
+        b,
+        *,
+        trace: float,
+        Omega=None,
+        block_size: int = 8,
+        rng=None,
+        max_dim: int | None = None,
+        deflation_tol: float | None = None,
+        rounding: float | None = None,
+    ):
         xp = array_namespace(b)
         D = A.shape[0]
         if b.shape != (D,):
@@ -252,7 +264,7 @@ class AugmentedKrylov:
         coef = S.T @ self._qtb[:d]
         p_last = int(lz.block_sizes[-1]) if lz.block_sizes else 0
         Bn = np.asarray(to_numpy(lz.B_next), dtype=np.float64) if not self.invariant else np.zeros((0, p_last))
-        coupling = Bn @ S[d - p_last:, :] if Bn.size else np.zeros((0, d))
+        coupling = Bn @ S[d - p_last :, :] if Bn.size else np.zeros((0, d))
         self._spectral = (theta, coef, coupling, S)
         return self._spectral
 
@@ -308,8 +320,8 @@ class AugmentedKrylov:
         if np.any(~(lam > 0)):
             raise ValueError("lam must be positive")
         delta = self.rounding_delta()
-        b2 = self.b_norm ** 2
-        q_lo = self._galerkin(lam + delta)[0]   # variational: a lower bound for any subspace
+        b2 = self.b_norm**2
+        q_lo = self._galerkin(lam + delta)[0]  # variational: a lower bound for any subspace
         l_hi = self._logdet_ritz(lam + delta) + self._logdet_gap(lam + delta)
         low = lam - delta
         ok = low > 0
@@ -319,7 +331,7 @@ class AugmentedKrylov:
             s = low[ok]
             qg, res = self._galerkin(s)
             q_hi = q_hi.copy() if np.ndim(q_hi) else np.full_like(lam, q_hi)
-            q_hi[ok] = np.minimum(qg + res ** 2 / s, b2 / lam[ok])
+            q_hi[ok] = np.minimum(qg + res**2 / s, b2 / lam[ok])
             l_lo[ok] = np.maximum(self._logdet_ritz(s), l_lo[ok])
         q_est = np.clip(self._galerkin(lam)[0], q_lo, q_hi)
         l_est = np.clip(self._logdet_ritz(lam) + self._logdet_gap(lam), l_lo, l_hi)
@@ -336,4 +348,4 @@ class AugmentedKrylov:
     def basis(self):
         """The orthonormal basis ``Q`` of shape ``(D, d)`` and the eigenvectors ``S`` of ``T``."""
         theta, _, _, S = self._spectrum()
-        return self._lanczos.Q[:, :self.dim], theta, S
+        return self._lanczos.Q[:, : self.dim], theta, S

@@ -1,4 +1,5 @@
 """Accuracy metrics for estimated impulse responses (DESIGN §2)."""
+
 from __future__ import annotations
 
 from .._validation import check_array

@@ -8,6 +8,7 @@
 * noise variance estimated (``"ml"``): ``c`` is profiled out,
   ``c_hat = q / N`` and ``F = N + N log(q / N) + l``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,11 +20,20 @@ from .._validation import _as_scalar
 from .evaluators import METHODS, KrylovBudgetWarning, QREvaluator, make_evaluator
 from .problem import FIRProblem
 
-__all__ = ["objective", "evaluate_objective", "ObjectiveResult", "make_evaluator", "F_bounds", "F_estimate",
-           "METHODS", "resolve_noise_variance"]
+__all__ = [
+    "objective",
+    "evaluate_objective",
+    "ObjectiveResult",
+    "make_evaluator",
+    "F_bounds",
+    "F_estimate",
+    "METHODS",
+    "resolve_noise_variance",
+]
 
 #: Methods whose bounds are statistical (a Monte Carlo log-det interval): never reported as certified.
 _STATISTICAL = ("lanczos",)
+
 
 def resolve_noise_variance(noise_variance, problem: FIRProblem):
     """``None`` for ``"ml"``, the LS residual variance for ``"ls"``, or the given positive number."""
@@ -141,9 +151,22 @@ class ObjectiveResult:
         return bool(np.all(self.certified))
 
 
-def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="auto",
-                       delay=1, initial="zero", random_state=None, rtol=1e-8, fallback_max_n=1000,
-                       **options) -> ObjectiveResult:
+def evaluate_objective(
+    u,
+    y,
+    *,
+    order,
+    kernel,
+    hyperparameters,
+    noise_variance="ls",
+    method="auto",
+    delay=1,
+    initial="zero",
+    random_state=None,
+    rtol=1e-8,
+    fallback_max_n=1000,
+    **options,
+) -> ObjectiveResult:
     """Evaluate ``F`` for one shape and one or many scales ``c``, with bounds. See :func:`objective`.
 
     When an approximate method cannot meet ``rtol`` within its budget it warns
@@ -193,14 +216,30 @@ def evaluate_objective(u, y, *, order, kernel, hyperparameters, noise_variance="
         else:
             info["status"] = "budget"
             msg = f"{int(loose.sum())} of {lam.size} values are reported with their (uncertified) bounds"
-        warnings.warn(f"{state.method}: bounds on F did not meet rtol={rtol:g} (subspace dimension "
-                      f"{info.get('subspace_dim')}); {msg}", KrylovBudgetWarning, stacklevel=2)
+        warnings.warn(
+            f"{state.method}: bounds on F did not meet rtol={rtol:g} (subspace dimension "
+            f"{info.get('subspace_dim')}); {msg}",
+            KrylovBudgetWarning,
+            stacklevel=2,
+        )
     info["certified_count"], info["fallback_count"] = int(certified.sum()), int(fallback.sum())
     return ObjectiveResult(F, lo, hi, c, lam, sigma2, method, info, certified=certified, fallback=fallback)
 
 
-def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", method="auto", delay=1,
-              initial="zero", random_state=None, **options):
+def objective(
+    u,
+    y,
+    *,
+    order,
+    kernel,
+    hyperparameters,
+    noise_variance="ls",
+    method="auto",
+    delay=1,
+    initial="zero",
+    random_state=None,
+    **options,
+):
     """The negative log marginal likelihood ``F`` (DESIGN §2) of a kernel FIR model.
 
     Parameters
@@ -245,7 +284,17 @@ def objective(u, y, *, order, kernel, hyperparameters, noise_variance="ls", meth
     >>> bool(abs(F1 - F2) <= 1e-8 * abs(F2))
     True
     """
-    res = evaluate_objective(u, y, order=order, kernel=kernel, hyperparameters=hyperparameters,
-                             noise_variance=noise_variance, method=method, delay=delay, initial=initial,
-                             random_state=random_state, **options)
+    res = evaluate_objective(
+        u,
+        y,
+        order=order,
+        kernel=kernel,
+        hyperparameters=hyperparameters,
+        noise_variance=noise_variance,
+        method=method,
+        delay=delay,
+        initial=initial,
+        random_state=random_state,
+        **options,
+    )
     return float(res.F[0]) if np.ndim(hyperparameters["c"]) == 0 else res.F

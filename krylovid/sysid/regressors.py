@@ -7,6 +7,7 @@ so ``g = [g_1; ...; g_m]`` and ``y = Phi g + e`` (DESIGN §2).  Each block is a
 Toeplitz matrix: products with ``Phi`` and ``Phi^T`` are FFT convolutions and
 correlations, ``O((N + n) log(N + n))`` per column, one FFT per input block.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,14 +60,15 @@ class FIRRegressor(LinearOperator):
         self.num_inputs, self.num_samples = m, N
         self.first = self.order + self.delay - 1 if initial == "drop" else 0
         if self.first >= N:
-            raise ValueError(f"order: with initial='drop', order + delay - 1 = {self.first} leaves no "
-                             f"output rows out of N = {N}")
+            raise ValueError(
+                f"order: with initial='drop', order + delay - 1 = {self.first} leaves no output rows out of N = {N}"
+            )
         self.rows = np.arange(self.first, N)
         self.fft_len = next_fast_len(N + self.order - 1, real=True)
         # w_i(s) = u_i(s - d): the column generator of block i, zero before the start
-        w = xp.concat([xp.zeros((self.delay, m), dtype=xp.float64), self.u[:max(N - self.delay, 0), :]], axis=0)
+        w = xp.concat([xp.zeros((self.delay, m), dtype=xp.float64), self.u[: max(N - self.delay, 0), :]], axis=0)
         self._w = w[:N, :]
-        self._spec = rfft(self._w, n=self.fft_len, axis=0)          # (F, m)
+        self._spec = rfft(self._w, n=self.fft_len, axis=0)  # (F, m)
         self._spec_conj = xp.conj(self._spec)
         super().__init__((N - self.first, m * self.order), xp.float64, xp)
 
@@ -74,18 +76,18 @@ class FIRRegressor(LinearOperator):
     def _matmat(self, X):
         xp, n, m, k = self.xp, self.order, self.num_inputs, X.shape[1]
         Xb = xp.reshape(X, (m, n, k))
-        Xf = rfft(Xb, n=self.fft_len, axis=1)                         # (m, F, k)
+        Xf = rfft(Xb, n=self.fft_len, axis=1)  # (m, F, k)
         Yf = xp.sum(xp.permute_dims(self._spec, (1, 0))[:, :, None] * Xf, axis=0)
         Y = irfft(Yf, n=self.fft_len, axis=0)
-        return Y[self.first:self.num_samples, :]
+        return Y[self.first : self.num_samples, :]
 
     def _rmatmat(self, Y):
         xp, n, m, k = self.xp, self.order, self.num_inputs, Y.shape[1]
         if self.first:
             Y = xp.concat([xp.zeros((self.first, k), dtype=Y.dtype), Y], axis=0)
-        Yf = rfft(Y, n=self.fft_len, axis=0)                          # (F, k)
+        Yf = rfft(Y, n=self.fft_len, axis=0)  # (F, k)
         Zf = xp.permute_dims(self._spec_conj, (1, 0))[:, :, None] * Yf[None, :, :]
-        Z = irfft(Zf, n=self.fft_len, axis=1)[:, :n, :]               # (m, n, k)
+        Z = irfft(Zf, n=self.fft_len, axis=1)[:, :n, :]  # (m, n, k)
         return xp.reshape(Z, (m * n, k))
 
     def dense(self):
@@ -94,7 +96,7 @@ class FIRRegressor(LinearOperator):
         N, n = self.num_samples, self.order
         idx = np.arange(N)[:, None] - np.arange(n)[None, :]
         blocks = [np.where(idx >= 0, w[np.clip(idx, 0, None), i], 0.0) for i in range(self.num_inputs)]
-        return asarray(np.concatenate(blocks, axis=1)[self.first:, :], self.xp, dtype=self.xp.float64)
+        return asarray(np.concatenate(blocks, axis=1)[self.first :, :], self.xp, dtype=self.xp.float64)
 
     def to_dense(self):
         return self.dense()
@@ -114,20 +116,20 @@ class FIRRegressor(LinearOperator):
         """
         xp, n, m, N, s0 = self.xp, self.order, self.num_inputs, self.num_samples, self.first
         mask = xp.astype(xp.arange(N)[:, None] >= s0, xp.float64)
-        spec_m = rfft(self._w * mask, n=self.fft_len, axis=0)            # (F, m)
+        spec_m = rfft(self._w * mask, n=self.fft_len, axis=0)  # (F, m)
         # corr[i, l, tau] = sum_s wm_i(s) w_l(s - tau), tau = 0..n-1
-        cross = spec_m[:, :, None] * self._spec_conj[:, None, :]        # (F, m, m)
-        corr = irfft(cross, n=self.fft_len, axis=0)[:n, :, :]           # (n, m, m)
-        first_row = xp.permute_dims(corr, (1, 2, 0))                    # [i, l, j] = M_il[0, j]
-        first_col = xp.permute_dims(corr, (2, 1, 0))                    # [i, l, k] = M_il[k, 0]
-        head = self._tail(s0 - 1)                                       # (m, n): w(s0-1-r)
-        tail = self._tail(N - 1)                                        # (m, n): w(N-1-r)
-        G = xp.zeros((m, n, m, n), dtype=xp.float64)                    # [i, k, l, j]
+        cross = spec_m[:, :, None] * self._spec_conj[:, None, :]  # (F, m, m)
+        corr = irfft(cross, n=self.fft_len, axis=0)[:n, :, :]  # (n, m, m)
+        first_row = xp.permute_dims(corr, (1, 2, 0))  # [i, l, j] = M_il[0, j]
+        first_col = xp.permute_dims(corr, (2, 1, 0))  # [i, l, k] = M_il[k, 0]
+        head = self._tail(s0 - 1)  # (m, n): w(s0-1-r)
+        tail = self._tail(N - 1)  # (m, n): w(N-1-r)
+        G = xp.zeros((m, n, m, n), dtype=xp.float64)  # [i, k, l, j]
         row = first_row
         G[:, 0, :, :] = row
         for k in range(n - 1):
-            inc = head[:, None, k:k + 1] * head[None, :, :-1] - tail[:, None, k:k + 1] * tail[None, :, :-1]
-            row = xp.concat([first_col[:, :, k + 1:k + 2], row[:, :, :-1] + inc], axis=2)
+            inc = head[:, None, k : k + 1] * head[None, :, :-1] - tail[:, None, k : k + 1] * tail[None, :, :-1]
+            row = xp.concat([first_col[:, :, k + 1 : k + 2], row[:, :, :-1] + inc], axis=2)
             G[:, k + 1, :, :] = row
         return xp.reshape(G, (m * n, m * n))
 
@@ -147,10 +149,11 @@ class FIRRegressor(LinearOperator):
         squared norm is a window sum of the cumulative sum of ``w_i^2``.
         """
         xp, n, N, s0 = self.xp, self.order, self.num_samples, self.first
-        c = xp.concat([xp.zeros((1, self.num_inputs), dtype=xp.float64),
-                       xp.cumulative_sum(self._w * self._w, axis=0)], axis=0)  # c[j] = sum_{s<j}
+        c = xp.concat(
+            [xp.zeros((1, self.num_inputs), dtype=xp.float64), xp.cumulative_sum(self._w * self._w, axis=0)], axis=0
+        )  # c[j] = sum_{s<j}
         k = np.arange(n)
-        hi = np.clip(N - k, 0, N)            # exclusive upper index of w
+        hi = np.clip(N - k, 0, N)  # exclusive upper index of w
         lo = np.clip(s0 - k, 0, N)
         hi_i, lo_i = asarray(hi, xp), asarray(lo, xp)
         return float(xp.sum(xp.take(c, hi_i, axis=0) - xp.take(c, lo_i, axis=0)))
@@ -219,7 +222,7 @@ class LSResult:
     rank_deficient: bool = False
 
 
-_DENSE_LIMIT = 2 * 10**7   # entries of Phi above which ls_fir uses the normal equations
+_DENSE_LIMIT = 2 * 10**7  # entries of Phi above which ls_fir uses the normal equations
 
 
 def ls_fir(u, y, order: int, delay: int = 1, initial: str = "zero", *, method: str = "auto") -> LSResult:
@@ -263,7 +266,7 @@ def ls_fir(u, y, order: int, delay: int = 1, initial: str = "zero", *, method: s
         raise ValueError(f"method must be 'auto', 'qr' or 'normal', got {method!r}")
     Phi = FIRRegressor(u2, order, delay=delay, initial=initial)
     xp = Phi.xp
-    y_eff = y[Phi.first:]
+    y_eff = y[Phi.first :]
     p = Phi.shape[1]
     if method == "auto":
         method = "qr" if Phi.shape[0] * p <= _DENSE_LIMIT else "normal"
@@ -273,8 +276,15 @@ def ls_fir(u, y, order: int, delay: int = 1, initial: str = "zero", *, method: s
         g, deficient = _ls_normal(Phi, y_eff)
     r = y_eff - Phi.matvec(g)
     dof = Phi.shape[0] - p
-    return LSResult(g=g, residual=r, residual_variance=float(xp.sum(r * r)) / dof, dof=dof,
-                    rows=Phi.rows, method=method, rank_deficient=deficient)
+    return LSResult(
+        g=g,
+        residual=r,
+        residual_variance=float(xp.sum(r * r)) / dof,
+        dof=dof,
+        rows=Phi.rows,
+        method=method,
+        rank_deficient=deficient,
+    )
 
 
 def _ls_qr(Phi: FIRRegressor, y_eff):

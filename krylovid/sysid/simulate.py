@@ -6,6 +6,7 @@ SISO systems with random poles, excited by white Gaussian input and observed
 in white Gaussian noise at a given signal-to-noise ratio.  Everything is
 reproducible from an explicit ``rng``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -188,8 +189,9 @@ def _make_input(input, N: int, rng) -> np.ndarray:
     return u
 
 
-def simulate_data(system: System, N: int, snr: float = 10, rng=None, input="white",
-                  order_truth: int | None = None) -> SimulatedData:
+def simulate_data(
+    system: System, N: int, snr: float = 10, rng=None, input="white", order_truth: int | None = None
+) -> SimulatedData:
     """Simulate ``y = G(q) u + e`` with zero initial conditions.
 
     Parameters
@@ -230,12 +232,14 @@ def simulate_data(system: System, N: int, snr: float = 10, rng=None, input="whit
     if not noise_variance > 0:
         raise ValueError("input: the noise-free output is constant, the SNR is undefined")
     y = y0 + np.sqrt(noise_variance) * rng.standard_normal(N)
-    return SimulatedData(u=u, y=y, y0=y0, g0=system.impulse_response(n_truth),
-                         noise_variance=noise_variance, snr=snr, system=system)
+    return SimulatedData(
+        u=u, y=y, y0=y0, g0=system.impulse_response(n_truth), noise_variance=noise_variance, snr=snr, system=system
+    )
 
 
-def bank(kind: str, snr: float, num_systems: int, N: int = 500, n_truth: int = 125,
-         rng=None, order: int = 30, input="white") -> list:
+def bank(
+    kind: str, snr: float, num_systems: int, N: int = 500, n_truth: int = 125, rng=None, order: int = 30, input="white"
+) -> list:
     """A data bank: ``num_systems`` independent random systems, one experiment each.
 
     Each experiment gets its own child seed (``SeedSequence.spawn``), so entry
