@@ -85,7 +85,9 @@ def test_truncated_bounds_contain_the_truth_and_refine_to_the_tolerance():
     assert state.k < p.n and not state.exact   # beta = 0.5: the prior's tail is truncated
     c0 = 10.0
     _, mean, var, acc0 = dense_reference(p, params, c0, sigma2)
-    post = state.posterior(sigma2 / c0)       # from the truncated factors (plus the tail's prior variance)
+    default = make_evaluator("spectral", p).prepare(params)   # tail below 1e-16 of the trace
+    assert default.k < p.n
+    post = default.posterior(sigma2 / c0)     # from the truncated factors (plus the tail's prior variance)
     assert not post.exact
     assert np.allclose(post.mean, mean, rtol=100 * acc0, atol=100 * acc0 * np.max(np.abs(mean)))
     assert np.allclose(c0 * post.variance_over_c, var, rtol=1e3 * acc0, atol=1e3 * acc0 * np.max(var))
