@@ -60,7 +60,7 @@ class KernelFIR(FittedFIR):
     method : {"auto", "spectral", "krylov", "qr", "cholesky", "lanczos"}
         Evaluator of the objective: ``"auto"`` (default) picks the fastest
         certified one for the problem (``info_["method"]`` says which): the
-        exact spectral path (one SVD per shape) for ``n <= 1000``, the
+        exact spectral path (one SVD per shape) for ``n <= 4000``, the
         augmented Krylov estimator above; or Chen–Ljung QR, dense Cholesky,
         separate Lanczos + SLQ by name.
     noise_variance : "ls", "ml" or float

@@ -190,8 +190,14 @@ class FIRProblem:
         ``1e-10``); otherwise by the tall-skinny QR of :meth:`compute_r_factor`,
         which never squares the condition number (low-pass inputs).
         """
-        rf = self._r_factor_from_gram()
+        rf = self.gram_r_factor
         return rf if rf is not None else self.compute_r_factor()
+
+    @cached_property
+    def gram_r_factor(self) -> RFactor | None:
+        """:attr:`r_factor` from the Cholesky factor of ``Phi^T Phi``, or ``None`` when that is too ill
+        conditioned (then only the ``O(N n^2)`` tall-skinny QR is accurate)."""
+        return self._r_factor_from_gram()
 
     def _r_factor_from_gram(self) -> RFactor | None:
         try:
