@@ -60,7 +60,7 @@ LIMITS = {
         "sweep": lambda N, n: n <= 2000 and N * n * n <= 1e11,
         "fit": lambda N, n: n <= 1000 and N * n * n <= 1e11,
     },
-    "krylov": {"sweep": lambda N, n: True, "fit": lambda N, n: N * n <= 2e7},
+    "krylov": {"sweep": lambda N, n: True, "fit": lambda N, n: N * n <= 4e7},
     "qr": {"sweep": lambda N, n: n <= 1000, "fit": lambda N, n: n <= 500},
     "cholesky": {"sweep": lambda N, n: N <= 1000, "fit": lambda N, n: N <= 1000},
 }
