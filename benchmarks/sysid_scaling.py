@@ -264,8 +264,9 @@ def impulseest_bank(n, N, systems, timeout, threads=1) -> dict:
     script = pathlib.Path("/tmp/krylovid-impulseest-run.py")
     script.write_text(IMPULSEEST_SCRIPT)
     try:
-        out = subprocess.run([py, str(script), str(path)], capture_output=True, text=True, timeout=timeout,
-                             env=_thread_env(threads))
+        out = subprocess.run(
+            [py, str(script), str(path)], capture_output=True, text=True, timeout=timeout, env=_thread_env(threads)
+        )
     except subprocess.TimeoutExpired:
         return {"skipped": f"impulseest over the {timeout:.0f} s limit"}
     if out.returncode != 0:

@@ -1,4 +1,5 @@
 """The exact spectral evaluator against dense references (issue 10 item 1)."""
+
 import numpy as np
 import pytest
 from scipy.signal import lfilter
@@ -7,8 +8,15 @@ from krylovid.sysid import FIRProblem, evaluate_objective
 from krylovid.sysid.evaluators import SpectralEvaluator, make_evaluator
 from krylovid.sysid.objective import F_bounds
 
-PARAMS = {"TC": {"beta": 0.9}, "DC": {"alpha": 0.85, "rho": 0.7}, "SS": {"beta": 0.9}, "SE": {"h": 4.0},
-          "HF": {"beta": 0.8}, "DI": {"beta": 0.7}, "CS": {}}
+PARAMS = {
+    "TC": {"beta": 0.9},
+    "DC": {"alpha": 0.85, "rho": 0.7},
+    "SS": {"beta": 0.9},
+    "SE": {"h": 4.0},
+    "HF": {"beta": 0.8},
+    "DI": {"beta": 0.7},
+    "CS": {},
+}
 
 
 def lowpass_input(N, pole, rng, order=2):
@@ -56,7 +64,7 @@ def test_spectral_F_and_posterior_match_dense(kernel, pole, snr):
         assert state.refine(lambda bounds_fn: True)
         lo, hi, _ = F_bounds(state.bounds(lam), p.N, sigma2)
         F, mean, var, acc = dense_reference(p, params, c, sigma2)
-        assert lo[0] == hi[0]      # exact at k = n
+        assert lo[0] == hi[0]  # exact at k = n
         assert abs(lo[0] - F) <= acc * abs(F)
         post = state.posterior(lam[0])
         assert np.allclose(post.mean, mean, rtol=100 * acc, atol=100 * acc * np.max(np.abs(mean)))
@@ -70,8 +78,16 @@ def test_spectral_options_and_two_inputs(delay, initial, inputs):
     p = FIRProblem(u, y, 20, kernel="TC", delay=delay, initial=initial)
     sigma2 = p.ls_noise_variance
     for c in (0.01, 10.0):
-        res = evaluate_objective(u, y, order=20, kernel="TC", hyperparameters={"c": c, "beta": 0.8},
-                                 method="spectral", delay=delay, initial=initial)
+        res = evaluate_objective(
+            u,
+            y,
+            order=20,
+            kernel="TC",
+            hyperparameters={"c": c, "beta": 0.8},
+            method="spectral",
+            delay=delay,
+            initial=initial,
+        )
         F, _, _, acc = dense_reference(p, {"beta": 0.8}, c, sigma2)
         assert abs(res.F[0] - F) <= acc * abs(F)
 
@@ -82,12 +98,12 @@ def test_truncated_bounds_contain_the_truth_and_refine_to_the_tolerance():
     p = FIRProblem(u, y, 120, kernel="TC")
     params, sigma2 = {"beta": 0.5}, p.ls_noise_variance
     state = make_evaluator("spectral", p, trunc_rtol=1e-10).prepare(params)
-    assert state.k < p.n and not state.exact   # beta = 0.5: the prior's tail is truncated
+    assert state.k < p.n and not state.exact  # beta = 0.5: the prior's tail is truncated
     c0 = 10.0
     _, mean, var, acc0 = dense_reference(p, params, c0, sigma2)
-    default = make_evaluator("spectral", p).prepare(params)   # tail below 1e-16 of the trace
+    default = make_evaluator("spectral", p).prepare(params)  # tail below 1e-16 of the trace
     assert default.k < p.n
-    post = default.posterior(sigma2 / c0)     # from the truncated factors (plus the tail's prior variance)
+    post = default.posterior(sigma2 / c0)  # from the truncated factors (plus the tail's prior variance)
     assert not post.exact
     assert np.allclose(post.mean, mean, rtol=100 * acc0, atol=100 * acc0 * np.max(np.abs(mean)))
     assert np.allclose(c0 * post.variance_over_c, var, rtol=1e3 * acc0, atol=1e3 * acc0 * np.max(var))
@@ -97,13 +113,13 @@ def test_truncated_bounds_contain_the_truth_and_refine_to_the_tolerance():
     lo, hi, _ = F_bounds(state.bounds(lam), p.N, sigma2)
     tol = acc * np.abs(F)
     assert np.all(lo <= F + tol) and np.all(F <= hi + tol)
-    assert np.any(hi - lo > 1e-8 * np.abs(F))      # the truncation is visible in the bounds ...
+    assert np.any(hi - lo > 1e-8 * np.abs(F))  # the truncation is visible in the bounds ...
 
     def tight(bounds_fn):
         b_lo, b_hi, _ = F_bounds(bounds_fn(lam), p.N, sigma2)
         return bool(np.all(b_hi - b_lo <= 1e-12 * np.abs(b_lo)))
 
-    assert state.refine(tight)                      # ... and refine closes it
+    assert state.refine(tight)  # ... and refine closes it
     lo, hi, _ = F_bounds(state.bounds(lam), p.N, sigma2)
     assert np.all(np.abs(0.5 * (lo + hi) - F) <= tol)
 

@@ -6,6 +6,7 @@ reference optimises F from a dense N x N eigendecomposition of
 ``Phi Kbar Phi^T`` per shape, with its own grids and scalar searches: no
 library evaluator or tuner is involved.
 """
+
 import warnings
 
 import numpy as np
@@ -29,7 +30,7 @@ def dense_profile(problem, params, sigma2, allow_edge=False):
     N = problem.N
 
     def F(x):  # x = log10 lam
-        lam = 10.0 ** x
+        lam = 10.0**x
         q, l = np.sum(yv2 / (mu + lam)), np.sum(np.log(mu + lam))
         if sigma2 is None:
             return N + N * np.log(q / N) + l
@@ -39,7 +40,7 @@ def dense_profile(problem, params, sigma2, allow_edge=False):
     grid = np.linspace(-30, 30, 241)
     vals = [F(x) for x in grid]
     i = int(np.argmin(vals))
-    if allow_edge and i in (0, grid.size - 1):   # c -> 0 or c -> infinity: the limit value
+    if allow_edge and i in (0, grid.size - 1):  # c -> 0 or c -> infinity: the limit value
         return vals[i]
     assert 0 < i < grid.size - 1, "reference: lam optimum outside its own grid"
     res = minimize_scalar(F, bounds=(grid[i - 1], grid[i + 1]), method="bounded", options={"xatol": 1e-10})
@@ -73,7 +74,7 @@ def test_tc_fit_reaches_the_dense_ml_optimum(method, noise):
         m = KernelFIR(order=40, kernel="TC", method=method, noise_variance=noise, random_state=0).fit(u, y)
     p = FIRProblem(u, y, 40, kernel="TC")
     F_ref, beta_ref = dense_optimum_1d(p, "beta", p.ls_noise_variance if noise == "ls" else None)
-    assert m.objective_ >= F_ref - 1e-8 * abs(F_ref)          # no evaluator may report below the optimum
+    assert m.objective_ >= F_ref - 1e-8 * abs(F_ref)  # no evaluator may report below the optimum
     assert abs(m.objective_ - F_ref) <= 1e-8 * abs(F_ref)
     assert m.hyperparameters_["c"] > 0 and m.noise_variance_ > 0
     if method in ("auto", "spectral"):
@@ -85,13 +86,13 @@ def test_ss_slow_system_optimum_six_decades_above_the_moment_estimate():
     # moment estimate ||g_LS||^2 / tr Kbar that used to bound the search
     u, y = make_data(500, 125, system_seed=2, kind="slow", seed=3)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the response has not fully decayed at n = 125 (DataWarning)
+        warnings.simplefilter("ignore")  # the response has not fully decayed at n = 125 (DataWarning)
         m = KernelFIR(order=125, kernel="SS", method="spectral").fit(u, y)
     p = FIRProblem(u, y, 125, kernel="SS")
     beta = m.hyperparameters_["beta"]
     g2 = float(p.g_ls @ p.g_ls)
     c_moment = g2 / p.kernel.trace(125, {"beta": beta})
-    assert m.hyperparameters_["c"] > 1e5 * c_moment          # outside the former six-decade window
+    assert m.hyperparameters_["c"] > 1e5 * c_moment  # outside the former six-decade window
     F_ref = dense_profile(p, {"beta": beta}, p.ls_noise_variance)
     # SS at c ~ 4e5 (lambda_min(Kbar) / lambda_max ~ 1e-16): F itself is only defined to ~1e-6 relative
     # in double precision; the dense references (Cholesky of Sigma, eigendecomposition of Phi Kbar Phi^T)
@@ -122,7 +123,7 @@ def test_dc_with_rho_near_plus_minus_one(rho_sign):
     N, n = 400, 30
     u = rng.standard_normal(N)
     k = np.arange(1, n + 1)
-    g0 = 0.9 ** k * (rho_sign ** k)      # strongly correlated neighbours (alternating for rho -> -1)
+    g0 = 0.9**k * (rho_sign**k)  # strongly correlated neighbours (alternating for rho -> -1)
     y = np.convolve(u, np.r_[0.0, g0])[:N] + 0.02 * rng.standard_normal(N)
     with warnings.catch_warnings():
         warnings.simplefilter("error", SearchLimitWarning)
@@ -152,10 +153,11 @@ def test_extreme_snr_gives_positive_scale_and_noise(snr, noise):
     assert m.hyperparameters_["c"] > 0 and np.isfinite(m.hyperparameters_["c"])
     assert m.noise_variance_ > 0 and np.isfinite(m.objective_)
     p = FIRProblem(u, y, 30, kernel="TC")
-    F_ref, _ = dense_optimum_1d(p, "beta", p.ls_noise_variance if noise == "ls" else None, lo=-25.0, hi=25.0,
-                                allow_edge=True)
+    F_ref, _ = dense_optimum_1d(
+        p, "beta", p.ls_noise_variance if noise == "ls" else None, lo=-25.0, hi=25.0, allow_edge=True
+    )
     limit = [w for w in caught if issubclass(w.category, SearchLimitWarning)]
-    if limit:   # only allowed when the optimum really is at a limit: then the message names it
+    if limit:  # only allowed when the optimum really is at a limit: then the message names it
         assert "limit" in str(limit[0].message)
     assert m.objective_ <= F_ref + 1e-8 * abs(F_ref)
 

@@ -14,6 +14,7 @@ With ``Kbar = L L^T`` and ``M = Phi^T Phi``:
 * :func:`tsqr_r` — that factor accumulated over row chunks;
 * :func:`choose_formulation` and :func:`truncation_index` — which form to run.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,15 @@ import numpy as np
 from ..operators import LinearOperator
 from .kernels.base import tail_index as truncation_index
 
-__all__ = ["PrimalOperator", "DualOperator", "RDualOperator", "RFactor", "tsqr_r", "truncation_index",
-           "choose_formulation"]
+__all__ = [
+    "PrimalOperator",
+    "DualOperator",
+    "RDualOperator",
+    "RFactor",
+    "tsqr_r",
+    "truncation_index",
+    "choose_formulation",
+]
 
 
 class PrimalOperator(LinearOperator):
@@ -91,14 +99,14 @@ class DualOperator(LinearOperator):
         self.problem, self.params = problem, params
         n = problem.n
         self.k = n if k is None else int(k)
-        self.M = problem.gram if self.k == n else np.ascontiguousarray(problem.gram[:self.k, :self.k])
+        self.M = problem.gram if self.k == n else np.ascontiguousarray(problem.gram[: self.k, : self.k])
         super().__init__((self.k, self.k), symmetric=True)
 
     def _pad(self, X):
         if self.k == self.problem.n:
             return X
         out = np.zeros((self.problem.n, X.shape[1]))
-        out[:self.k] = X
+        out[: self.k] = X
         return out
 
     def _matmat(self, X):
@@ -149,7 +157,7 @@ class RDualOperator(LinearOperator):
         n = R1.shape[0]
         self.n, self.kernel, self.params = n, kernel, params
         self.k = n if k is None else int(k)
-        self.R1 = R1 if self.k == n else np.ascontiguousarray(R1[:self.k, :self.k])
+        self.R1 = R1 if self.k == n else np.ascontiguousarray(R1[: self.k, : self.k])
         super().__init__((self.k, self.k), symmetric=True)
 
     def _matmat(self, X):

@@ -9,6 +9,7 @@ With ``Kbar = L L^T``, ``G = L^T M L`` and ``z = L^T Phi^T y``, at the shift
 :class:`Posterior` holds them; :func:`dual_posterior` computes them from a
 Krylov space of the dual operator (exact when the space is invariant).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,7 @@ class Posterior:
     exact: bool = True
 
 
-def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = None,
-                   rtol: float = 1e-12) -> Posterior:
+def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = None, rtol: float = 1e-12) -> Posterior:
     """Posterior mean ``L (G + lam)^{-1} z`` and variance ``lam diag(L (G + lam)^{-1} L^T)``.
 
     The mean is solved by CG on ``G + lam I`` preconditioned with the spectral
@@ -86,17 +86,18 @@ def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = No
         z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
         est = AugmentedKrylov(DualOperator(p, params), z, trace=p.kernel_trace_gram(params), block_size=8, rng=0)
         est.extend_to(min(p.n, 200))
-    G, z, k = est.A, est.b, est.D   # the (possibly leading-block) dual operator and vector
+    G, z, k = est.A, est.b, est.D  # the (possibly leading-block) dual operator and vector
     Q, theta, S = est.basis()
     QS = Q @ S
-    res = cg(G, z, x0=est.solve(lam), rtol=rtol, atol=0.0, maxiter=max(200, k), M=_DeflatedInverse(QS, theta, lam),
-             shift=lam)
+    res = cg(
+        G, z, x0=est.solve(lam), rtol=rtol, atol=0.0, maxiter=max(200, k), M=_DeflatedInverse(QS, theta, lam), shift=lam
+    )
     pad = np.zeros((p.n, QS.shape[1] + 1))
     pad[:k, 0], pad[:k, 1:] = np.asarray(res.x), QS
     LX = np.asarray(p.kernel.sqrt_matmat(p.n, params, pad))
     mean, LQS = LX[:, 0], LX[:, 1:]
     diagK = p.kernel.diagonal(p.n, params)
-    var = lam * np.sum(LQS ** 2 / (theta + lam)[None, :], axis=1) + diagK - np.sum(LQS ** 2, axis=1)
+    var = lam * np.sum(LQS**2 / (theta + lam)[None, :], axis=1) + diagK - np.sum(LQS**2, axis=1)
     return Posterior(mean, np.maximum(var, 0.0), exact=bool(est.invariant and k == p.n))
 
 

@@ -10,6 +10,7 @@ least-squares fit (for the ``"ls"`` noise variance and for the exact split
 ``M = Phi^T Phi`` used by the dual formulation and the thin QR factor of
 ``[Phi y]`` used by the exact QR and spectral evaluators.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -85,8 +86,10 @@ class FIRProblem:
         self.y = np.ascontiguousarray(y_full[self.Phi.rows], dtype=np.float64)
         self.N, self.n = int(self.Phi.shape[0]), int(self.Phi.shape[1])
         if self.N <= self.n:
-            raise ValueError(f"too little data: {self.N} usable outputs for {self.n} FIR coefficients "
-                             f"(order={order}, inputs={self.num_inputs}); need more samples than coefficients")
+            raise ValueError(
+                f"too little data: {self.N} usable outputs for {self.n} FIR coefficients "
+                f"(order={order}, inputs={self.num_inputs}); need more samples than coefficients"
+            )
         self.u = u2
         self.Phty = self.Phi.rmatvec(self.y)
         g = self._ls_cg() if self.n > LS_CG_MIN_N else self._ls_r_factor()

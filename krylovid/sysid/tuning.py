@@ -30,6 +30,7 @@ unconstrained: logit / atanh / log) starts from the kernel's multistart grid
 reference), then refines the best start: Brent's method on the bracket in 1-D,
 Nelder–Mead in 2-D.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -209,10 +210,11 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
             except np.linalg.LinAlgError:
                 return np.inf
 
-        grid, vals, i, nev, limit = _search_grid(lambda g: np.array([f(x) for x in g]), lo, hi, hard_lo, hard_hi, 1,
-                                                 lambda x: np.isfinite(f(x)))
+        grid, vals, i, nev, limit = _search_grid(
+            lambda g: np.array([f(x) for x in g]), lo, hi, hard_lo, hard_hi, 1, lambda x: np.isfinite(f(x))
+        )
         x, fx, n_pol = _polish(f, grid, i)
-        lam = 10.0 ** x
+        lam = 10.0**x
         return ShiftOptimum(lam, fx, fx, fx, _c_at(state, lam, N, sigma2), nev + n_pol, True, limit)
     certified, nev, limit = False, 0, None
     x = ref
@@ -221,7 +223,7 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
         upper = lambda g: fvec(g, 2)  # noqa: E731  (the upper bound; equal to F for exact states)
 
         def trusted(x):
-            return state.exact or state.refine(gap_check(np.array([10.0 ** x]), N, sigma2, rtol), warn=False)
+            return state.exact or state.refine(gap_check(np.array([10.0**x]), N, sigma2, rtol), warn=False)
 
         grid, vals, i, n_grid, limit = _search_grid(upper, lo, hi, hard_lo, hard_hi, 5, trusted)
         lo, hi = grid[0], grid[-1]
@@ -230,7 +232,7 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
         if state.exact:
             certified = True
             break
-        _, F_lo, _, _ = _F_mid(state, 10.0 ** grid, N, sigma2)
+        _, F_lo, _, _ = _F_mid(state, 10.0**grid, N, sigma2)
         hi_star = float(upper(np.array([x]))[0])
         cand = 10.0 ** np.append(grid[F_lo <= hi_star], x)
         certified = state.refine(gap_check(cand, N, sigma2, rtol), warn=False)
@@ -239,11 +241,13 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
     # certified = the bounds at the reported optimum meet rtol (candidates below the rounding floor of the
     # estimator may stay unresolved; they cannot be the reported optimum, whose upper bound is minimal)
     # ("lanczos": its log-det interval is statistical, only the data-fit part is checked, as in its refine)
-    certified = state.exact or gap_check(np.array([10.0 ** x]), N, sigma2, rtol)(
-        state.bounds, q_only=state.method == "lanczos")
-    mid, lo_star, hi_star, c = _F_mid(state, np.array([10.0 ** x]), N, sigma2)
-    return ShiftOptimum(10.0 ** x, float(mid[0]), float(lo_star[0]), float(hi_star[0]), float(c[0]), nev,
-                        certified, limit)
+    certified = state.exact or gap_check(np.array([10.0**x]), N, sigma2, rtol)(
+        state.bounds, q_only=state.method == "lanczos"
+    )
+    mid, lo_star, hi_star, c = _F_mid(state, np.array([10.0**x]), N, sigma2)
+    return ShiftOptimum(
+        10.0**x, float(mid[0]), float(lo_star[0]), float(hi_star[0]), float(c[0]), nev, certified, limit
+    )
 
 
 def _moment_shift(problem, params, sigma2) -> float:
@@ -297,9 +301,11 @@ def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter):
         tiny = 1e-7 * (c - a) + 1e-10
         v = b - 0.5 * num / den if den < 0 else np.nan  # den < 0: the parabola is convex
         if np.isfinite(v) and a < v < c:
-            predicted = fb - (fa * (v - b) * (v - c) / ((a - b) * (a - c))
-                              + fb * (v - a) * (v - c) / ((b - a) * (b - c))
-                              + fc * (v - a) * (v - b) / ((c - a) * (c - b)))
+            predicted = fb - (
+                fa * (v - b) * (v - c) / ((a - b) * (a - c))
+                + fb * (v - a) * (v - c) / ((b - a) * (b - c))
+                + fc * (v - a) * (v - b) / ((c - a) * (c - b))
+            )
             if abs(v - b) < tiny or (predicted < ftol and abs(v - b) < 0.05):
                 break
         else:
@@ -407,23 +413,32 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
     elif dim >= 2:
         spread = np.maximum(np.ptp(Z, axis=0) / 4, 0.25)
         simplex = np.vstack([best] + [best + np.eye(dim)[k] * spread[k] for k in range(dim)])
-        minimize(lambda z: evaluate(np.clip(z, -Z_HARD, Z_HARD)), best, method="Nelder-Mead",
-                 options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-9 * abs(vals.min()),
-                          "maxiter": maxiter})
+        minimize(
+            lambda z: evaluate(np.clip(z, -Z_HARD, Z_HARD)),
+            best,
+            method="Nelder-Mead",
+            options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-9 * abs(vals.min()), "maxiter": maxiter},
+        )
     # the best certified shape; only when none is certified, the best of all (and a warning below)
     tight = [(k, v) for k, v in cache.items() if v[3]]
     certified = [(k, v) for k, v in tight if v[2].certified]
     key, (_, params, opt, _, _) = min(certified or tight, key=lambda kv: kv[1][0])
     if dim >= 2:
-        limits += [f"{name}_{'low' if zk < 0 else 'high'}" for name, zk in zip(kernel.param_names, key, strict=True)
-                   if abs(zk) >= Z_HARD - 1e-9]
+        limits += [
+            f"{name}_{'low' if zk < 0 else 'high'}"
+            for name, zk in zip(kernel.param_names, key, strict=True)
+            if abs(zk) >= Z_HARD - 1e-9
+        ]
     if opt.at_limit is not None:
         limits.append(opt.at_limit)
     _warn_limits(limits, params, opt)
     if not opt.certified:
-        warnings.warn(f"{evaluator.method}: the bounds on F at the optimum are [{opt.F_lower:.10g}, "
-                      f"{opt.F_upper:.10g}], wider than rtol={rtol:g}; reported as they are",
-                      KrylovBudgetWarning, stacklevel=3)
+        warnings.warn(
+            f"{evaluator.method}: the bounds on F at the optimum are [{opt.F_lower:.10g}, "
+            f"{opt.F_upper:.10g}], wider than rtol={rtol:g}; reported as they are",
+            KrylovBudgetWarning,
+            stacklevel=3,
+        )
     s2 = sigma2 if sigma2 is not None else opt.c * opt.lam
     result = TuningResult(params, opt, float(s2), len(history), counters["shift"], tuple(history), tuple(limits))
     return result, keep["state_certified"] if certified else keep["state"]
@@ -433,10 +448,19 @@ def _warn_limits(limits, params, opt) -> None:
     """One :class:`SearchLimitWarning` naming the hard limits the optimum touches."""
     if not limits:
         return
-    what = {"lam_min": f"c -> infinity (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades below the moment estimate)",
-            "lam_max": f"c -> 0 (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades above the moment estimate: "
-                       "the data support no impulse response)"}
-    text = "; ".join(what.get(k, f"{k.rsplit('_', 1)[0]} = {params.get(k.rsplit('_', 1)[0], float('nan')):.12g} "
-                                 f"at the {k.rsplit('_', 1)[1]} limit of its range") for k in limits)
-    warnings.warn(f"the marginal-likelihood optimum lies at a hard search limit: {text}", SearchLimitWarning,
-                  stacklevel=3)
+    what = {
+        "lam_min": f"c -> infinity (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades below the moment estimate)",
+        "lam_max": f"c -> 0 (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades above the moment estimate: "
+        "the data support no impulse response)",
+    }
+    text = "; ".join(
+        what.get(
+            k,
+            f"{k.rsplit('_', 1)[0]} = {params.get(k.rsplit('_', 1)[0], float('nan')):.12g} "
+            f"at the {k.rsplit('_', 1)[1]} limit of its range",
+        )
+        for k in limits
+    )
+    warnings.warn(
+        f"the marginal-likelihood optimum lies at a hard search limit: {text}", SearchLimitWarning, stacklevel=3
+    )

@@ -12,6 +12,7 @@ libraries do, :mod:`.lanczos`) and ``"krylov"`` (the augmented estimator,
 :mod:`.krylov`).  The primal/dual operators live in
 :mod:`krylovid.sysid.gram`, the posterior in :mod:`krylovid.sysid.posterior`.
 """
+
 from ..gram import DualOperator, PrimalOperator
 from ..posterior import Posterior, dual_posterior
 from .base import ShiftState, exact_bounds
@@ -22,6 +23,20 @@ from .qr import QREvaluator
 from .registry import EVALUATORS, METHODS, make_evaluator
 from .spectral import SpectralEvaluator
 
-__all__ = ["ShiftState", "Posterior", "exact_bounds", "CholeskyEvaluator", "QREvaluator", "LanczosEvaluator",
-           "SpectralEvaluator", "KrylovEvaluator", "KrylovBudgetWarning", "EVALUATORS", "METHODS", "make_evaluator",
-           "PrimalOperator", "DualOperator", "dual_posterior"]
+__all__ = [
+    "ShiftState",
+    "Posterior",
+    "exact_bounds",
+    "CholeskyEvaluator",
+    "QREvaluator",
+    "LanczosEvaluator",
+    "SpectralEvaluator",
+    "KrylovEvaluator",
+    "KrylovBudgetWarning",
+    "EVALUATORS",
+    "METHODS",
+    "make_evaluator",
+    "PrimalOperator",
+    "DualOperator",
+    "dual_posterior",
+]

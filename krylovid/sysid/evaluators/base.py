@@ -13,6 +13,7 @@ objective ``F`` is assembled from them in :mod:`krylovid.sysid.objective`.
 An evaluator is built once per problem (``Evaluator(problem, **options)``)
 and gives one :class:`ShiftState` per shape (``evaluator.prepare(params)``).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The ``"cholesky"`` evaluator: dense ``N x N`` reference (DESIGN §3, baselines)."""
+
 from __future__ import annotations
 
 import numpy as np

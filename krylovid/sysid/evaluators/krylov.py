@@ -21,6 +21,7 @@ Every form grows its space (up to the operator's dimension by default) until
 the bounds on ``F`` meet the tolerance; rounding, deflation drops and the
 truncated tail are inside the bounds (:mod:`krylovid.sysid.augmented`).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -80,15 +81,24 @@ class KrylovEvaluator:
 
     method = "krylov"
 
-    def __init__(self, problem, *, formulation: str = "auto", block_size: int = 8, max_dim=None,
-                 random_state=None, truncate: bool = True, rounding: float | None = None,
-                 deflation_tol: float | None = None):
+    def __init__(
+        self,
+        problem,
+        *,
+        formulation: str = "auto",
+        block_size: int = 8,
+        max_dim=None,
+        random_state=None,
+        truncate: bool = True,
+        rounding: float | None = None,
+        deflation_tol: float | None = None,
+    ):
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         self.problem = problem
         if formulation == "auto":
             formulation = choose_formulation(problem)
-            if formulation == "dual" and 2.0 * problem.N * problem.n ** 2 > R_FACTOR_MAX_FLOPS:
+            if formulation == "dual" and 2.0 * problem.N * problem.n**2 > R_FACTOR_MAX_FLOPS:
                 formulation = "gram"
         self.formulation = formulation
         self.rounding, self.deflation_tol = rounding, deflation_tol
@@ -128,21 +138,22 @@ class _KrylovState(ShiftState):
                 self.trace = p.kernel_trace_gram(params)
             if self.form == "dual":
                 rf = p.r_factor
-                op, b = RDualOperator(rf.R1, p.kernel, params, self.k), rf.w[:self.k]
-                self.w_rest2 = float(rf.w[self.k:] @ rf.w[self.k:])
-                self.resid2 = rf.residual_norm ** 2
+                op, b = RDualOperator(rf.R1, p.kernel, params, self.k), rf.w[: self.k]
+                self.w_rest2 = float(rf.w[self.k :] @ rf.w[self.k :])
+                self.resid2 = rf.residual_norm**2
             else:
                 z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
-                op, b = DualOperator(p, params, self.k), z[:self.k]
+                op, b = DualOperator(p, params, self.k), z[: self.k]
         else:
             self.trace = p.kernel_trace_gram(params)
             op, b = PrimalOperator(p, params), p.y
         trace = self.trace - self.tail_trace
-        self.Omega = ev.Omega[:self.k] if self.dual else ev.Omega
+        self.Omega = ev.Omega[: self.k] if self.dual else ev.Omega
         # the n x n duals grow to their full dimension when needed: keep (almost) every direction
         tol = ev.deflation_tol if ev.deflation_tol is not None else (DUAL_DEFLATION_TOL if self.dual else None)
-        self.est = AugmentedKrylov(op, b, trace=trace, Omega=self.Omega, max_dim=ev.max_dim, rounding=ev.rounding,
-                                   deflation_tol=tol)
+        self.est = AugmentedKrylov(
+            op, b, trace=trace, Omega=self.Omega, max_dim=ev.max_dim, rounding=ev.rounding, deflation_tol=tol
+        )
         self.est.extend(2)
 
     def bounds(self, lam) -> ShiftBounds:
@@ -199,15 +210,26 @@ class _KrylovState(ShiftState):
         self.status = "budget"
         why = "numerically invariant" if self.est.invariant else f"at its budget {self.est.max_dim}"
         if warn:
-            warnings.warn(f"krylov: bounds did not meet the tolerance at subspace dimension {self.est.dim} "
-                          f"({why}); the result is reported with its bounds", KrylovBudgetWarning, stacklevel=3)
+            warnings.warn(
+                f"krylov: bounds did not meet the tolerance at subspace dimension {self.est.dim} "
+                f"({why}); the result is reported with its bounds",
+                KrylovBudgetWarning,
+                stacklevel=3,
+            )
         return False
 
     def bound_history(self, lam) -> list:
         """``(dim, ShiftBounds)`` after each block step of a fresh build of the same space."""
         final = self.est
-        fresh = AugmentedKrylov(final.A, final.b, trace=final.trace, Omega=self.Omega, max_dim=final.max_dim,
-                                rounding=final.rounding, deflation_tol=final.deflation_tol)
+        fresh = AugmentedKrylov(
+            final.A,
+            final.b,
+            trace=final.trace,
+            Omega=self.Omega,
+            max_dim=final.max_dim,
+            rounding=final.rounding,
+            deflation_tol=final.deflation_tol,
+        )
         out = []
         self.est = fresh
         try:
@@ -224,7 +246,14 @@ class _KrylovState(ShiftState):
         return dual_posterior(self.problem, self.params, lam, self.est if self.form == "gram" else None)
 
     def stats(self) -> dict:
-        return {"subspace_dim": self.est.dim, "matvecs": self.est.matvecs, "status": self.status,
-                "formulation": self.form, "invariant": self.est.invariant, "complete": self.est.complete,
-                "dropped_norm": self.est.dropped_norm, "rounding": self.est.rounding_delta(),
-                "dual_size": self.k if self.dual else None}
+        return {
+            "subspace_dim": self.est.dim,
+            "matvecs": self.est.matvecs,
+            "status": self.status,
+            "formulation": self.form,
+            "invariant": self.est.invariant,
+            "complete": self.est.complete,
+            "dropped_norm": self.est.dropped_norm,
+            "rounding": self.est.rounding_delta(),
+            "dual_size": self.k if self.dual else None,
+        }

@@ -1,4 +1,5 @@
 """The ``"lanczos"`` evaluator: Lanczos on ``y`` for ``q``, SLQ for ``l`` (DESIGN §3, baselines)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,7 @@ class _LanczosState(ShiftState):
         lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
         qb = self.q_est.bounds(lam)
         l, se, _ = self.quad.logdet(lam)
-        return ShiftBounds(lam, qb.q_lower, qb.q_upper, l - 2 * se, l + 2 * se, self.q_est.dim,
-                           q_est=qb.q_est, l_est=l)
+        return ShiftBounds(lam, qb.q_lower, qb.q_upper, l - 2 * se, l + 2 * se, self.q_est.dim, q_est=qb.q_est, l_est=l)
 
     def refine(self, gap_ok, warn: bool = True) -> bool:
         while True:

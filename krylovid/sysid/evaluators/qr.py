@@ -1,4 +1,5 @@
 """The ``"qr"`` evaluator: Chen & Ljung (2013) (DESIGN §3, baselines)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,7 +64,7 @@ class _QRState(ShiftState):
         stack[:n, :n] = self.R1L
         stack[:n, n] = self.R2
         stack[n, n] = self.r
-        stack[n + 1:, :n] = np.sqrt(lam) * np.eye(n)
+        stack[n + 1 :, :n] = np.sqrt(lam) * np.eye(n)
         R = np.linalg.qr(stack, mode="r")
         return R[:n, :n], R[:n, n], R[n, n]
 
@@ -72,7 +73,7 @@ class _QRState(ShiftState):
         q, l = np.empty_like(lam), np.empty_like(lam)
         for i, s in enumerate(lam):
             R3, _, R5 = self._factor(s)
-            q[i] = R5 ** 2 / s
+            q[i] = R5**2 / s
             l[i] = 2.0 * np.sum(np.log(np.abs(np.diag(R3)))) + (self.N - self.n) * np.log(s)
         return exact_bounds(lam, q, l)
 

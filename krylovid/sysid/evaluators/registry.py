@@ -7,6 +7,7 @@ augmented Krylov method above.  QR is exact too but always slower than the
 spectral path (one ``O(n^3)`` factorization per shift instead of one per
 shape); it stays selectable by name as the reference.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -20,8 +21,13 @@ from .spectral import SpectralEvaluator
 __all__ = ["EVALUATORS", "METHODS", "make_evaluator", "choose_method", "SPECTRAL_MAX_N"]
 
 #: ``name -> evaluator class``; every class is built as ``cls(problem, **options)``.
-EVALUATORS = {"krylov": KrylovEvaluator, "spectral": SpectralEvaluator, "qr": QREvaluator,
-              "cholesky": CholeskyEvaluator, "lanczos": LanczosEvaluator}
+EVALUATORS = {
+    "krylov": KrylovEvaluator,
+    "spectral": SpectralEvaluator,
+    "qr": QREvaluator,
+    "cholesky": CholeskyEvaluator,
+    "lanczos": LanczosEvaluator,
+}
 #: Names accepted by ``method=`` everywhere (API, CLI, batch).
 METHODS = ("auto", *EVALUATORS)
 #: Largest ``n_tot`` for which ``"auto"`` takes the spectral path (measured against ``"krylov"``, see the

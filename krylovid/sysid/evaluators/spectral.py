@@ -24,6 +24,7 @@ Gram diagonal, i.e. TC and DI): the leading ``k`` columns of ``B`` are
 tail holds ``1e-16`` of the trace and :meth:`refine` doubles it until the
 bounds on ``F`` meet the tolerance (at ``k = n`` the state is exact).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -77,7 +78,7 @@ class SpectralEvaluator:
         self.trunc_rtol = float(trunc_rtol)
         self.driver = driver
         rf = problem.r_factor
-        self.R1, self.w, self.r2 = rf.R1, rf.w, rf.residual_norm ** 2
+        self.R1, self.w, self.r2 = rf.R1, rf.w, rf.residual_norm**2
 
     def prepare(self, params) -> ShiftState:
         return _SpectralState(self, params)
@@ -114,7 +115,7 @@ class _SpectralState(ShiftState):
             E = np.zeros((n, k))
             E[:k] = ev.R1[:k, :k].T
             B = np.asarray(p.kernel.sqrt_rmatmat(n, self.params, E))[:k].T
-        B[np.abs(B) < _FLUSH] = 0.0   # subnormal entries slow the SVD down by orders of magnitude
+        B[np.abs(B) < _FLUSH] = 0.0  # subnormal entries slow the SVD down by orders of magnitude
         U, s, Vt = sla.svd(B, lapack_driver=ev.driver, check_finite=False)
         self.k, self.s2, self.U, self.Vt = k, s * s, U, Vt
         self.c2 = (U.T @ ev.w[:k]) ** 2
@@ -170,5 +171,9 @@ class _SpectralState(ShiftState):
         return Posterior(mean, var, exact=k == n)
 
     def stats(self) -> dict:
-        return {"subspace_dim": self.k, "matvecs": 0, "factorizations": self.factorizations,
-                "truncated": self.k < self.n}
+        return {
+            "subspace_dim": self.k,
+            "matvecs": 0,
+            "factorizations": self.factorizations,
+            "truncated": self.k < self.n,
+        }

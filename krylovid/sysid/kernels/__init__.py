@@ -34,6 +34,7 @@ base class, its operator views and shared helpers), :mod:`.tc` (TC, HF, DI),
 (user and multi-input kernels, :func:`get_kernel`).  Every name is
 re-exported here, so ``krylovid.sysid.kernels.<name>`` keeps resolving.
 """
+
 from __future__ import annotations
 
 # Re-exports: every top-level name of the former single-module ``kernels.py``
@@ -47,21 +48,21 @@ from ..._validation import check_int  # noqa: F401
 from ...backend import array_namespace, asarray, is_cupy, is_numpy, numpy_namespace, to_numpy  # noqa: F401
 from ...operators import LinearOperator  # noqa: F401
 from .base import (  # noqa: F401
-                        _BETA_GRID,
-                        _TINY,
-                        Kernel,
-                        KernelOperator,
-                        KernelSqrtOperator,
-                        _ar1_filter,
-                        _as_block,
-                        _cumsum,
-                        _geom_sum,
-                        _index,
-                        _inverse,
-                        _pow,
-                        _rcumsum,
-                        _to_xp,
-                        _transform,
+    _BETA_GRID,
+    _TINY,
+    Kernel,
+    KernelOperator,
+    KernelSqrtOperator,
+    _ar1_filter,
+    _as_block,
+    _cumsum,
+    _geom_sum,
+    _index,
+    _inverse,
+    _pow,
+    _rcumsum,
+    _to_xp,
+    _transform,
 )
 from .correlated import DCKernel, SEKernel
 from .spline import CSKernel, SSKernel
@@ -69,8 +70,19 @@ from .tc import DIKernel, HFKernel, TCKernel
 from .wrappers import _REGISTRY, KERNEL_NAMES, BlockDiagonalKernel, CallableKernel, OperatorKernel, get_kernel  # noqa: F401
 
 __all__ = [
-    "Kernel", "TCKernel", "DCKernel", "SSKernel", "SEKernel", "HFKernel", "DIKernel",
-    "CSKernel", "CallableKernel", "OperatorKernel", "BlockDiagonalKernel", "KernelOperator",
+    "Kernel",
+    "TCKernel",
+    "DCKernel",
+    "SSKernel",
+    "SEKernel",
+    "HFKernel",
+    "DIKernel",
+    "CSKernel",
+    "CallableKernel",
+    "OperatorKernel",
+    "BlockDiagonalKernel",
+    "KernelOperator",
     "KernelSqrtOperator",
-    "get_kernel", "KERNEL_NAMES",
+    "get_kernel",
+    "KERNEL_NAMES",
 ]

@@ -6,6 +6,7 @@ kernel at fixed ``n`` and parameters as LinearOperators.  The private helpers
 (prefix/suffix sums, the stable AR(1) filter, underflow-safe powers) are used
 by the structured kernels in the sibling modules.
 """
+
 from __future__ import annotations
 
 import math
@@ -213,8 +214,10 @@ class Kernel:
             raise TypeError(f"params must be a dict of hyperparameters, got {type(params).__name__}")
         unknown = sorted(set(params) - set(self.param_names) - {"c"})
         if unknown:
-            raise ValueError(f"{self.name} kernel: unknown hyperparameter(s) {unknown}; "
-                             f"expected {list(self.param_names)} (and optionally 'c')")
+            raise ValueError(
+                f"{self.name} kernel: unknown hyperparameter(s) {unknown}; "
+                f"expected {list(self.param_names)} (and optionally 'c')"
+            )
         out = {}
         for key in (("c",) if "c" in params else ()) + tuple(self.param_names):
             if key not in params:
@@ -316,8 +319,7 @@ class Kernel:
         d = self._sqrt_gram_diagonal(n, p, M, ones_prefix)
         return None if d is None else np.asarray(d, dtype=np.float64)
 
-    def truncation_index(self, n: int, params, M, ones_prefix=None, rel_tol: float = 1e-18,
-                         minimum: int = 16) -> int:
+    def truncation_index(self, n: int, params, M, ones_prefix=None, rel_tol: float = 1e-18, minimum: int = 16) -> int:
         """Size ``k`` of the leading block of ``G = L^T M L`` that holds all but ``rel_tol`` of its trace.
 
         ``n`` (no truncation) unless :attr:`sqrt_triangular` and the kernel has a
@@ -370,8 +372,7 @@ class Kernel:
             b = min(n, a + step)
             E = np.zeros((n, b - a))
             E[np.arange(a, b), np.arange(b - a)] = 1.0
-            out[a:b] = np.asarray(to_numpy(self._matmat(n, p, E, numpy_namespace())))[np.arange(a, b),
-                                                                                       np.arange(b - a)]
+            out[a:b] = np.asarray(to_numpy(self._matmat(n, p, E, numpy_namespace())))[np.arange(a, b), np.arange(b - a)]
         return out
 
     def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
@@ -380,8 +381,10 @@ class Kernel:
     def _logdet(self, n, p):
         w = np.linalg.eigvalsh(self._dense(n, p))
         if w[0] <= n * np.finfo(float).eps * max(abs(w[-1]), 1e-300):
-            raise ValueError(f"{self.name} kernel of size {n} is numerically singular "
-                             f"(smallest eigenvalue {w[0]:.3g}); its log-determinant is not available")
+            raise ValueError(
+                f"{self.name} kernel of size {n} is numerically singular "
+                f"(smallest eigenvalue {w[0]:.3g}); its log-determinant is not available"
+            )
         return float(np.sum(np.log(w)))
 
     def __repr__(self) -> str:

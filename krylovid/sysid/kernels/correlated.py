@@ -1,4 +1,5 @@
 """Correlated kernels: diagonal/correlated (DC) and squared-exponential (SE)."""
+
 from __future__ import annotations
 
 import math
@@ -80,7 +81,7 @@ class DCKernel(Kernel):
         return to_numpy(_pow(numpy_namespace(), p["alpha"], _index(numpy_namespace(), n)))
 
     def _logdet(self, n, p):
-        return 0.5 * n * (n + 1) * math.log(p["alpha"]) + (n - 1) * math.log1p(-p["rho"] ** 2)
+        return 0.5 * n * (n + 1) * math.log(p["alpha"]) + (n - 1) * math.log1p(-(p["rho"] ** 2))
 
 
 class SEKernel(Kernel):

@@ -1,4 +1,5 @@
 """Spline kernels: stable spline (SS) and cubic spline (CS)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,19 +79,19 @@ class CSKernel(Kernel):
     def _dense(self, n, p):
         k = np.arange(1, n + 1, dtype=float)
         m = np.minimum(k[:, None], k[None, :])
-        return k[:, None] * k[None, :] * m / 2 - m ** 3 / 6
+        return k[:, None] * k[None, :] * m / 2 - m**3 / 6
 
     def _matmat(self, n, p, X, xp):
         k = _index(xp, n)[:, None]
         p2 = _cumsum(xp, k * k * X) - k * k * X
-        p3 = _cumsum(xp, k ** 3 * X) - k ** 3 * X
+        p3 = _cumsum(xp, k**3 * X) - k**3 * X
         s1 = _rcumsum(xp, k * X)
         s0 = _rcumsum(xp, X)
-        return (k * p2 + k * k * s1) / 2 - (p3 + k ** 3 * s0) / 6
+        return (k * p2 + k * k * s1) / 2 - (p3 + k**3 * s0) / 6
 
     def _trace(self, n, p):
         return (n * (n + 1) / 2) ** 2 / 3
 
     def _diagonal(self, n, p):
         k = np.arange(1, n + 1, dtype=float)
-        return k ** 3 / 3.0
+        return k**3 / 3.0

@@ -1,4 +1,5 @@
 """The TC family: tuned/correlated (TC), high-frequency (HF) and diagonal (DI) kernels."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """User and multi-input kernels, and the name registry (:func:`get_kernel`)."""
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,7 @@ class CallableKernel(Kernel):
         extra = sorted(set(bounds) - set(self.param_names))
         if extra:
             raise ValueError(f"bounds: names {extra} are not in param_names {list(self.param_names)}")
-        self.bounds = {k: tuple(float(b) for b in bounds.get(k, (-math.inf, math.inf)))
-                       for k in self.param_names}
+        self.bounds = {k: tuple(float(b) for b in bounds.get(k, (-math.inf, math.inf))) for k in self.param_names}
         for k, (lo, hi) in self.bounds.items():
             if not lo < hi:
                 raise ValueError(f"bounds: empty interval for '{k}': ({lo}, {hi})")
@@ -131,8 +131,10 @@ class BlockDiagonalKernel(Kernel):
         if isinstance(kernel, (list, tuple)):
             ks = [get_kernel(k) for k in kernel]
             if len(ks) != self.num_inputs or len({(type(k), k.name) for k in ks}) != 1:
-                raise ValueError("kernel: a list must give the same kernel for each of the "
-                                 f"{self.num_inputs} inputs (shape parameters are shared)")
+                raise ValueError(
+                    "kernel: a list must give the same kernel for each of the "
+                    f"{self.num_inputs} inputs (shape parameters are shared)"
+                )
             kernel = ks[0]
         self.base = get_kernel(kernel)
         self.name = f"{self.base.name}x{self.num_inputs}"
@@ -180,8 +182,10 @@ class BlockDiagonalKernel(Kernel):
 
     def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
         nb = n // self.num_inputs
-        parts = [self.base._sqrt_gram_diagonal(nb, p, M[i * nb:(i + 1) * nb, i * nb:(i + 1) * nb], None)
-                 for i in range(self.num_inputs)]
+        parts = [
+            self.base._sqrt_gram_diagonal(nb, p, M[i * nb : (i + 1) * nb, i * nb : (i + 1) * nb], None)
+            for i in range(self.num_inputs)
+        ]
         return None if any(d is None for d in parts) else np.concatenate(parts)
 
     def _logdet(self, n, p):
@@ -192,8 +196,15 @@ class BlockDiagonalKernel(Kernel):
 
 
 # ----------------------------------------------------------------------------- registry
-_REGISTRY = {"TC": TCKernel, "DC": DCKernel, "SS": SSKernel, "SE": SEKernel, "HF": HFKernel,
-             "DI": DIKernel, "CS": CSKernel}
+_REGISTRY = {
+    "TC": TCKernel,
+    "DC": DCKernel,
+    "SS": SSKernel,
+    "SE": SEKernel,
+    "HF": HFKernel,
+    "DI": DIKernel,
+    "CS": CSKernel,
+}
 KERNEL_NAMES = tuple(_REGISTRY)
 
 
@@ -225,5 +236,7 @@ def get_kernel(name_or_kernel) -> Kernel:
         return OperatorKernel(name_or_kernel)
     if callable(name_or_kernel):
         return CallableKernel(name_or_kernel)
-    raise TypeError(f"kernel: expected a name {list(KERNEL_NAMES)}, a Kernel, a callable or a matrix, "
-                    f"got {type(name_or_kernel).__name__}")
+    raise TypeError(
+        f"kernel: expected a name {list(KERNEL_NAMES)}, a Kernel, a callable or a matrix, "
+        f"got {type(name_or_kernel).__name__}"
+    )
