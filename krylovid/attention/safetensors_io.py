@@ -10,15 +10,18 @@ always parsed and checked here, so a corrupt file gives the same clear
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from types import ModuleType
 
 import numpy as np
 
+_st_numpy: ModuleType | None
 try:  # optional: the reference loader (small, no torch)
-    import safetensors.numpy as _st_numpy
+    _st_numpy = importlib.import_module("safetensors.numpy")
 except ImportError:  # pragma: no cover - exercised by the memory-map tests
-    _st_numpy = None  # type: ignore[assignment]
+    _st_numpy = None
 
 __all__ = ["read_safetensors", "read_safetensors_header"]
 
