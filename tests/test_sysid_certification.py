@@ -324,8 +324,10 @@ POSTERIOR_CASES += [
         "cholesky",
         marks=pytest.mark.xfail(
             raises=np.linalg.LinAlgError,
-            strict=True,
-            reason="known bug: the dense Cholesky of Sigma fails during the lam search (cond(Phi^T Phi) ~ 3e12)",
+            # not strict: whether the factorization breaks down depends on the LAPACK build's rounding
+            # (it fails with this machine's NumPy, passes in a fresh virtual environment's)
+            strict=False,
+            reason="known bug: the dense Cholesky of Sigma can fail during the lam search (cond(Phi^T Phi) ~ 3e12)",
         ),
     ),
     pytest.param(
