@@ -176,26 +176,25 @@ def names_list(text: str, allowed, option: str, *, kind: str = "name", upper: bo
     return tuple(dict.fromkeys(names))
 
 
+def _checked(text: str, convert, ok, expected: str):
+    """Convert ``text`` with ``convert`` and check it with ``ok``; one argparse message for both failures."""
+    try:
+        v = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {v}")
+    return v
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+    return _checked(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def nonneg_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
-    return v
+    return _checked(text, int, lambda v: v >= 0, "a non-negative integer")
 
 
 def order_spec(text: str):
@@ -210,24 +209,12 @@ def delay_spec(text: str):
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
-    return v
+    return _checked(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def fraction(text: str) -> float:
     """argparse type: a number strictly between 0 and 1."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
-    if not 0.0 < v < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {v}")
-    return v
+    return _checked(text, float, lambda v: 0.0 < v < 1.0, "a number in (0, 1)")
 
 
 def noise_variance(text: str):
