@@ -323,3 +323,44 @@ def test_warnings_are_recorded_in_the_row_whatever_the_filters(data):
 def serial_warnings_none(data):
     res = identify_many([(data[1]["u"], data[1]["y"])], estimator=BlasThreadsSeen, order=3, progress=False)
     return res.rows[0]["warnings"] is None and res.warned == []
+
+
+class WarnsOwnName:
+    """Estimator stand-in: warns with its order as text, while other threads are inside their own fits."""
+
+    barrier = None
+
+    def __init__(self, order, random_state=None):
+        self.order = order
+
+    def fit(self, u, y):
+        import warnings as _w
+
+        for _ in range(3):  # interleave with the other threads' fits
+            type(self).barrier.wait(timeout=10)
+            _w.warn(f"fit {self.order}", UserWarning, stacklevel=1)
+        self.objective_, self.noise_variance_, self.hyperparameters_ = 0.0, 1.0, {}
+        self.impulse_response_ = np.zeros(self.order)
+        return self
+
+
+def test_warnings_of_concurrent_threads_stay_in_their_rows(data):
+    """Fits in a thread pool enter and leave the recording in interleaved order: each row holds exactly
+    its own warning, and afterwards the process's warning machinery is what it was (catch_warnings,
+    which swaps process-wide state, fails both)."""
+    import threading
+    import warnings as _w
+    from concurrent.futures import ThreadPoolExecutor
+
+    from krylovid.batch import identify_many as run
+
+    WarnsOwnName.barrier = threading.Barrier(3)
+    before_show, before_filters = _w.showwarning, list(_w.filters)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [
+            pool.submit(run, [(data[0]["u"], data[0]["y"])], estimator=WarnsOwnName, order=k, progress=False)
+            for k in (2, 3, 4)
+        ]
+        rows = [f.result().rows[0] for f in futures]
+    assert [r["warnings"] for r in rows] == [f"UserWarning: fit {k}" for k in (2, 3, 4)]
+    assert _w.showwarning is before_show and list(_w.filters) == before_filters

@@ -12,7 +12,6 @@ Private to :mod:`krylovid.batch`.
 from __future__ import annotations
 
 import uuid
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
@@ -27,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from .._progress import progress_bar
 from ..sysid import KernelFIR
 from ..sysid.metrics import fit
+from ._recording import record_warnings
 
 __all__ = ["execute"]
 
@@ -128,11 +128,10 @@ def _warning_text(caught) -> str | None:
 def _run_task(task: _Task, data: dict) -> dict:
     """Fit one dataset.  Never raises: an exception becomes the row's ``error``, the warnings of
     the fit its ``warnings`` (recorded whatever the caller's warning filters say, so that a row
-    does not depend on where it ran)."""
+    does not depend on where it ran; thread-safe: see :mod:`._recording`)."""
     row, error = _base_row(task), None
     start = perf_counter()
-    with _blas_limits(task.blas_threads), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _blas_limits(task.blas_threads), record_warnings() as caught:
         try:
             model = _make_estimator(task).fit(_as_array(data["u"]), _as_array(data["y"]))
             row.update(_summary(model, data.get("truth")))
