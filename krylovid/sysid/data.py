@@ -20,7 +20,7 @@ import numpy as np
 import scipy.signal
 
 from .._validation import check_array, check_int
-from ..backend import array_namespace
+from ..backend import array_namespace, is_numpy, to_numpy
 
 __all__ = [
     "check_data",
@@ -222,6 +222,9 @@ def detrend(u, y, mode: str = "constant") -> Detrended:
     """
     if mode not in DETREND_MODES:
         raise ValueError(f"detrend must be one of {list(DETREND_MODES)}, got {mode!r}")
+    xp = array_namespace(u, y)
+    if not is_numpy(xp):
+        return _detrend_xp(xp, u, y, mode)
     u = np.asarray(u, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     u0, y0 = u.mean(axis=0), float(y.mean())
@@ -232,6 +235,24 @@ def detrend(u, y, mode: str = "constant") -> Detrended:
     return Detrended(
         scipy.signal.detrend(u, axis=0, type="linear"), scipy.signal.detrend(y, type="linear"), u0, y0, mode
     )
+
+
+def _detrend_xp(xp, u, y, mode: str) -> Detrended:
+    """:func:`detrend` in a non-NumPy namespace: the signals stay there, only the means come to the host."""
+    u0_d, y0_d = xp.mean(u, axis=0), xp.mean(y)
+    u0, y0 = to_numpy(u0_d), float(y0_d)
+    if mode == "none":
+        return Detrended(u, y, np.zeros(u.shape[1]), 0.0, mode)
+    if mode == "constant":
+        return Detrended(u - u0_d, y - y0_d, u0, y0, mode)
+    # least-squares line a + b t on a centred time axis (what scipy.signal.detrend(type="linear") removes)
+    t = xp.arange(u.shape[0], dtype=u.dtype)
+    t = t - xp.mean(t)
+    tt = xp.sum(t * t)
+    uc, yc = u - u0_d, y - y0_d
+    ub = xp.sum(t[:, None] * uc, axis=0) / tt if u.shape[0] > 1 else xp.zeros_like(u0_d)
+    yb = xp.sum(t * yc) / tt if u.shape[0] > 1 else 0.0
+    return Detrended(uc - t[:, None] * ub, yc - t * yb, u0, y0, mode)
 
 
 def _offset_t(x: np.ndarray, batches: int = 10) -> float:
@@ -269,12 +290,30 @@ def significant_offsets(u, y, *, t_threshold: float = 4.0, rel_threshold: float 
     >>> significant_offsets(u, y), significant_offsets(u + 5, y + 20)
     ([], ['u[0]', 'y'])
     """
-    u = np.asarray(u, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    xp = array_namespace(u, y)
     if y.shape[0] < 20:
         return []
+    if not is_numpy(xp):
+        return _significant_offsets_xp(xp, u, y, t_threshold, rel_threshold)
+    u = np.asarray(u, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     cols = [(f"u[{i}]", u[:, i]) for i in range(u.shape[1])] + [("y", y)]
     return [name for name, x in cols if _offset_t(x) > t_threshold and abs(x.mean()) > rel_threshold * x.std()]
+
+
+def _significant_offsets_xp(xp, u, y, t_threshold, rel_threshold) -> list:
+    """:func:`significant_offsets` on the device: only batch means and moments (scalars) come to the host."""
+    cols = [(f"u[{i}]", u[:, i]) for i in range(u.shape[1])] + [("y", y)]
+    out = []
+    for name, x in cols:
+        n = x.shape[0] // 10
+        means = to_numpy(xp.mean(xp.reshape(x[: n * 10], (10, n)), axis=1))
+        se = means.std(ddof=1) / np.sqrt(10)
+        m, sd = abs(float(xp.mean(x))), float(xp.std(x))
+        t = np.inf if se == 0 and m > 0 else (0.0 if m == 0 else m / se)
+        if t > t_threshold and m > rel_threshold * sd:
+            out.append(name)
+    return out
 
 
 @dataclass(frozen=True)
@@ -294,6 +333,13 @@ class Records:
     records: list
     input_offset: np.ndarray
     output_offset: float
+
+
+def _float64(xp, x):
+    """``x`` as float64 (a C-contiguous ``ndarray`` for NumPy, as before), in its namespace."""
+    if is_numpy(xp):
+        return np.asarray(x, dtype=np.float64)
+    return x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
 
 
 def _several(u, y) -> bool:
@@ -330,9 +376,11 @@ def prepare_records(u, y, mode: str = "none") -> Records:
     records, weights = [], []
     for k, (uk, yk) in enumerate(zip(u, y, strict=True) if several else [(u, y)]):
         name = f" (experiment {k})" if several else ""
-        uk = np.asarray(check_array(uk, f"u{name}", ndim=(1, 2)), dtype=np.float64)
-        uk = uk.reshape(uk.shape[0], -1)
-        yk = np.asarray(check_array(yk, f"y{name}", ndim=(1, 2)), dtype=np.float64)
+        uk = check_array(uk, f"u{name}", ndim=(1, 2), dtype=None)
+        xp = array_namespace(uk)
+        uk = _float64(xp, uk)
+        uk = xp.reshape(uk, (uk.shape[0], -1))
+        yk = _float64(xp, check_array(yk, f"y{name}", ndim=(1, 2), xp=xp, dtype=xp.float64))
         if yk.ndim == 2 and yk.shape[1] == 1:
             yk = yk[:, 0]
         if yk.ndim != 1 or yk.shape[0] != uk.shape[0]:

@@ -13,6 +13,7 @@ least-squares fit (for the ``"ls"`` noise variance and for the exact split
 
 from __future__ import annotations
 
+import math
 import warnings
 from functools import cached_property
 
@@ -20,6 +21,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._validation import check_int
+from ..backend import array_namespace, cholesky, diagonal, is_numpy, solve_triangular, triangular_rcond
 from .data import check_data
 from .gram import RFactor, tsqr_r
 from .kernels import BlockDiagonalKernel, get_kernel
@@ -54,11 +56,20 @@ class FIRProblem:
     initial : {"zero", "drop"}
         Zero past input, or drop the first outputs (DESIGN §2).
 
+    Notes
+    -----
+    The arrays live in the namespace of ``u`` (NumPy, CuPy, ``array_api_strict``,
+    ...): ``y``, ``Phty``, ``g_ls``, the Gram matrix and the R factor are computed
+    there; only scalars (``ls_residual2``, ``fit2``) and the length-``n``
+    :attr:`gram_prefix` are host values.  ``y`` is moved to the namespace of ``u``.
+
     Attributes
     ----------
+    xp : namespace
+        Array namespace of the data.
     Phi : LinearOperator of shape (N_eff, n_tot)
         FIR regressor (FFT matvecs).
-    y : ndarray of shape (N_eff,)
+    y : array of shape (N_eff,)
         Outputs used in the likelihood.
     N, n : int
         ``N_eff`` and ``n_tot = m * order``.
@@ -68,7 +79,7 @@ class FIRProblem:
         ``||y - Phi g_LS||^2``.
     fit2 : float
         ``||Phi g_LS||^2``.
-    Phty : ndarray of shape (n_tot,)
+    Phty : array of shape (n_tot,)
         ``Phi^T y``.
     """
 
@@ -80,10 +91,12 @@ class FIRProblem:
         u2, y_full = check_data(u, y, order, delay=delay, initial=initial)
         self.order, self.delay, self.initial = order, delay, initial
         self.num_inputs = int(u2.shape[1])
+        self.xp = xp = array_namespace(u2)
         base = get_kernel(kernel)
         self.kernel = base if self.num_inputs == 1 else BlockDiagonalKernel(base, self.num_inputs)
         self.Phi = fir_regressor(u2, order, delay=delay, initial=initial)
-        self.y = np.ascontiguousarray(y_full[self.Phi.rows], dtype=np.float64)
+        first = self.Phi.first
+        self.y = np.ascontiguousarray(y_full[first:], dtype=np.float64) if is_numpy(xp) else y_full[first:]
         self.N, self.n = int(self.Phi.shape[0]), int(self.Phi.shape[1])
         if self.N <= self.n:
             raise ValueError(
@@ -95,10 +108,11 @@ class FIRProblem:
         g = self._ls_cg() if self.n > LS_CG_MIN_N else self._ls_r_factor()
         if g is None:
             g = ls_fir(u2, y_full, order, delay=delay, initial=initial).g
-        self.g_ls = np.asarray(g, dtype=np.float64).reshape(-1)
+        self.g_ls = xp.reshape(g, (-1,))
         resid = self.y - self.Phi.matvec(self.g_ls)
         self.ls_residual2 = float(resid @ resid)
-        self.fit2 = float(np.sum((self.y - resid) ** 2))
+        fit = self.y - resid
+        self.fit2 = float(fit @ fit)
 
     def _ls_r_factor(self):
         """Least squares ``g = R1^{-1} w`` from the thin QR of ``[Phi y]`` (which the exact evaluators reuse).
@@ -110,10 +124,10 @@ class FIRProblem:
         if self.N * self.n > LS_DENSE_MAX:
             return None
         rf = self.r_factor
-        d = np.abs(np.diag(rf.R1))
-        if d.size == 0 or not d.min() > 1e-10 * d.max():
+        d = self.xp.abs(diagonal(rf.R1))
+        if d.shape[0] == 0 or not float(self.xp.min(d)) > 1e-10 * float(self.xp.max(d)):
             return None
-        return sla.solve_triangular(rf.R1, rf.w, check_finite=False)
+        return solve_triangular(rf.R1, rf.w, lower=False)
 
     def _ls_cg(self):
         """Least squares by Jacobi-preconditioned CG on ``M g = Phi^T y`` (large ``n``).
@@ -127,12 +141,13 @@ class FIRProblem:
         from ..operators import Dense, Diagonal
 
         M = self.gram
-        b = np.asarray(self.Phi.rmatvec(self.y))
+        b = self.Phi.rmatvec(self.y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = cg(Dense(M, symmetric=True), b, rtol=1e-13, maxiter=400, M=Diagonal(1.0 / np.diag(M)))
-        x = np.asarray(res.x)
-        ok = np.linalg.norm(M @ x - b) <= 1e-12 * np.linalg.norm(b)
+            res = cg(Dense(M, symmetric=True), b, rtol=1e-13, maxiter=400, M=Diagonal(1.0 / diagonal(M)))
+        x = res.x
+        r = M @ x - b
+        ok = float(r @ r) <= 1e-24 * float(b @ b)
         return x if ok else None
 
     @property
@@ -145,36 +160,42 @@ class FIRProblem:
         return self.ls_residual2 / (self.N - self.n)
 
     @cached_property
-    def gram(self) -> np.ndarray:
-        """``M = Phi^T Phi`` of shape ``(n_tot, n_tot)`` (autocorrelation + boundary corrections)."""
-        return np.asarray(self.Phi.gram(), dtype=np.float64)
+    def gram(self):
+        """``M = Phi^T Phi`` of shape ``(n_tot, n_tot)`` (autocorrelation + boundary corrections), namespace ``xp``."""
+        M = self.Phi.gram()
+        return np.asarray(M, dtype=np.float64) if is_numpy(self.xp) else M
 
     @cached_property
-    def dense_regressor(self) -> np.ndarray:
-        """Dense ``Phi`` of shape ``(N, n_tot)`` (small problems only)."""
-        return np.asarray(self.Phi.dense(), dtype=np.float64)
+    def dense_regressor(self):
+        """Dense ``Phi`` of shape ``(N, n_tot)`` (small problems only), namespace ``xp``."""
+        P = self.Phi.dense()
+        return np.asarray(P, dtype=np.float64) if is_numpy(self.xp) else P
 
     def _kernel_column_blocks(self, params):
         """Yield ``(start, stop, Kbar[:, start:stop])`` in blocks of at most ~4e6 entries."""
-        n = self.n
+        n, xp = self.n, self.xp
         step = max(1, min(n, 4_000_000 // max(n, 1)))
         for start in range(0, n, step):
             stop = min(n, start + step)
-            E = np.zeros((n, stop - start))
-            E[np.arange(start, stop), np.arange(stop - start)] = 1.0
-            yield start, stop, np.asarray(self.kernel.matmat(n, params, E))
+            if is_numpy(xp):
+                E = np.zeros((n, stop - start))
+                E[np.arange(start, stop), np.arange(stop - start)] = 1.0
+            else:
+                E = xp.eye(n, stop - start, k=-start, dtype=xp.float64)
+            yield start, stop, self.kernel.matmat(n, params, E)
 
     def kernel_trace_gram(self, params) -> float:
         """``tr(Kbar M) = tr(Phi Kbar Phi^T)``, exact, from column blocks of ``Kbar``."""
-        M = self.gram
-        return float(sum(np.sum(M[:, a:b] * KE) for a, b, KE in self._kernel_column_blocks(params)))
+        M, xp = self.gram, self.xp
+        return float(sum(float(xp.sum(M[:, a:b] * KE)) for a, b, KE in self._kernel_column_blocks(params)))
 
     @cached_property
     def gram_prefix(self) -> np.ndarray:
         """``S_k = sum_{i, j <= k} M_ij`` of shape ``(n_tot,)``: ``diag(U^T M U)`` for the ones matrix ``U``.
 
         With it ``diag(L^T M L) = D * S`` for the TC square root ``L = U D^{1/2}``
-        at any ``beta`` in ``O(n)`` (used by the truncated dual formulation).
+        at any ``beta`` in ``O(n)`` (used by the truncated dual formulation).  A host NumPy array
+        whatever the namespace (``O(n)``; the tuning loop reads it per shape).
         """
         return ones_gram_diagonal(self.gram)
 
@@ -203,16 +224,27 @@ class FIRProblem:
         return self._r_factor_from_gram()
 
     def _r_factor_from_gram(self) -> RFactor | None:
+        xp = self.xp
+        if is_numpy(xp):
+            try:
+                R = sla.cholesky(self.gram, lower=False, check_finite=False)
+            except np.linalg.LinAlgError:
+                return None
+            rcond, info = sla.lapack.dtrcon(R, norm="1")
+            if info != 0 or not rcond * R_CHOL_MAX_COND >= 1.0:
+                return None
+            w = sla.solve_triangular(R, np.asarray(self.Phty, dtype=np.float64), trans="T", check_finite=False)
+            resid = self.y - np.asarray(self.Phi.matvec(sla.solve_triangular(R, w, check_finite=False)))
+            return RFactor(R, w, float(np.sqrt(resid @ resid)))
         try:
-            R = sla.cholesky(self.gram, lower=False, check_finite=False)
-        except np.linalg.LinAlgError:
+            R = cholesky(self.gram, lower=False)
+        except Exception:  # noqa: BLE001 - each library raises its own LinAlgError
             return None
-        rcond, info = sla.lapack.dtrcon(R, norm="1")
-        if info != 0 or not rcond * R_CHOL_MAX_COND >= 1.0:
+        if not bool(xp.all(xp.isfinite(R))) or not triangular_rcond(R) * R_CHOL_MAX_COND >= 1.0:
             return None
-        w = sla.solve_triangular(R, np.asarray(self.Phty, dtype=np.float64), trans="T", check_finite=False)
-        resid = self.y - np.asarray(self.Phi.matvec(sla.solve_triangular(R, w, check_finite=False)))
-        return RFactor(R, w, float(np.sqrt(resid @ resid)))
+        w = solve_triangular(R, self.Phty, lower=False, trans=True)
+        resid = self.y - self.Phi.matvec(solve_triangular(R, w, lower=False))
+        return RFactor(R, w, math.sqrt(float(resid @ resid)))
 
     def compute_r_factor(self, chunk_rows: int | None = None) -> RFactor:
         """Thin QR of ``[Phi y]`` by a tall-skinny QR over row chunks of ``Phi`` (memory ``O(chunk * n)``).
@@ -227,23 +259,36 @@ class FIRProblem:
         RFactor
             ``R1`` (``n x n``, upper triangular), ``w = Q1^T y`` and ``||y - Phi g_LS||``.
         """
-        n = self.n
+        n, xp = self.n, self.xp
 
         def rows(start, stop):
-            return np.concatenate([self.regressor_rows(start, stop), self.y[start:stop, None]], axis=1)
+            return xp.concat([self.regressor_rows(start, stop), self.y[start:stop, None]], axis=1)
 
         R = tsqr_r(rows, self.N, n + 1, chunk_rows)
-        return RFactor(np.ascontiguousarray(R[:n, :n]), R[:n, n].copy(), abs(float(R[n, n])))
+        if is_numpy(xp):
+            return RFactor(np.ascontiguousarray(R[:n, :n]), R[:n, n].copy(), abs(float(R[n, n])))
+        return RFactor(R[:n, :n], R[:n, n], abs(float(R[n, n])))
 
-    def regressor_rows(self, start: int, stop: int) -> np.ndarray:
-        """Dense rows ``start:stop`` of ``Phi`` (for the chunked QR of the Chen–Ljung method)."""
+    def regressor_rows(self, start: int, stop: int):
+        """Dense rows ``start:stop`` of ``Phi`` (for the chunked QR of the Chen–Ljung method), namespace ``xp``."""
+        xp = self.xp
         t = np.asarray(self.Phi.rows)[start:stop]
         lags = t[:, None] - self.delay - np.arange(self.order)[None, :]
-        blocks = []
-        for j in range(self.num_inputs):
-            col = self.u[:, j]
-            blocks.append(np.where(lags >= 0, col[np.clip(lags, 0, None)], 0.0))
-        return np.concatenate(blocks, axis=1)
+        if is_numpy(xp):
+            blocks = []
+            for j in range(self.num_inputs):
+                col = self.u[:, j]
+                blocks.append(np.where(lags >= 0, col[np.clip(lags, 0, None)], 0.0))
+            return np.concatenate(blocks, axis=1)
+        # the same gather on the device (indices built there too)
+        first = self.Phi.first
+        t_d = xp.arange(first + start, first + start + t.shape[0])
+        lags_d = t_d[:, None] - self.delay - xp.arange(self.order)[None, :]
+        mask = lags_d >= 0
+        idx = xp.reshape(xp.where(mask, lags_d, 0), (-1,))
+        shape = tuple(lags_d.shape)
+        blocks = [xp.where(mask, xp.reshape(xp.take(self.u[:, j], idx), shape), 0.0) for j in range(self.num_inputs)]
+        return xp.concat(blocks, axis=1)
 
     def shape_params(self, hyperparameters: dict) -> dict:
         """The kernel's shape parameters from a hyperparameter dict (``c`` removed), validated."""

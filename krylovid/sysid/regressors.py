@@ -13,10 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sla
 from scipy.fft import next_fast_len
 
 from .._validation import check_array, check_int
-from ..backend import Array, array_namespace, asarray, irfft, rfft, to_numpy
+from ..backend import (
+    Array,
+    array_namespace,
+    asarray,
+    cholesky,
+    diagonal,
+    eigh,
+    irfft,
+    is_numpy,
+    qr,
+    rfft,
+    solve_triangular,
+    to_numpy,
+)
 from ..operators import LinearOperator
 
 __all__ = ["FIRRegressor", "fir_regressor", "LSResult", "ls_fir"]
@@ -92,8 +106,15 @@ class FIRRegressor(LinearOperator):
 
     def dense(self):
         """``Phi`` as a dense ``(N_eff, m * order)`` array, built by indexing (small sizes)."""
+        xp, N, n = self.xp, self.num_samples, self.order
+        if not is_numpy(xp):  # gather on the device: the data never leave it
+            lags = xp.arange(self.first, N)[:, None] - xp.arange(n)[None, :]
+            mask = lags >= 0
+            idx = xp.reshape(xp.where(mask, lags, 0), (-1,))
+            shape = tuple(lags.shape)
+            cols = [xp.where(mask, xp.reshape(xp.take(self._w[:, i], idx), shape), 0.0) for i in range(self.num_inputs)]
+            return xp.concat(cols, axis=1)
         w = to_numpy(self._w)
-        N, n = self.num_samples, self.order
         idx = np.arange(N)[:, None] - np.arange(n)[None, :]
         blocks = [np.where(idx >= 0, w[np.clip(idx, 0, None), i], 0.0) for i in range(self.num_inputs)]
         return asarray(np.concatenate(blocks, axis=1)[self.first :, :], self.xp, dtype=self.xp.float64)
@@ -288,16 +309,58 @@ def ls_fir(u, y, order: int, delay: int = 1, initial: str = "zero", *, method: s
 
 
 def _ls_qr(Phi: FIRRegressor, y_eff):
-    import scipy.linalg as sla
-
+    xp = Phi.xp
+    if not is_numpy(xp):
+        return _ls_qr_device(Phi, y_eff)
     A, b = to_numpy(Phi.dense()), to_numpy(y_eff)
     g, _, rank, _ = sla.lstsq(A, b, lapack_driver="gelsy", check_finite=False)
     return asarray(g, Phi.xp, dtype=Phi.xp.float64), bool(rank < A.shape[1])
 
 
-def _ls_normal(Phi: FIRRegressor, y_eff):
-    import scipy.linalg as sla
+def _ls_qr_device(Phi: FIRRegressor, y_eff):
+    """``_ls_qr`` in a non-NumPy namespace: thin QR of the dense ``Phi`` on the device (the data stay there);
+    a numerically rank-deficient ``R`` falls back to the minimum-norm normal-equations solve."""
+    xp = Phi.xp
+    Q, R = qr(Phi.dense())
+    d = xp.abs(diagonal(R))
+    if not float(xp.min(d)) > 1e-12 * float(xp.max(d)) * R.shape[0]:
+        return _ls_normal(Phi, y_eff)
+    return solve_triangular(R, xp.matmul(xp.permute_dims(Q, (1, 0)), y_eff), lower=False), False
 
+
+def _ls_normal_device(Phi: FIRRegressor, y_eff):
+    """``_ls_normal`` in a non-NumPy namespace: Gram, Cholesky (or eigh) and the refinement on the device."""
+    xp = Phi.xp
+    M = Phi.gram()
+    deficient = False
+    try:
+        C = cholesky(M, lower=True)
+        if not bool(xp.all(xp.isfinite(C))):
+            raise np.linalg.LinAlgError
+    except Exception:  # noqa: BLE001 - each library raises its own LinAlgError
+        C, deficient = None, True
+    if C is not None:
+
+        def solve(b):
+            return solve_triangular(C, solve_triangular(C, b, lower=True), lower=True, trans=True)
+
+    else:
+        w, V = eigh(M)
+        keep = w > w[-1] * M.shape[0] * float(np.finfo(float).eps)
+        inv = xp.where(keep, 1.0 / xp.where(keep, w, 1.0), 0.0)
+
+        def solve(b):
+            return V @ ((xp.permute_dims(V, (1, 0)) @ b) * inv)
+
+    g = solve(Phi.rmatvec(y_eff))
+    for _ in range(2):
+        g = g + solve(Phi.rmatvec(y_eff - Phi.matvec(g)))
+    return g, deficient
+
+
+def _ls_normal(Phi: FIRRegressor, y_eff):
+    if not is_numpy(Phi.xp):
+        return _ls_normal_device(Phi, y_eff)
     M = to_numpy(Phi.gram())
     try:
         factor = sla.cho_factor(M, lower=True, check_finite=False)

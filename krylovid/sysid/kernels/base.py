@@ -106,6 +106,10 @@ def ones_gram_diagonal(M) -> np.ndarray:
     >>> ones_gram_diagonal(np.array([[1.0, 2.0], [2.0, 3.0]])).tolist()
     [1.0, 8.0]
     """
+    xp = array_namespace(M)
+    if not is_numpy(xp):  # on the device: one O(n^2) reduction, only the length-n result comes to the host
+        below_d = xp.sum(xp.tril(M, k=-1), axis=1)
+        return np.cumsum(2.0 * to_numpy(below_d) + to_numpy(xp.linalg.diagonal(M)))
     M = np.asarray(M, dtype=np.float64)
     below = np.array([M[k, :k].sum() for k in range(M.shape[0])])
     return np.cumsum(2.0 * below + np.diag(M))

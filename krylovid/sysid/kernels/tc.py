@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ...backend import numpy_namespace, to_numpy
+from ...backend import diagonal, numpy_namespace, to_numpy
 from .base import _BETA_GRID, Kernel, _cumsum, _geom_sum, _index, _pow, _rcumsum, ones_gram_diagonal
 
 __all__ = ["TCKernel", "HFKernel", "DIKernel"]
@@ -150,7 +150,8 @@ class DIKernel(Kernel):
         return to_numpy(self._diag(n, p, numpy_namespace()))
 
     def _sqrt_gram_diagonal(self, n, p, M, ones_prefix):
-        return to_numpy(self._diag(n, p, numpy_namespace())) * np.diag(M)
+        diag_m = np.diag(M) if isinstance(M, np.ndarray) else to_numpy(diagonal(M))
+        return to_numpy(self._diag(n, p, numpy_namespace())) * diag_m
 
     def _trace(self, n, p):
         return _geom_sum(p["beta"], n)
