@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import array_namespace, is_numpy
 from ..operators import LinearOperator
 from .kernels.base import tail_index as truncation_index
 
@@ -60,11 +61,11 @@ class PrimalOperator(LinearOperator):
 
     def __init__(self, problem, params):
         self.problem, self.params = problem, params
-        super().__init__((problem.N, problem.N), symmetric=True)
+        super().__init__((problem.N, problem.N), xp=problem.xp, symmetric=True)
 
     def _matmat(self, X):
         p = self.problem
-        return p.Phi.matmat(np.asarray(p.kernel.matmat(p.n, self.params, p.Phi.rmatmat(X))))
+        return p.Phi.matmat(p.kernel.matmat(p.n, self.params, p.Phi.rmatmat(X)))
 
 
 class DualOperator(LinearOperator):
@@ -99,20 +100,25 @@ class DualOperator(LinearOperator):
         self.problem, self.params = problem, params
         n = problem.n
         self.k = n if k is None else int(k)
-        self.M = problem.gram if self.k == n else np.ascontiguousarray(problem.gram[: self.k, : self.k])
-        super().__init__((self.k, self.k), symmetric=True)
+        xp = problem.xp
+        M = problem.gram
+        self.M = (
+            M
+            if self.k == n
+            else (M[: self.k, : self.k] if not is_numpy(xp) else np.ascontiguousarray(M[: self.k, : self.k]))
+        )
+        super().__init__((self.k, self.k), xp=xp, symmetric=True)
 
     def _pad(self, X):
         if self.k == self.problem.n:
             return X
-        out = np.zeros((self.problem.n, X.shape[1]))
-        out[: self.k] = X
-        return out
+        xp = self.xp
+        return xp.concat([X, xp.zeros((self.problem.n - self.k, X.shape[1]), dtype=X.dtype)], axis=0)
 
     def _matmat(self, X):
         ker, n, p, k = self.problem.kernel, self.problem.n, self.params, self.k
-        LX = np.asarray(ker.sqrt_matmat(n, p, self._pad(X)))[:k]
-        return np.asarray(ker.sqrt_rmatmat(n, p, self._pad(self.M @ LX)))[:k]
+        LX = ker.sqrt_matmat(n, p, self._pad(X))[:k, :]
+        return ker.sqrt_rmatmat(n, p, self._pad(self.M @ LX))[:k, :]
 
 
 class RDualOperator(LinearOperator):
@@ -157,19 +163,23 @@ class RDualOperator(LinearOperator):
         n = R1.shape[0]
         self.n, self.kernel, self.params = n, kernel, params
         self.k = n if k is None else int(k)
-        self.R1 = R1 if self.k == n else np.ascontiguousarray(R1[: self.k, : self.k])
-        super().__init__((self.k, self.k), symmetric=True)
+        xp = array_namespace(R1)
+        if self.k == n:
+            self.R1 = R1
+        else:
+            self.R1 = np.ascontiguousarray(R1[: self.k, : self.k]) if is_numpy(xp) else R1[: self.k, : self.k]
+        self.R1t = self.R1.T if is_numpy(xp) else xp.permute_dims(self.R1, (1, 0))
+        super().__init__((self.k, self.k), xp=xp, symmetric=True)
 
     def _matmat(self, X):
         ker, n, k, p = self.kernel, self.n, self.k, self.params
-        V = self.R1.T @ X
+        V = self.R1t @ X
         if k == n:
-            return self.R1 @ np.asarray(ker.matmat(n, p, V))
-        pad = np.zeros((n, X.shape[1]))
-        pad[:k] = V
-        pad[:k] = np.asarray(ker.sqrt_rmatmat(n, p, pad))[:k]
-        pad[k:] = 0.0
-        return self.R1 @ np.asarray(ker.sqrt_matmat(n, p, pad))[:k]
+            return self.R1 @ ker.matmat(n, p, V)
+        xp = self.xp
+        zeros = xp.zeros((n - k, X.shape[1]), dtype=X.dtype)
+        top = ker.sqrt_rmatmat(n, p, xp.concat([V, zeros], axis=0))[:k, :]
+        return self.R1 @ ker.sqrt_matmat(n, p, xp.concat([top, zeros], axis=0))[:k, :]
 
 
 @dataclass(frozen=True)
@@ -216,12 +226,17 @@ def tsqr_r(rows, num_rows: int, num_cols: int, chunk_rows: int | None = None) ->
     True
     """
     chunk = int(chunk_rows or max(4 * num_cols, 2048))
-    R = None
+    R, xp = None, None
     for start in range(0, num_rows, chunk):
         block = rows(start, min(num_rows, start + chunk))
-        R = np.linalg.qr(block if R is None else np.concatenate([R, block], axis=0), mode="r")
+        if xp is None:
+            xp = array_namespace(block)
+        if is_numpy(xp):
+            R = np.linalg.qr(block if R is None else np.concatenate([R, block], axis=0), mode="r")
+        else:  # the array API has only the reduced mode: its R is the same factor
+            R = xp.linalg.qr(block if R is None else xp.concat([R, block], axis=0), mode="reduced")[1]
     if R.shape[0] < num_cols:
-        R = np.vstack([R, np.zeros((num_cols - R.shape[0], num_cols))])
+        R = xp.concat([R, xp.zeros((num_cols - R.shape[0], num_cols), dtype=R.dtype)], axis=0)
     return R
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import array_namespace, asarray, is_numpy
 from ..krylov.cg import cg
 from ..operators import LinearOperator
 from .augmented import AugmentedKrylov
@@ -30,13 +31,18 @@ class Posterior:
 
     Attributes
     ----------
-    mean : ndarray of shape (n_tot,)
+    mean : array of shape (n_tot,)
         ``Kbar Phi^T (A + lam I)^{-1} y`` (independent of ``c`` at fixed ``lam``).
-    variance_over_c : ndarray of shape (n_tot,)
+    variance_over_c : array of shape (n_tot,)
         ``diag(Kbar - Kbar Phi^T (A + lam I)^{-1} Phi Kbar)``; times ``c`` it is
         the posterior variance.
     exact : bool
         False when the variance comes from the Krylov projection.
+
+    Notes
+    -----
+    ``mean`` and ``variance_over_c`` live in the namespace of the data (on the
+    device for CuPy input); :class:`~krylovid.sysid.KernelFIR` copies them to the host.
     """
 
     mean: np.ndarray
@@ -83,31 +89,37 @@ def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = No
     """
     p = problem
     if est is None:
-        z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
+        z = p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None])[:, 0]
         est = AugmentedKrylov(DualOperator(p, params), z, trace=p.kernel_trace_gram(params), block_size=8, rng=0)
         est.extend_to(min(p.n, 200))
     G, z, k = est.A, est.b, est.D  # the (possibly leading-block) dual operator and vector
-    Q, theta, S = est.basis()
-    QS = Q @ S
+    Q, theta, S = est.basis()  # Q on the device, the small theta and S on the host
+    xp = array_namespace(Q)
+    QS = Q @ asarray(S, xp, dtype=Q.dtype)
     res = cg(
         G, z, x0=est.solve(lam), rtol=rtol, atol=0.0, maxiter=max(200, k), M=_DeflatedInverse(QS, theta, lam), shift=lam
     )
-    pad = np.zeros((p.n, QS.shape[1] + 1))
-    pad[:k, 0], pad[:k, 1:] = np.asarray(res.x), QS
-    LX = np.asarray(p.kernel.sqrt_matmat(p.n, params, pad))
+    pad = xp.concat([res.x[:, None], QS], axis=1)
+    if k < p.n:
+        pad = xp.concat([pad, xp.zeros((p.n - k, pad.shape[1]), dtype=pad.dtype)], axis=0)
+    LX = p.kernel.sqrt_matmat(p.n, params, pad)
     mean, LQS = LX[:, 0], LX[:, 1:]
-    diagK = p.kernel.diagonal(p.n, params)
-    var = lam * np.sum(LQS**2 / (theta + lam)[None, :], axis=1) + diagK - np.sum(LQS**2, axis=1)
-    return Posterior(mean, np.maximum(var, 0.0), exact=bool(est.invariant and k == p.n))
+    diagK = asarray(p.kernel.diagonal(p.n, params), xp, dtype=LX.dtype)
+    inv = asarray(1.0 / (theta + lam), xp, dtype=LX.dtype)
+    LQS2 = LQS**2
+    var = lam * xp.sum(LQS2 * inv[None, :], axis=1) + diagK - xp.sum(LQS2, axis=1)
+    return Posterior(mean, xp.clip(var, min=0.0), exact=bool(est.invariant and k == p.n))
 
 
 class _DeflatedInverse(LinearOperator):
     """``V (Theta + lam)^{-1} V^T + (I - V V^T) / lam``: the Krylov-spectral preconditioner."""
 
     def __init__(self, V, theta, lam):
-        self.V, self.w, self.lam = V, 1.0 / (theta + lam), lam
-        super().__init__((V.shape[0], V.shape[0]), symmetric=True)
+        xp = array_namespace(V)
+        self.V, self.w, self.lam = V, asarray(1.0 / (theta + lam), xp, dtype=V.dtype), lam
+        self.Vt = V.T if is_numpy(xp) else xp.permute_dims(V, (1, 0))
+        super().__init__((V.shape[0], V.shape[0]), xp=xp, symmetric=True)
 
     def _matmat(self, X):
-        C = self.V.T @ X
+        C = self.Vt @ X
         return self.V @ (C * self.w[:, None]) + (X - self.V @ C) / self.lam

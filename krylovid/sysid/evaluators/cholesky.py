@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from ...backend import cholesky, diagonal, is_numpy, solve_triangular
 from ..augmented import ShiftBounds
 from .base import Posterior, ShiftState, exact_bounds
 
@@ -49,14 +50,25 @@ class _CholeskyState(ShiftState):
 
     def __init__(self, ev, params):
         p = ev.problem
-        self.K = np.asarray(p.kernel.dense(p.n, params), dtype=np.float64)
+        self.xp = xp = p.xp
+        self.K = (
+            np.asarray(p.kernel.dense(p.n, params), dtype=np.float64)
+            if is_numpy(xp)
+            else p.kernel.dense(p.n, params, xp=xp)
+        )
         self.Phi, self.y = ev.Phi, p.y
         PK = self.Phi @ self.K
         self.PK = PK
-        self.A = PK @ self.Phi.T
-        self.A = (self.A + self.A.T) / 2
+        self.A = PK @ _t(xp, self.Phi)
+        self.A = (self.A + _t(xp, self.A)) / 2
 
     def _factor(self, lam):
+        xp = self.xp
+        if not is_numpy(xp):
+            C = cholesky(self.A + float(lam) * xp.eye(self.A.shape[0], dtype=self.A.dtype), lower=True)
+            if not bool(xp.all(xp.isfinite(C))):  # CuPy returns NaN instead of raising
+                raise np.linalg.LinAlgError("matrix is not positive definite")
+            return C, True
         S = self.A.copy()
         S[np.diag_indices_from(S)] += lam
         return sla.cho_factor(S, lower=True, check_finite=False)
@@ -64,17 +76,32 @@ class _CholeskyState(ShiftState):
     def bounds(self, lam) -> ShiftBounds:
         lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
         q, l = np.empty_like(lam), np.empty_like(lam)
+        xp = self.xp
         for i, s in enumerate(lam):
             C, low = self._factor(s)
-            w = sla.solve_triangular(C, self.y, lower=True, check_finite=False)
-            q[i] = w @ w
-            l[i] = 2.0 * np.sum(np.log(np.diag(C)))
+            if is_numpy(xp):
+                w = sla.solve_triangular(C, self.y, lower=True, check_finite=False)
+            else:
+                w = solve_triangular(C, self.y, lower=True)
+            q[i] = float(w @ w)
+            l[i] = 2.0 * float(xp.sum(xp.log(diagonal(C))))
         return exact_bounds(lam, q, l)
 
     def posterior(self, lam) -> Posterior:
+        xp = self.xp
         cf = self._factor(lam)
-        alpha = sla.cho_solve(cf, self.y, check_finite=False)
-        mean = self.PK.T @ alpha
-        W = sla.solve_triangular(cf[0], self.PK, lower=True, check_finite=False)
-        var = np.diag(self.K) - np.sum(W * W, axis=0)
-        return Posterior(mean, np.maximum(var, 0.0))
+        if is_numpy(xp):
+            alpha = sla.cho_solve(cf, self.y, check_finite=False)
+            W = sla.solve_triangular(cf[0], self.PK, lower=True, check_finite=False)
+        else:
+            C = cf[0]
+            alpha = solve_triangular(C, solve_triangular(C, self.y, lower=True), lower=True, trans=True)
+            W = solve_triangular(C, self.PK, lower=True)
+        mean = _t(xp, self.PK) @ alpha
+        var = diagonal(self.K) - xp.sum(W * W, axis=0)
+        return Posterior(mean, xp.clip(var, min=0.0))
+
+
+def _t(xp, A):
+    """Transpose (a view for NumPy)."""
+    return A.T if is_numpy(xp) else xp.permute_dims(A, (1, 0))

@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 
-from ...backend import default_rng
+from ...backend import asarray, default_rng
 from ..augmented import AugmentedKrylov, ShiftBounds
 from ..gram import DualOperator, PrimalOperator, RDualOperator, choose_formulation
 from ..posterior import Posterior, dual_posterior
@@ -104,7 +104,8 @@ class KrylovEvaluator:
         self.rounding, self.deflation_tol = rounding, deflation_tol
         D = problem.n if self.formulation != "primal" else problem.N
         s = int(min(block_size, max(D - 1, 0)))
-        self.Omega = default_rng(random_state).standard_normal((D, s))
+        # drawn on the host and moved to the data's namespace: the same Omega on every backend
+        self.Omega = asarray(default_rng(random_state).standard_normal((D, s)), problem.xp, dtype=problem.xp.float64)
         self.max_dim = max_dim
         self.truncate = bool(truncate)
 
@@ -142,13 +143,13 @@ class _KrylovState(ShiftState):
                 self.w_rest2 = float(rf.w[self.k :] @ rf.w[self.k :])
                 self.resid2 = rf.residual_norm**2
             else:
-                z = np.asarray(p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None]))[:, 0]
+                z = p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None])[:, 0]
                 op, b = DualOperator(p, params, self.k), z[: self.k]
         else:
             self.trace = p.kernel_trace_gram(params)
             op, b = PrimalOperator(p, params), p.y
         trace = self.trace - self.tail_trace
-        self.Omega = ev.Omega[: self.k] if self.dual else ev.Omega
+        self.Omega = ev.Omega[: self.k, :] if self.dual else ev.Omega
         # the n x n duals grow to their full dimension when needed: keep (almost) every direction
         tol = ev.deflation_tol if ev.deflation_tol is not None else (DUAL_DEFLATION_TOL if self.dual else None)
         self.est = AugmentedKrylov(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg as sla
 
+from ...backend import diagonal, is_numpy, solve_triangular
 from ..augmented import ShiftBounds
 from .base import Posterior, ShiftState, exact_bounds
 
@@ -53,32 +56,50 @@ class _QRState(ShiftState):
 
     def __init__(self, ev, params):
         p = ev.problem
-        self.n, self.N = p.n, p.N
-        self.L = np.asarray(p.kernel.sqrt(p.n, params), dtype=np.float64)
+        self.n, self.N, self.xp = p.n, p.N, p.xp
+        if is_numpy(self.xp):
+            self.L = np.asarray(p.kernel.sqrt(p.n, params), dtype=np.float64)
+        else:  # built on the device by the kernel's square-root products
+            self.L = p.kernel.sqrt_matmat(p.n, params, self.xp.eye(p.n, dtype=self.xp.float64))
         self.R1L = ev.R1 @ self.L
         self.R2, self.r = ev.R2, ev.r
 
     def _factor(self, lam):
-        n = self.n
-        stack = np.zeros((2 * n + 1, n + 1))
-        stack[:n, :n] = self.R1L
-        stack[:n, n] = self.R2
-        stack[n, n] = self.r
-        stack[n + 1 :, :n] = np.sqrt(lam) * np.eye(n)
-        R = np.linalg.qr(stack, mode="r")
-        return R[:n, :n], R[:n, n], R[n, n]
+        n, xp = self.n, self.xp
+        if is_numpy(xp):
+            stack = np.zeros((2 * n + 1, n + 1))
+            stack[:n, :n] = self.R1L
+            stack[:n, n] = self.R2
+            stack[n, n] = self.r
+            stack[n + 1 :, :n] = np.sqrt(lam) * np.eye(n)
+            R = np.linalg.qr(stack, mode="r")
+        else:
+            f64 = xp.float64
+            top = xp.concat([self.R1L, self.R2[:, None]], axis=1)
+            mid = xp.concat([xp.zeros((1, n), dtype=f64), xp.full((1, 1), self.r, dtype=f64)], axis=1)
+            low = xp.concat([math.sqrt(lam) * xp.eye(n, dtype=f64), xp.zeros((n, 1), dtype=f64)], axis=1)
+            R = xp.linalg.qr(xp.concat([top, mid, low], axis=0), mode="reduced")[1]
+        return R[:n, :n], R[:n, n], float(R[n, n])
 
     def bounds(self, lam) -> ShiftBounds:
         lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
         q, l = np.empty_like(lam), np.empty_like(lam)
+        xp = self.xp
         for i, s in enumerate(lam):
             R3, _, R5 = self._factor(s)
             q[i] = R5**2 / s
-            l[i] = 2.0 * np.sum(np.log(np.abs(np.diag(R3)))) + (self.N - self.n) * np.log(s)
+            l[i] = 2.0 * float(xp.sum(xp.log(xp.abs(diagonal(R3))))) + (self.N - self.n) * np.log(s)
         return exact_bounds(lam, q, l)
 
     def posterior(self, lam) -> Posterior:
         R3, R4, _ = self._factor(lam)
-        mean = self.L @ sla.solve_triangular(R3, R4, lower=False, check_finite=False)
-        LRinv = sla.solve_triangular(R3, self.L.T, lower=False, trans=1, check_finite=False).T
-        return Posterior(mean, lam * np.sum(LRinv * LRinv, axis=1))
+        xp = self.xp
+        if is_numpy(xp):
+            mean = self.L @ sla.solve_triangular(R3, R4, lower=False, check_finite=False)
+            LRinv = sla.solve_triangular(R3, self.L.T, lower=False, trans=1, check_finite=False).T
+        else:
+            mean = self.L @ solve_triangular(R3, R4, lower=False)
+            LRinv = xp.permute_dims(
+                solve_triangular(R3, xp.permute_dims(self.L, (1, 0)), lower=False, trans=True), (1, 0)
+            )
+        return Posterior(mean, lam * xp.sum(LRinv * LRinv, axis=1))
