@@ -13,7 +13,9 @@ shift ``lam > 0``, in ``O(n)`` and without cancellation:
 ``R1`` never squares the data's condition number (the Gram matrix
 ``Phi^T Phi`` is not formed), and singular values of ``B`` are accurate to
 ``eps ||B||`` in absolute terms, so the small eigenvalues that low-pass inputs
-create are kept.
+create are kept.  Per shape only ``s`` and ``c`` are computed, by the
+bidiagonal route of :mod:`.bidiag` (no singular vectors: about the cost of the
+singular values alone); the posterior at the optimum takes one SVD with vectors.
 
 **Truncation** (kernels with an upper-triangular square root and a cheap
 Gram diagonal, i.e. TC and DI): the leading ``k`` columns of ``B`` are
@@ -33,6 +35,7 @@ import scipy.linalg as sla
 from ..augmented import ShiftBounds
 from ..gram import truncation_index
 from .base import Posterior, ShiftState
+from .bidiag import projected_svd
 
 __all__ = ["SpectralEvaluator"]
 
@@ -53,7 +56,12 @@ class SpectralEvaluator:
     trunc_rtol : float
         Relative trace left out by the first truncation.
     driver : {"gesdd", "gesvd"}
-        LAPACK SVD driver.
+        LAPACK SVD driver of the posterior's SVD (with vectors, once at the optimum).
+    projection : {"auto", "bidiagonal", "svd"}
+        How each shape gets ``s`` and ``c = U^T w`` (:func:`~.bidiag.projected_svd`):
+        ``"auto"`` takes the bidiagonal route without singular vectors where
+        LAPACK allows (about half the cost of an SVD with vectors), ``"svd"``
+        the full SVD.
 
     Examples
     --------
@@ -70,9 +78,20 @@ class SpectralEvaluator:
 
     method = "spectral"
 
-    def __init__(self, problem, *, truncate: bool = True, trunc_rtol: float = 1e-16, driver: str = "gesdd"):
+    def __init__(
+        self,
+        problem,
+        *,
+        truncate: bool = True,
+        trunc_rtol: float = 1e-16,
+        driver: str = "gesdd",
+        projection: str = "auto",
+    ):
         if driver not in ("gesdd", "gesvd"):
             raise ValueError(f"driver must be 'gesdd' or 'gesvd', got {driver!r}")
+        if projection not in ("auto", "bidiagonal", "svd"):
+            raise ValueError(f"projection must be 'auto', 'bidiagonal' or 'svd', got {projection!r}")
+        self.projection = projection
         self.problem = problem
         self.truncate = bool(truncate)
         self.trunc_rtol = float(trunc_rtol)
@@ -105,8 +124,8 @@ class _SpectralState(ShiftState):
     def exact(self) -> bool:
         return self.k == self.n
 
-    def _factor(self, k: int) -> None:
-        """SVD of the leading ``k x k`` block of ``B = R1 L`` (the whole ``B`` at ``k = n``)."""
+    def _block(self, k: int) -> np.ndarray:
+        """The leading ``k x k`` block of ``B = R1 L`` (the whole ``B`` at ``k = n``), C-ordered."""
         ev, p, n = self.ev, self.problem, self.n
         if k == n:
             B = np.asarray(p.kernel.sqrt_rmatmat(n, self.params, ev.R1.T)).T
@@ -115,12 +134,17 @@ class _SpectralState(ShiftState):
             E = np.zeros((n, k))
             E[:k] = ev.R1[:k, :k].T
             B = np.asarray(p.kernel.sqrt_rmatmat(n, self.params, E))[:k].T
+        B = np.ascontiguousarray(B)
         B[np.abs(B) < _FLUSH] = 0.0  # subnormal entries slow the SVD down by orders of magnitude
-        U, s, Vt = sla.svd(B, lapack_driver=ev.driver, check_finite=False)
-        self.k, self.s2, self.U, self.Vt = k, s * s, U, Vt
-        self.c2 = (U.T @ ev.w[:k]) ** 2
+        return B
+
+    def _factor(self, k: int) -> None:
+        """Singular values of the leading ``k x k`` block of ``B`` and ``c = U^T w[:k]`` (no singular vectors)."""
+        ev = self.ev
+        sv = projected_svd(self._block(k), ev.w[:k], method=ev.projection)
+        self.k, self.s2, self.c2 = k, sv.s * sv.s, sv.c * sv.c
         self.w2_tail = float(ev.w[k:] @ ev.w[k:])
-        self.eps = float(np.sum(self.diag_G[k:])) if k < n else 0.0
+        self.eps = float(np.sum(self.diag_G[k:])) if k < self.n else 0.0
         self.factorizations += 1
 
     def _q(self, lam):
@@ -156,11 +180,12 @@ class _SpectralState(ShiftState):
         the prior restricted to its first ``k`` whitened coordinates, plus the (unreduced) prior variance of
         the rest: exact up to the tail's share of the trace (``Posterior.exact`` is False then)."""
         p, ev, n, k = self.problem, self.ev, self.n, self.k
-        s2 = self.s2
+        U, s, Vt = sla.svd(self._block(k), lapack_driver=ev.driver, check_finite=False)
+        s2 = s * s
         V = np.zeros((n, k))
-        V[:k] = self.Vt.T
+        V[:k] = Vt.T
         LV = np.asarray(p.kernel.sqrt_matmat(n, self.params, V))
-        c = self.U.T @ ev.w[:k]
+        c = U.T @ ev.w[:k]
         mean = LV @ (np.sqrt(s2) * c / (s2 + lam))
         var = lam * np.sum(LV * LV / (s2 + lam)[None, :], axis=1)
         if k < n:
