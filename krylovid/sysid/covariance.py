@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import eigh, is_numpy, to_numpy
+
 __all__ = ["posterior_covariance", "MAX_COVARIANCE_N"]
 
 #: Largest number of coefficients for which the model keeps the full covariance (``n^2`` doubles).
@@ -55,6 +57,14 @@ def posterior_covariance(problem, params: dict, lam: float, noise_variance: floa
     True
     """
     n = problem.n
+    xp = getattr(problem, "xp", None)
+    if xp is not None and not is_numpy(xp):  # on the device; only the n x n result comes to the host
+        L = problem.kernel.sqrt_matmat(n, params, xp.eye(n, dtype=xp.float64))
+        Lt = xp.permute_dims(L, (1, 0))
+        theta, V = eigh(Lt @ (problem.gram @ L))
+        LV = L @ V
+        C = (LV / (xp.clip(theta, min=0.0) + float(lam))[None, :]) @ xp.permute_dims(LV, (1, 0))
+        return float(noise_variance) * to_numpy((C + xp.permute_dims(C, (1, 0))) / 2)
     L = np.asarray(problem.kernel.sqrt(n, params), dtype=np.float64)
     G = L.T @ (np.asarray(problem.gram, dtype=np.float64) @ L)
     theta, V = np.linalg.eigh((G + G.T) / 2)

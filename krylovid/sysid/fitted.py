@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_array
+from ..backend import array_namespace, asarray, is_numpy, to_numpy
 from . import diagnostics, persistence, response
 from .covariance import MAX_COVARIANCE_N, posterior_covariance
 from .data import detrend
@@ -49,27 +50,39 @@ class FittedFIR:
             )
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, u) -> np.ndarray:
-        """Output of the identified FIR for input ``u``, shape ``(N,)``.
+    def predict(self, u):
+        """Output of the identified FIR for input ``u``, shape ``(N,)``, in the namespace of ``u``.
 
         Zero initial conditions around the operating point of the estimation
         data: ``y = output_offset_ + G (u - input_offset_)`` (the offsets are
-        zero unless ``detrend`` removed means).
+        zero unless ``detrend`` removed means).  For a CuPy (or any array-API)
+        ``u`` the FFT convolution runs there and the result stays there; only
+        the ``m order_`` coefficients travel to it.
         """
         self._check_fitted()
         u2 = self._check_input(u)
-        return self._simulate(u2 - self.input_offset_) + self.output_offset_
+        xp = array_namespace(u2)
+        offset = asarray(np.asarray(self.input_offset_, dtype=np.float64), xp, dtype=xp.float64)
+        return self._simulate(u2 - offset[None, :]) + float(self.output_offset_)
 
     def _check_input(self, u):
-        u = np.asarray(check_array(u, "u", ndim=(1, 2)), dtype=np.float64)
+        u = check_array(u, "u", ndim=(1, 2), dtype=None)
+        xp = array_namespace(u)
+        u = (
+            np.asarray(u, dtype=np.float64)
+            if is_numpy(xp)
+            else (u if u.dtype == xp.float64 else xp.astype(u, xp.float64))
+        )
         u2 = u[:, None] if u.ndim == 1 else u
         if u2.shape[1] != self.n_inputs_:
             raise ValueError(f"u has {u2.shape[1]} input column(s), the model was fitted with {self.n_inputs_}")
         return u2
 
-    def _simulate(self, u2) -> np.ndarray:
+    def _simulate(self, u2):
         Phi = fir_regressor(u2, self.order_, delay=self.delay_, initial="zero")
-        return np.asarray(Phi.matvec(np.reshape(self.impulse_response_, -1)))
+        g = np.reshape(np.asarray(self.impulse_response_, dtype=np.float64), -1)
+        out = Phi.matvec(asarray(g, Phi.xp, dtype=Phi.xp.float64))
+        return np.asarray(out) if is_numpy(Phi.xp) else out
 
     def score(self, u, y) -> float:
         """Fit percentage ``100 (1 - ||y - y_hat|| / ||y - mean(y)||)`` of the predicted output."""
@@ -77,7 +90,7 @@ class FittedFIR:
         yhat = self.predict(u)
         if yhat.shape != y.shape:
             raise ValueError(f"u and y have different lengths ({yhat.shape[0]} vs {y.shape[0]})")
-        return float(fit_percent(y, yhat))
+        return float(fit_percent(to_numpy(y), to_numpy(yhat)))
 
     def plot(self, truth=None, ax=None, **kwargs):
         """Impulse response with its confidence band (see :func:`krylovid.plotting.plot_impulse_response`)."""
@@ -171,8 +184,8 @@ class FittedFIR:
 
     def _validation_rows(self, u, y):
         """Detrended validation record and the simulated output on the rows that count."""
-        u2 = self._check_input(u)
-        y = np.asarray(check_array(y, "y", ndim=1), dtype=np.float64)
+        u2 = to_numpy(self._check_input(u))
+        y = np.asarray(to_numpy(check_array(y, "y", ndim=1)), dtype=np.float64)
         if y.shape[0] != u2.shape[0]:
             raise ValueError(f"u and y have different lengths ({u2.shape[0]} vs {y.shape[0]})")
         d = detrend(u2, y, self.detrend)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import to_numpy
 from .data import DETREND_MODES, DataWarning, check_noise_dof, prepare_records
 from .experiments import JointProblem
 from .fitted import FittedFIR
@@ -96,6 +97,13 @@ class KernelFIR(FittedFIR):
         Log subspace dimensions and bounds to the ``"krylovid"`` logger.
     method_options : dict, optional
         Extra evaluator options (e.g. ``{"formulation": "dual", "block_size": 8}``).
+    dtype : {"float64", "float32"}
+        Working precision of the data and the FFT products (single record).
+        float64 (default) on every backend, float32 input included;
+        ``"float32"`` only on request, with a
+        :class:`~krylovid.sysid.problem.PrecisionWarning` (measured on the CPU:
+        ``F`` within ~1e-5 relative of float64 on white-noise inputs, and no
+        accuracy guarantee for ill-conditioned ones).
 
     Attributes
     ----------
@@ -132,6 +140,21 @@ class KernelFIR(FittedFIR):
     convergence_ : list of (int, float, float)
         ``(dim, F_lower, F_upper)`` at the optimum as the Krylov space grew.
 
+    Notes
+    -----
+    **Array namespaces (GPU).**  ``u`` and ``y`` may be CuPy arrays (or any
+    array-API arrays, e.g. ``array_api_strict``): for a single record the
+    regressor FFTs, the Gram matrix, the R factor, the kernel products, the
+    SVDs / Krylov spaces and the posterior are computed in that namespace, and
+    only scalars, bounds and the small projected matrices (block tridiagonal
+    ``T``, singular values) come to the host during the tuning.  The fitted
+    attributes are host values whatever the input: NumPy arrays
+    (``impulse_response_``, ``impulse_response_std_``, ``posterior_covariance_``,
+    ``input_offset_``) and Python floats (hyperparameters, objective, noise
+    variance), so plotting, saving and exporting work unchanged;
+    :meth:`predict` returns an array of the namespace of its input.  Several
+    experiments and the per-input prior of several inputs run with NumPy.
+
     Examples
     --------
     >>> import numpy as np
@@ -161,6 +184,7 @@ class KernelFIR(FittedFIR):
         detrend="none",
         sample_time=None,
         prior="per_input",
+        dtype="float64",
     ):
         self.order = order
         self.detrend = detrend
@@ -176,6 +200,7 @@ class KernelFIR(FittedFIR):
         self.progress = progress
         self.verbose = verbose
         self.method_options = method_options
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ sklearn API
     @classmethod
@@ -298,6 +323,8 @@ class KernelFIR(FittedFIR):
             raise ValueError(f"tol must lie in (0, 1), got {self.tol!r}")
         if self.detrend not in DETREND_MODES:
             raise ValueError(f"detrend must be one of {list(DETREND_MODES)}, got {self.detrend!r}")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         if self.prior not in ("per_input", "shared"):
             raise ValueError(f"prior must be 'per_input' or 'shared', got {self.prior!r}")
         T = self.sample_time
@@ -333,8 +360,9 @@ class KernelFIR(FittedFIR):
                 warnings.simplefilter("ignore")
                 result, state, _ = self._tune(problem, sigma2, None)
             post = state.posterior(result.optimum.lam)
-            g = np.reshape(post.mean, (m, n))
-            return result.optimum.F, g, np.reshape(np.sqrt(result.optimum.c * post.variance_over_c), (m, n))
+            g = np.reshape(to_numpy(post.mean), (m, n))
+            var = to_numpy(post.variance_over_c)
+            return result.optimum.F, g, np.reshape(np.sqrt(result.optimum.c * var), (m, n))
 
         def noise(recs, n, d):
             return self._noise(self._problem(recs, n, d, shared=True))
@@ -355,8 +383,15 @@ class KernelFIR(FittedFIR):
         per_input = m > 1 and self.prior == "per_input" and not shared
         if len(records) == 1 and not per_input:
             return FIRProblem(
-                records[0][0], records[0][1], order, kernel=self.kernel, delay=delay, initial=self.initial
+                records[0][0],
+                records[0][1],
+                order,
+                kernel=self.kernel,
+                delay=delay,
+                initial=self.initial,
+                dtype=self.dtype,
             )
+        records = [(to_numpy(u), to_numpy(y)) for u, y in records]  # the joint problem runs with NumPy
         base = get_kernel(self.kernel)
         kernel = PerInputKernel(base, m) if per_input else (base if m == 1 else BlockDiagonalKernel(base, m))
         return JointProblem(records, order, kernel, delay=delay, initial=self.initial)
@@ -389,8 +424,9 @@ class KernelFIR(FittedFIR):
         post = state.posterior(opt.lam)
         m, n = problem.num_inputs, problem.order
         shape = (n,) if m == 1 else (m, n)
-        self.impulse_response_ = np.reshape(post.mean, shape)
-        self.impulse_response_std_ = np.reshape(np.sqrt(opt.c * post.variance_over_c), shape)
+        # the posterior (length m n) comes to the host once: fitted attributes are NumPy arrays and floats
+        self.impulse_response_ = np.reshape(to_numpy(post.mean), shape)
+        self.impulse_response_std_ = np.reshape(np.sqrt(opt.c * to_numpy(post.variance_over_c)), shape)
         self.hyperparameters_ = {"c": float(opt.c), **result.params}
         if isinstance(problem.kernel, PerInputKernel):
             self.input_hyperparameters_ = [

@@ -165,6 +165,7 @@ def evaluate_objective(
     random_state=None,
     rtol=1e-8,
     fallback_max_n=1000,
+    dtype=None,
     **options,
 ) -> ObjectiveResult:
     """Evaluate ``F`` for one shape and one or many scales ``c``, with bounds. See :func:`objective`.
@@ -177,7 +178,7 @@ def evaluate_objective(
     ``result.certified`` is ``False`` there).  ``fallback_max_n=0`` gives the
     pure approximate method.
     """
-    problem = FIRProblem(u, y, order, kernel=kernel, delay=delay, initial=initial)
+    problem = FIRProblem(u, y, order, kernel=kernel, delay=delay, initial=initial, dtype=dtype)
     if not isinstance(hyperparameters, dict) or "c" not in hyperparameters:
         raise ValueError("hyperparameters must be a dict with the scale 'c' and the kernel's shape parameters")
     c = np.atleast_1d(np.asarray(hyperparameters["c"], dtype=np.float64))
@@ -238,6 +239,7 @@ def objective(
     delay=1,
     initial="zero",
     random_state=None,
+    dtype=None,
     **options,
 ):
     """The negative log marginal likelihood ``F`` (DESIGN §2) of a kernel FIR model.
@@ -245,9 +247,11 @@ def objective(
     Parameters
     ----------
     u : array of shape (N,) or (N, m)
-        Input(s).
+        Input(s), of any array-API namespace (NumPy, CuPy, ...): the
+        computation runs there and only scalars and the small projected
+        matrices come to the host.
     y : array of shape (N,)
-        Output.
+        Output (moved to the namespace of ``u``).
     order : int
         FIR order per input.
     kernel : str or Kernel
@@ -264,6 +268,10 @@ def objective(
     initial : {"zero", "drop"}
     random_state : None, int or Generator
         Seeds the random block of the Krylov methods.
+    dtype : {None, "float64", "float32"}
+        Working precision of the data and the products with ``Phi`` (default
+        float64 on every backend; ``"float32"`` warns, see
+        :class:`~krylovid.sysid.problem.PrecisionWarning`).
     **options
         ``rtol`` (Krylov tolerance on ``F``, default 1e-8) and evaluator options.
 
@@ -295,6 +303,7 @@ def objective(
         delay=delay,
         initial=initial,
         random_state=random_state,
+        dtype=dtype,
         **options,
     )
     return float(res.F[0]) if np.ndim(hyperparameters["c"]) == 0 else res.F

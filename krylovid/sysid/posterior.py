@@ -87,7 +87,7 @@ def dual_posterior(problem, params, lam: float, est: AugmentedKrylov | None = No
     >>> bool(np.allclose(post.mean, mean))
     True
     """
-    p = problem
+    p, lam = problem, float(lam)
     if est is None:
         z = p.kernel.sqrt_rmatmat(p.n, params, p.Phty[:, None])[:, 0]
         est = AugmentedKrylov(DualOperator(p, params), z, trace=p.kernel_trace_gram(params), block_size=8, rng=0)
@@ -116,7 +116,7 @@ class _DeflatedInverse(LinearOperator):
 
     def __init__(self, V, theta, lam):
         xp = array_namespace(V)
-        self.V, self.w, self.lam = V, asarray(1.0 / (theta + lam), xp, dtype=V.dtype), lam
+        self.V, self.w, self.lam = V, asarray(1.0 / (theta + lam), xp, dtype=V.dtype), float(lam)
         self.Vt = V.T if is_numpy(xp) else xp.permute_dims(V, (1, 0))
         super().__init__((V.shape[0], V.shape[0]), xp=xp, symmetric=True)
 

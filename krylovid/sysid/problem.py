@@ -21,14 +21,22 @@ import numpy as np
 import scipy.linalg as sla
 
 from .._validation import check_int
-from ..backend import array_namespace, cholesky, diagonal, is_numpy, solve_triangular, triangular_rcond
+from ..backend import (
+    array_namespace,
+    cholesky,
+    diagonal,
+    is_numpy,
+    numpy_namespace,
+    solve_triangular,
+    triangular_rcond,
+)
 from .data import check_data
 from .gram import RFactor, tsqr_r
 from .kernels import BlockDiagonalKernel, get_kernel
 from .kernels.base import ones_gram_diagonal
-from .regressors import fir_regressor, ls_fir
+from .regressors import _real_dtype, fir_regressor, ls_fir
 
-__all__ = ["FIRProblem"]
+__all__ = ["FIRProblem", "PrecisionWarning", "FLOAT32_MESSAGE"]
 
 #: Above this many coefficients the least-squares fit is solved by CG on the Gram matrix.
 LS_CG_MIN_N = 3000
@@ -36,6 +44,18 @@ LS_CG_MIN_N = 3000
 LS_DENSE_MAX = 2 * 10**7
 #: Largest (1-norm estimate of the) condition number of the Cholesky factor of ``Phi^T Phi`` used as ``R1``.
 R_CHOL_MAX_COND = 1e3
+#: The warning of ``dtype="float32"`` (figures: ``python benchmarks/gpu_check.py --float32-accuracy``, CPU).
+FLOAT32_MESSAGE = (
+    "dtype='float32': the data, the FFT products with Phi, the Gram matrix and the R factor are computed in "
+    "single precision; measured on the CPU, F then differs from float64 by up to ~1e-5 relative and the "
+    "impulse response by ~1e-4 of its peak, and ill-conditioned (low-pass) inputs can lose every digit; "
+    "bounds and certificates only cover the float64 arithmetic that follows. Use float64 (the default) "
+    "unless speed matters more than these digits"
+)
+
+
+class PrecisionWarning(UserWarning):
+    """Single precision was requested: results carry float32 rounding errors."""
 
 
 class FIRProblem:
@@ -55,6 +75,10 @@ class FIRProblem:
         Input delay ``d`` (``d = 0``: feedthrough).
     initial : {"zero", "drop"}
         Zero past input, or drop the first outputs (DESIGN §2).
+    dtype : {None, "float64", "float32"}
+        Working precision of the data and of the products with ``Phi``
+        (default float64 on every backend, also for float32 input).  ``"float32"``
+        only on request: a :class:`PrecisionWarning` says what it costs.
 
     Notes
     -----
@@ -83,7 +107,11 @@ class FIRProblem:
         ``Phi^T y``.
     """
 
-    def __init__(self, u, y, order, *, kernel="TC", delay: int = 1, initial: str = "zero"):
+    #: Defaults for subclasses that build their own data (the multi-experiment problem is NumPy only).
+    xp = numpy_namespace()
+    dtype = np.float64
+
+    def __init__(self, u, y, order, *, kernel="TC", delay: int = 1, initial: str = "zero", dtype=None):
         order = check_int(order, "order", minimum=1)
         delay = check_int(delay, "delay", minimum=0)
         if initial not in ("zero", "drop"):
@@ -92,11 +120,15 @@ class FIRProblem:
         self.order, self.delay, self.initial = order, delay, initial
         self.num_inputs = int(u2.shape[1])
         self.xp = xp = array_namespace(u2)
+        self.dtype = _real_dtype(xp, dtype)
+        if self.dtype != xp.float64:
+            warnings.warn(FLOAT32_MESSAGE, PrecisionWarning, stacklevel=2)
+            u2, y_full = xp.astype(u2, self.dtype), xp.astype(y_full, self.dtype)
         base = get_kernel(kernel)
         self.kernel = base if self.num_inputs == 1 else BlockDiagonalKernel(base, self.num_inputs)
-        self.Phi = fir_regressor(u2, order, delay=delay, initial=initial)
+        self.Phi = fir_regressor(u2, order, delay=delay, initial=initial, dtype=self.dtype)
         first = self.Phi.first
-        self.y = np.ascontiguousarray(y_full[first:], dtype=np.float64) if is_numpy(xp) else y_full[first:]
+        self.y = np.ascontiguousarray(y_full[first:]) if is_numpy(xp) else y_full[first:]
         self.N, self.n = int(self.Phi.shape[0]), int(self.Phi.shape[1])
         if self.N <= self.n:
             raise ValueError(
@@ -163,13 +195,13 @@ class FIRProblem:
     def gram(self):
         """``M = Phi^T Phi`` of shape ``(n_tot, n_tot)`` (autocorrelation + boundary corrections), namespace ``xp``."""
         M = self.Phi.gram()
-        return np.asarray(M, dtype=np.float64) if is_numpy(self.xp) else M
+        return np.asarray(M) if is_numpy(self.xp) else M
 
     @cached_property
     def dense_regressor(self):
         """Dense ``Phi`` of shape ``(N, n_tot)`` (small problems only), namespace ``xp``."""
         P = self.Phi.dense()
-        return np.asarray(P, dtype=np.float64) if is_numpy(self.xp) else P
+        return np.asarray(P) if is_numpy(self.xp) else P
 
     def _kernel_column_blocks(self, params):
         """Yield ``(start, stop, Kbar[:, start:stop])`` in blocks of at most ~4e6 entries."""

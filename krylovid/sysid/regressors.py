@@ -50,7 +50,7 @@ class FIRRegressor(LinearOperator):
     Attributes
     ----------
     u : array of shape (N, m)
-        The input (float64, namespace ``xp``).
+        The input (float64, or float32 on request; namespace ``xp``).
     order, delay : int
         ``n`` and ``d``.
     initial : {"zero", "drop"}
@@ -61,11 +61,12 @@ class FIRRegressor(LinearOperator):
         ``m``.
     """
 
-    def __init__(self, u, order: int, *, delay: int = 1, initial: str = "zero"):
+    def __init__(self, u, order: int, *, delay: int = 1, initial: str = "zero", dtype=None):
         u = check_array(u, "u", ndim=(1, 2), dtype=None)
         xp = array_namespace(u)
-        if u.dtype != xp.float64:
-            u = xp.astype(u, xp.float64)
+        self.real_dtype = f64 = _real_dtype(xp, dtype)
+        if u.dtype != f64:
+            u = xp.astype(u, f64)
         self.u = u[:, None] if u.ndim == 1 else u
         self.order = check_int(order, "order", minimum=1)
         self.delay = check_int(delay, "delay", minimum=0)
@@ -80,11 +81,11 @@ class FIRRegressor(LinearOperator):
         self.rows = np.arange(self.first, N)
         self.fft_len = next_fast_len(N + self.order - 1, real=True)
         # w_i(s) = u_i(s - d): the column generator of block i, zero before the start
-        w = xp.concat([xp.zeros((self.delay, m), dtype=xp.float64), self.u[: max(N - self.delay, 0), :]], axis=0)
+        w = xp.concat([xp.zeros((self.delay, m), dtype=f64), self.u[: max(N - self.delay, 0), :]], axis=0)
         self._w = w[:N, :]
         self._spec = rfft(self._w, n=self.fft_len, axis=0)  # (F, m)
         self._spec_conj = xp.conj(self._spec)
-        super().__init__((N - self.first, m * self.order), xp.float64, xp)
+        super().__init__((N - self.first, m * self.order), f64, xp)
 
     # ---------------------------------------------------------------- products
     def _matmat(self, X):
@@ -117,7 +118,7 @@ class FIRRegressor(LinearOperator):
         w = to_numpy(self._w)
         idx = np.arange(N)[:, None] - np.arange(n)[None, :]
         blocks = [np.where(idx >= 0, w[np.clip(idx, 0, None), i], 0.0) for i in range(self.num_inputs)]
-        return asarray(np.concatenate(blocks, axis=1)[self.first :, :], self.xp, dtype=self.xp.float64)
+        return asarray(np.concatenate(blocks, axis=1)[self.first :, :], self.xp, dtype=self.real_dtype)
 
     def to_dense(self):
         return self.dense()
@@ -136,7 +137,8 @@ class FIRRegressor(LinearOperator):
         ``O(m^2 n^2)`` after ``O(m^2 N log N)`` for the correlations.
         """
         xp, n, m, N, s0 = self.xp, self.order, self.num_inputs, self.num_samples, self.first
-        mask = xp.astype(xp.arange(N)[:, None] >= s0, xp.float64)
+        f64 = self.real_dtype
+        mask = xp.astype(xp.arange(N)[:, None] >= s0, f64)
         spec_m = rfft(self._w * mask, n=self.fft_len, axis=0)  # (F, m)
         # corr[i, l, tau] = sum_s wm_i(s) w_l(s - tau), tau = 0..n-1
         cross = spec_m[:, :, None] * self._spec_conj[:, None, :]  # (F, m, m)
@@ -145,7 +147,7 @@ class FIRRegressor(LinearOperator):
         first_col = xp.permute_dims(corr, (2, 1, 0))  # [i, l, k] = M_il[k, 0]
         head = self._tail(s0 - 1)  # (m, n): w(s0-1-r)
         tail = self._tail(N - 1)  # (m, n): w(N-1-r)
-        G = xp.zeros((m, n, m, n), dtype=xp.float64)  # [i, k, l, j]
+        G = xp.zeros((m, n, m, n), dtype=f64)  # [i, k, l, j]
         row = first_row
         G[:, 0, :, :] = row
         for k in range(n - 1):
@@ -159,8 +161,9 @@ class FIRRegressor(LinearOperator):
         xp, n = self.xp, self.order
         hi = start + 1
         lo = max(hi - n, 0)
-        seg = xp.flip(self._w[lo:hi, :], axis=0) if hi > 0 else xp.zeros((0, self.num_inputs), dtype=xp.float64)
-        pad = xp.zeros((n - seg.shape[0], self.num_inputs), dtype=xp.float64)
+        f64 = self.real_dtype
+        seg = xp.flip(self._w[lo:hi, :], axis=0) if hi > 0 else xp.zeros((0, self.num_inputs), dtype=f64)
+        pad = xp.zeros((n - seg.shape[0], self.num_inputs), dtype=f64)
         return xp.permute_dims(xp.concat([seg, pad], axis=0), (1, 0))
 
     def trace_gram(self) -> float:
@@ -171,7 +174,8 @@ class FIRRegressor(LinearOperator):
         """
         xp, n, N, s0 = self.xp, self.order, self.num_samples, self.first
         c = xp.concat(
-            [xp.zeros((1, self.num_inputs), dtype=xp.float64), xp.cumulative_sum(self._w * self._w, axis=0)], axis=0
+            [xp.zeros((1, self.num_inputs), dtype=self.real_dtype), xp.cumulative_sum(self._w * self._w, axis=0)],
+            axis=0,
         )  # c[j] = sum_{s<j}
         k = np.arange(n)
         hi = np.clip(N - k, 0, N)  # exclusive upper index of w
@@ -180,7 +184,20 @@ class FIRRegressor(LinearOperator):
         return float(xp.sum(xp.take(c, hi_i, axis=0) - xp.take(c, lo_i, axis=0)))
 
 
-def fir_regressor(u, order: int, *, delay: int = 1, initial: str = "zero") -> FIRRegressor:
+def _real_dtype(xp, dtype):
+    """``xp.float64`` (default) or ``xp.float32`` from ``None``, a name or a dtype."""
+    if dtype is None:
+        return xp.float64
+    name = getattr(dtype, "__name__", None) or str(dtype)
+    name = name.rsplit(".", 1)[-1]
+    if name in ("float64", "double"):
+        return xp.float64
+    if name in ("float32", "single"):
+        return xp.float32
+    raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+
+
+def fir_regressor(u, order: int, *, delay: int = 1, initial: str = "zero", dtype=None) -> FIRRegressor:
     """FIR regression operator ``Phi`` for input ``u`` (DESIGN §2).
 
     Parameters
@@ -196,6 +213,9 @@ def fir_regressor(u, order: int, *, delay: int = 1, initial: str = "zero") -> FI
         ``"drop"``: rows that need unknown past input are discarded, i.e. the
         first ``order + delay - 1`` rows; the kept rows are ``rows =
         arange(order + delay - 1, N)`` (0-based) and ``y_eff = y[rows]``.
+    dtype : {None, "float64", "float32"}
+        Precision of the stored input and of the FFT products (default float64;
+        float32 only on request, see :class:`~krylovid.sysid.FIRProblem`).
 
     Returns
     -------
@@ -209,7 +229,7 @@ def fir_regressor(u, order: int, *, delay: int = 1, initial: str = "zero") -> FI
     >>> Phi.dense().tolist()
     [[0.0, 0.0], [1.0, 0.0], [2.0, 1.0]]
     """
-    return FIRRegressor(u, order, delay=delay, initial=initial)
+    return FIRRegressor(u, order, delay=delay, initial=initial, dtype=dtype)
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class _QRState(ShiftState):
         return exact_bounds(lam, q, l)
 
     def posterior(self, lam) -> Posterior:
+        lam = float(lam)
         R3, R4, _ = self._factor(lam)
         xp = self.xp
         if is_numpy(xp):
