@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import array_namespace, default_rng, standard_normal, to_numpy
+from ..backend import array_namespace, default_rng, standard_normal, svd, to_numpy
 from ..krylov import BlockLanczos
 
 __all__ = ["AugmentedKrylov", "ShiftBounds"]
@@ -53,6 +53,13 @@ _EPS = float(np.finfo(np.float64).eps)
 #: extended-precision products (TC/DC/SS/SE, white and low-pass inputs, n = 100..300), is 1.2..1.8 eps ||A||;
 #: the factor covers it and the rounding of the projection ``T`` with a margin of two.
 ROUNDING_FACTOR = 8.0
+#: Square-root model: ``delta_B = FACTOR_ROUNDING * eps * sqrt(m) * ||B||_est`` bounds the backward error of the
+#: computed ``W = B^T Q`` and of its SVD (see the module notes for the measurements behind it).
+FACTOR_ROUNDING = 2.0
+#: ``||Q^T Q - I|| <= ORTH_FACTOR * eps * d``: orthogonality of the basis (full reorthogonalization, twice).
+ORTH_FACTOR = 4.0
+#: ``||fl(Q^T b) - Q^T b|| <= DOT_FACTOR * eps * sqrt(D) * ||b||``.
+DOT_FACTOR = 4.0
 #: Seed of the restart blocks when no ``rng`` is given (common random numbers across operators).
 _RESTART_SEED = 20240607
 
@@ -180,6 +187,8 @@ class AugmentedKrylov:
         self._lanczos = BlockLanczos(A, start, deflation_tol=deflation_tol)
         self._qtb = np.zeros(0)
         self._spectral = None
+        self._factor, self._W, self._fspectral = None, None, None
+        self.factor_rounding, self.factor_mismatch = None, 0.0
         self._stuck = False
         self._lanczos.extend(1)  # the space always holds at least the start block
         self.b_norm = float(to_numpy(xp.sqrt(xp.sum(b * b))))
@@ -235,7 +244,7 @@ class AugmentedKrylov:
                     return
             before = lz.dim
             lz.extend(1)
-            self._spectral = None
+            self._spectral = self._fspectral = None
             if lz.dim == before and not lz.invariant:  # breakdown (non-finite operator output)
                 self._stuck = True
                 return
@@ -281,7 +290,8 @@ class AugmentedKrylov:
         """``delta``: the rounding allowance on the operator (see the module notes)."""
         if self.rounding is not None:
             return float(self.rounding)
-        return ROUNDING_FACTOR * _EPS * self.norm_estimate()
+        # with a factor attached the bounds are for B B^T, which A's matvecs approximate to factor_mismatch
+        return (ROUNDING_FACTOR * _EPS + self.factor_mismatch) * self.norm_estimate()
 
     def _galerkin(self, s):
         """``q_hat(s)`` and the residual norm bound at shifts ``s > 0``."""
@@ -298,10 +308,14 @@ class AugmentedKrylov:
         """``tr A - tr T`` plus its rounding guard; ``inf`` when it is negative beyond the guard."""
         theta = self._spectrum()[0]
         raw = self.trace - float(np.sum(theta))
-        guard = 4.0 * _EPS * (abs(self.trace) + self.dim * self.norm_estimate())
+        guard = self._trace_guard()
         if raw < -guard:
             return np.inf
         return max(raw, 0.0) + guard
+
+    def _trace_guard(self) -> float:
+        """Rounding guard of ``tr A - tr T``."""
+        return 4.0 * _EPS * (abs(self.trace) + self.dim * self.norm_estimate())
 
     def _logdet_ritz(self, s):
         theta = self._spectrum()[0]
@@ -313,6 +327,122 @@ class AugmentedKrylov:
             return np.zeros_like(s)
         tail = self._tail()
         return m * np.log1p(tail / (m * s)) if np.isfinite(tail) else np.full_like(s, np.inf)
+
+    # ---------------------------------------------------------------- square-root model
+    @property
+    def has_factor(self) -> bool:
+        """Whether the square-root rounding model is in use (:meth:`attach_factor`)."""
+        return self._factor is not None
+
+    def attach_factor(self, factor, *, rounding: float | None = None, mismatch: float = 0.0) -> None:
+        """Use the square-root rounding model: ``A = B B^T`` with ``B = factor``.
+
+        Parameters
+        ----------
+        factor : LinearOperator of shape (D, m)
+            ``rmatmat(X)`` gives ``B^T X``.  The bounds then hold for ``B B^T``
+            (the operator that ``A``'s matvecs approximate).
+        rounding : float, optional
+            Absolute bound ``delta_B`` on the backward error of ``W = B^T Q``
+            (default ``FACTOR_ROUNDING * eps * sqrt(m) * ||B||_est``).
+        mismatch : float
+            Bound on ``||A - B B^T|| / ||A||`` for the operator the Lanczos
+            process applies (its error enters the residual bound, squared).
+        """
+        if factor.shape[0] != self.D:
+            raise ValueError(f"factor must have {self.D} rows, got shape {factor.shape}")
+        if rounding is not None and not (np.isfinite(rounding) and rounding >= 0):
+            raise ValueError(f"rounding must be a finite number >= 0, got {rounding!r}")
+        if not (np.isfinite(mismatch) and mismatch >= 0):
+            raise ValueError(f"mismatch must be a finite number >= 0, got {mismatch!r}")
+        self._factor, self._W, self._fspectral = factor, None, None
+        self.factor_rounding, self.factor_mismatch = rounding, float(mismatch)
+
+    def _factor_spectrum(self):
+        """Ritz values from the SVD of ``W = B^T Q`` (never ``W^T W``), with ``S``, coefficients and coupling."""
+        if self._fspectral is not None:
+            return self._fspectral
+        xp = array_namespace(self.b)
+        lz, d = self._lanczos, self.dim
+        self._spectrum()  # Q^T b up to date
+        old = 0 if self._W is None else int(self._W.shape[1])
+        if d > old:
+            Wn = self._factor.rmatmat(lz.Q[:, old:d])
+            self._W = Wn if self._W is None else xp.concat([self._W, Wn], axis=1)
+        m = int(self._W.shape[0])
+        if d <= m:
+            _, sv, Vt = svd(self._W)
+            sv, Vt = np.asarray(to_numpy(sv), dtype=np.float64), np.asarray(to_numpy(Vt), dtype=np.float64)
+        else:  # more basis vectors than columns of B: W has a null space, keep a complete V
+            _, sv, Vt = np.linalg.svd(np.asarray(to_numpy(self._W), dtype=np.float64), full_matrices=True)
+            sv = np.concatenate([sv, np.zeros(d - m)])
+        theta, S = sv[::-1] ** 2, Vt[::-1].T
+        coef = S.T @ self._qtb[:d]
+        p_last = int(lz.block_sizes[-1]) if lz.block_sizes else 0
+        Bn = np.asarray(to_numpy(lz.B_next), dtype=np.float64) if not self.invariant else np.zeros((0, p_last))
+        coupling = Bn @ S[d - p_last :, :] if Bn.size else np.zeros((0, d))
+        self._fspectral = (theta, coef, coupling, float(np.sum(sv**2)))
+        return self._fspectral
+
+    def factor_delta(self) -> float:
+        """``delta_B``: the backward-error bound of the square-root model (see the module notes)."""
+        if self.factor_rounding is not None:
+            return float(self.factor_rounding)
+        theta = self._factor_spectrum()[0]
+        norm_b = np.sqrt(max(self.norm_estimate(), float(theta[-1]) if theta.size else 0.0))
+        return FACTOR_ROUNDING * _EPS * np.sqrt(self._factor.shape[1]) * norm_b
+
+    def _sqrt_bounds(self, lam):
+        """Bounds of ``q`` and ``l`` at shifts ``lam`` from the square-root model (see the module notes)."""
+        theta, coef, coupling, wfro2 = self._factor_spectrum()
+        D, d = self.D, self.dim
+        dB = self.factor_delta()
+        normA = max(self.norm_estimate(), float(theta[-1]) if theta.size else 0.0)
+        sl = np.sqrt(lam)
+        t = dB / sl
+        kap = 2.0 * t + t * t
+        eta = min(ORTH_FACTOR * _EPS * d, 0.5)
+        dc = DOT_FACTOR * _EPS * np.sqrt(D) * self.b_norm  # ||fl(Q^T b) - Q^T b||
+        Z = coef[:, None] / (theta[:, None] + lam[None, :])  # (W^T W + lam)^{-1} Q^T b in the Ritz basis
+        qc = np.sum(coef[:, None] * Z, axis=0)
+        slack = (1.0 + eta) / (1.0 - eta)  # norms in the basis Q instead of an orthonormal Q_o = Q (Q^T Q)^{-1/2}
+        zn = slack * np.sqrt(np.sum(Z * Z, axis=0))
+        wz = slack * np.sqrt(np.sum(theta[:, None] * Z * Z, axis=0))
+        e_c = 2.0 * dc * zn + dc * dc / lam
+        lo_g = np.maximum(qc - e_c, 0.0) / (1.0 + eta)  # Galerkin value of (B' B'^T, b) on span Q
+        hi_g = (qc + e_c) / (1.0 - eta)
+        # Weyl: the singular values of B^T Q_o lie within dB of those of W (Q_o) = W (Q^T Q)^{-1/2}
+        sv = np.sqrt(theta)
+        s_lo = np.maximum(sv / np.sqrt(1.0 + eta) - dB, 0.0)
+        s_hi = sv / np.sqrt(1.0 - eta) + dB
+        ok = kap < 1.0
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            l_lo = np.sum(np.log(s_lo[:, None] ** 2 + lam[None, :]), axis=0) + (D - d) * np.log(lam)
+            l_hi = np.sum(np.log(s_hi[:, None] ** 2 + lam[None, :]), axis=0) + (D - d) * np.log(lam)
+            if self.complete:  # Q spans the whole space: the Galerkin value is q' itself, no residual
+                q_hi_k = np.where(ok, (1.0 + kap) * hi_g, self.b_norm**2 / lam)
+                # second order in dB: |q - q'| <= dB ||x'|| (||B'^T x'|| (1 + t/2) + sqrt(q)) + t^2 ||B'^T x'||^2
+                e_A = dB * zn * (wz * (1.0 + 0.5 * t) + np.sqrt(q_hi_k)) + t * t * wz * wz
+                q_lo = np.maximum(lo_g - e_A, np.where(ok, (1.0 - kap) * lo_g, 0.0))
+                q_hi = np.minimum(hi_g + e_A, q_hi_k)
+                gap = np.zeros_like(lam)
+            else:
+                rho = np.sqrt(d) * self.rounding_delta() + np.sqrt(normA) * dB + self.factor_mismatch * normA
+                res = self.b_perp + (self.dropped_norm + rho) * zn + dB * wz
+                if coupling.size:
+                    res = res + np.sqrt(np.sum((coupling @ Z) ** 2, axis=0))
+                q_lo = np.where(ok, (1.0 - kap) * lo_g, 0.0)
+                q_hi = np.where(ok, (1.0 + kap) * (hi_g + res**2 / lam), np.inf)
+                m = D - d
+                # tr(Q_o^T A Q_o) = ||B^T Q_o||_F^2 >= (||W||_F / sqrt(1 + eta) - sqrt(d) dB)^2
+                low_tr = max(np.sqrt(wfro2 / (1.0 + eta)) - np.sqrt(d) * dB, 0.0) ** 2
+                guard = self._trace_guard() + self.factor_mismatch * normA * D
+                raw = self.trace - low_tr
+                tail = np.inf if raw < -guard else max(raw, 0.0) + guard
+                gap = m * np.log1p(tail / (m * lam)) if np.isfinite(tail) else np.full_like(lam, np.inf)
+            l_hi = l_hi + gap
+        ritz = np.sum(np.log(theta[:, None] + lam[None, :]), axis=0) + (D - d) * np.log(lam)
+        return q_lo, q_hi, l_lo, l_hi, qc, ritz + 0.5 * gap
 
     def bounds(self, lam) -> ShiftBounds:
         """Bounds of ``q(lam)`` and ``l(lam)`` for an array of shifts ``lam > 0``, rounding included."""
@@ -333,8 +463,14 @@ class AugmentedKrylov:
             q_hi = q_hi.copy() if np.ndim(q_hi) else np.full_like(lam, q_hi)
             q_hi[ok] = np.minimum(qg + res**2 / s, b2 / lam[ok])
             l_lo[ok] = np.maximum(self._logdet_ritz(s), l_lo[ok])
-        q_est = np.clip(self._galerkin(lam)[0], q_lo, q_hi)
-        l_est = np.clip(self._logdet_ritz(lam) + self._logdet_gap(lam), l_lo, l_hi)
+        q_est = self._galerkin(lam)[0]
+        l_est = self._logdet_ritz(lam) + self._logdet_gap(lam)
+        if self.has_factor:  # both models are rigorous: keep the tighter side of each
+            q_lo2, q_hi2, l_lo2, l_hi2, q_est, l_est = self._sqrt_bounds(lam)
+            q_lo, q_hi = np.maximum(q_lo, q_lo2), np.minimum(q_hi, q_hi2)
+            l_lo, l_hi = np.maximum(l_lo, l_lo2), np.minimum(l_hi, l_hi2)
+        q_est = np.clip(q_est, q_lo, q_hi)
+        l_est = np.clip(l_est, l_lo, l_hi)
         return ShiftBounds(lam, q_lo, q_hi, l_lo, l_hi, self.dim, q_est=q_est, l_est=l_est)
 
     def solve(self, lam: float):

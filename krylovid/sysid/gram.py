@@ -7,6 +7,9 @@ With ``Kbar = L L^T`` and ``M = Phi^T Phi``:
   ``k x k`` block for kernels whose square root is upper triangular;
 * :class:`RDualOperator` — ``H = R1 Kbar R1^T`` (``n x n``), or its
   leading block, the cancellation-free dual of the Krylov evaluator;
+* :class:`RDualFactor` — its square root ``B = R1 L`` (``H = B B^T``), whose
+  products carry a structured rounding error (the square-root rounding model
+  of :mod:`krylovid.sysid.augmented`);
 * :class:`RFactor` — the thin QR of ``[Phi y]``: ``R1`` (``n x n``),
   ``w = Q1^T y`` and the least-squares residual norm, so that
   ``G = (R1 L)^T (R1 L)`` and ``z = L^T Phi^T y = (R1 L)^T w`` without
@@ -30,6 +33,7 @@ __all__ = [
     "PrimalOperator",
     "DualOperator",
     "RDualOperator",
+    "RDualFactor",
     "RFactor",
     "tsqr_r",
     "truncation_index",
@@ -180,6 +184,71 @@ class RDualOperator(LinearOperator):
         zeros = xp.zeros((n - k, X.shape[1]), dtype=X.dtype)
         top = ker.sqrt_rmatmat(n, p, xp.concat([V, zeros], axis=0))[:k, :]
         return self.R1 @ ker.sqrt_matmat(n, p, xp.concat([top, zeros], axis=0))[:k, :]
+
+
+class RDualFactor(LinearOperator):
+    """``B = R1_k L_k`` (``k x k``), the square root of :class:`RDualOperator` (``H_k = B B^T``).
+
+    ``matmat`` is ``B @ Y`` and ``rmatmat`` is ``B^T @ X``, each one
+    triangular product with ``R1`` and one product with the kernel's square root
+    ``L = kernel.sqrt(n, params)`` (the structured ``O(n)`` recursions for
+    TC/DC/DI/HF; for the other kernels ``B`` is formed once densely, ``O(n^3)``).
+    With ``k < n`` (triangular ``L`` only) it is the leading block, as in
+    :class:`RDualOperator`.  The prior whose objective this factor certifies is
+    ``L L^T`` (what the exact QR and spectral evaluators use as well); for
+    TC/DC it equals ``Kbar`` up to the rounding of its closed-form entries.
+
+    Parameters
+    ----------
+    R1 : ndarray of shape (n, n)
+        Upper triangular factor of ``Phi``.
+    kernel : Kernel
+    params : dict
+    k : int, optional
+        Size of the leading block (default ``n``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.sysid import FIRProblem
+    >>> rng = np.random.default_rng(0)
+    >>> p = FIRProblem(rng.standard_normal(60), rng.standard_normal(60), 5)
+    >>> B = RDualFactor(p.r_factor.R1, p.kernel, {"beta": 0.7})
+    >>> Bd = B.matmat(np.eye(5))
+    >>> H = RDualOperator(p.r_factor.R1, p.kernel, {"beta": 0.7}).matmat(np.eye(5))
+    >>> bool(np.allclose(Bd @ Bd.T, H)) and bool(np.allclose(B.rmatmat(np.eye(5)), Bd.T))
+    True
+    """
+
+    def __init__(self, R1, kernel, params, k: int | None = None):
+        n = R1.shape[0]
+        self.n, self.kernel, self.params = n, kernel, params
+        self.k = n if k is None else int(k)
+        if self.k < n and not kernel.sqrt_triangular:
+            raise ValueError("k < n needs a kernel with an upper triangular square root")
+        xp = array_namespace(R1)
+        self.R1 = R1 if self.k == n else R1[: self.k, : self.k]
+        self.R1t = xp.permute_dims(self.R1, (1, 0))
+        self.dense = None
+        if not kernel.fast_sqrt:  # dense square root (clipped eigendecomposition): form B once
+            self.dense = self.R1 @ kernel.sqrt(n, params, xp=xp)[: self.k, : self.k]
+        super().__init__((self.k, self.k), xp=xp)
+
+    def _pad(self, X):
+        if self.k == self.n:
+            return X
+        zeros = self.xp.zeros((self.n - self.k, X.shape[1]), dtype=X.dtype)
+        return self.xp.concat([X, zeros], axis=0)
+
+    def _matmat(self, Y):
+        if self.dense is not None:
+            return self.dense @ Y
+        return self.R1 @ self.kernel.sqrt_matmat(self.n, self.params, self._pad(Y))[: self.k, :]
+
+    def _rmatmat(self, X):
+        if self.dense is not None:
+            return self.xp.permute_dims(self.dense, (1, 0)) @ X
+        return self.kernel.sqrt_rmatmat(self.n, self.params, self._pad(self.R1t @ X))[: self.k, :]
 
 
 @dataclass(frozen=True)

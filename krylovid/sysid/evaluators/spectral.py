@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
+from ...backend import is_numpy, svd, to_numpy
 from ..augmented import ShiftBounds
 from ..gram import truncation_index
 from .base import Posterior, ShiftState
@@ -127,6 +128,8 @@ class _SpectralState(ShiftState):
     def _block(self, k: int) -> np.ndarray:
         """The leading ``k x k`` block of ``B = R1 L`` (the whole ``B`` at ``k = n``), C-ordered."""
         ev, p, n = self.ev, self.problem, self.n
+        if not is_numpy(p.xp):
+            return self._block_xp(k)
         if k == n:
             B = np.asarray(p.kernel.sqrt_rmatmat(n, self.params, ev.R1.T)).T
         else:
@@ -138,11 +141,23 @@ class _SpectralState(ShiftState):
         B[np.abs(B) < _FLUSH] = 0.0  # subnormal entries slow the SVD down by orders of magnitude
         return B
 
+    def _block_xp(self, k: int):
+        """:meth:`_block` in a non-NumPy namespace: formed on the device, flushed there too."""
+        ev, p, n, xp = self.ev, self.problem, self.n, self.problem.xp
+        R1t = xp.permute_dims(ev.R1, (1, 0))
+        if k == n:
+            B = xp.permute_dims(p.kernel.sqrt_rmatmat(n, self.params, R1t), (1, 0))
+        else:
+            E = xp.concat([R1t[:k, :k], xp.zeros((n - k, k), dtype=R1t.dtype)], axis=0)
+            B = xp.permute_dims(p.kernel.sqrt_rmatmat(n, self.params, E)[:k, :], (1, 0))
+        return xp.where(xp.abs(B) < _FLUSH, 0.0, B)
+
     def _factor(self, k: int) -> None:
         """Singular values of the leading ``k x k`` block of ``B`` and ``c = U^T w[:k]`` (no singular vectors)."""
         ev = self.ev
         sv = projected_svd(self._block(k), ev.w[:k], method=ev.projection)
-        self.k, self.s2, self.c2 = k, sv.s * sv.s, sv.c * sv.c
+        s, c = to_numpy(sv.s), to_numpy(sv.c)  # length k: the only data that come to the host per shape
+        self.k, self.s2, self.c2 = k, s * s, c * c
         self.w2_tail = float(ev.w[k:] @ ev.w[k:])
         self.eps = float(np.sum(self.diag_G[k:])) if k < self.n else 0.0
         self.factorizations += 1
@@ -180,6 +195,8 @@ class _SpectralState(ShiftState):
         the prior restricted to its first ``k`` whitened coordinates, plus the (unreduced) prior variance of
         the rest: exact up to the tail's share of the trace (``Posterior.exact`` is False then)."""
         p, ev, n, k = self.problem, self.ev, self.n, self.k
+        if not is_numpy(p.xp):
+            return self._posterior_xp(float(lam))
         U, s, Vt = sla.svd(self._block(k), lapack_driver=ev.driver, check_finite=False)
         s2 = s * s
         V = np.zeros((n, k))
@@ -193,6 +210,21 @@ class _SpectralState(ShiftState):
             E[np.arange(k, n), np.arange(n - k)] = 1.0
             L2 = np.asarray(p.kernel.sqrt_matmat(n, self.params, E))
             var = var + np.sum(L2 * L2, axis=1)
+        return Posterior(mean, var, exact=k == n)
+
+    def _posterior_xp(self, lam: float) -> Posterior:
+        """:meth:`posterior` in a non-NumPy namespace (the backend's SVD; everything stays on the device)."""
+        p, ev, n, k, xp = self.problem, self.ev, self.n, self.k, self.problem.xp
+        U, s, Vt = svd(self._block(k))
+        s2 = s * s
+        V = xp.concat([xp.permute_dims(Vt, (1, 0)), xp.zeros((n - k, k), dtype=Vt.dtype)], axis=0)
+        LV = p.kernel.sqrt_matmat(n, self.params, V)
+        c = xp.permute_dims(U, (1, 0)) @ ev.w[:k]
+        mean = LV @ (s * c / (s2 + lam))
+        var = lam * xp.sum(LV * LV / (s2 + lam)[None, :], axis=1)
+        if k < n:
+            L2 = p.kernel.sqrt_matmat(n, self.params, xp.eye(n, n - k, k=-k, dtype=V.dtype))
+            var = var + xp.sum(L2 * L2, axis=1)
         return Posterior(mean, var, exact=k == n)
 
     def stats(self) -> dict:
