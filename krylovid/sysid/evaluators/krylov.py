@@ -30,7 +30,7 @@ import numpy as np
 
 from ...backend import asarray, default_rng
 from ..augmented import AugmentedKrylov, ShiftBounds
-from ..gram import DualOperator, PrimalOperator, RDualOperator, choose_formulation
+from ..gram import DualOperator, PrimalOperator, RDualFactor, RDualOperator, choose_formulation
 from ..posterior import Posterior, dual_posterior
 from .base import ShiftState
 
@@ -43,6 +43,10 @@ FORMULATIONS = ("auto", "primal", "dual", "gram")
 #: Deflation threshold (relative to ||A||) of the n x n dual forms: drops enter the bounds as a perturbation
 #: of T, and these spaces may grow to their full dimension anyway, so only rounding-level directions go.
 DUAL_DEFLATION_TOL = 16 * _EPS
+#: ``||R1 (L L^T - Kbar) R1^T|| / ||H||`` bound for kernels whose square root is a clipped eigendecomposition
+#: (measured up to 16 eps ||Kbar|| for ``L L^T - Kbar`` with SS/SE at n = 100..300, and
+#: ``||R1|| ||L|| <= 1.4 ||R1 L||``): four times that.
+DENSE_SQRT_MISMATCH = 128 * _EPS
 
 
 class KrylovBudgetWarning(RuntimeWarning):
@@ -73,7 +77,12 @@ class KrylovEvaluator:
     rounding : float, optional
         Rounding allowance ``delta`` of the estimator (default: automatic, see
         :class:`~krylovid.sysid.AugmentedKrylov`).  A large value makes the bounds
-        deliberately wide (tests of the uncertified paths).
+        deliberately wide (tests of the uncertified paths); a given value also
+        keeps the square-root model off.
+    factor_rounding : float, optional
+        Backward-error bound ``delta_B`` of the square-root rounding model used
+        by the R-factor dual when the lam-shift model cannot certify (default:
+        automatic, see :meth:`~krylovid.sysid.AugmentedKrylov.attach_factor`).
     deflation_tol : float, optional
         Relative deflation threshold of the block Lanczos process (default
         ``DUAL_DEFLATION_TOL`` for the dual forms, the Lanczos default for the primal).
@@ -92,6 +101,7 @@ class KrylovEvaluator:
         truncate: bool = True,
         rounding: float | None = None,
         deflation_tol: float | None = None,
+        factor_rounding: float | None = None,
     ):
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
@@ -102,6 +112,7 @@ class KrylovEvaluator:
                 formulation = "gram"
         self.formulation = formulation
         self.rounding, self.deflation_tol = rounding, deflation_tol
+        self.factor_rounding = factor_rounding
         D = problem.n if self.formulation != "primal" else problem.N
         s = int(min(block_size, max(D - 1, 0)))
         # drawn on the host and moved to the data's namespace: the same Omega on every backend
@@ -199,6 +210,10 @@ class _KrylovState(ShiftState):
                 self.status = "converged"
                 return True
             if self.est.exhausted:
+                if self.form == "dual" and not self.est.has_factor and self._ev.rounding is None:
+                    # rounding is what the bounds cannot resolve at small lam: the square-root model
+                    self._attach_factor(self.est)
+                    continue
                 if self.k < self.problem.n and (self.est.max_dim >= self.k):
                     # the truncated tail (shift eps = tr G22) is what the bounds cannot resolve: drop the
                     # truncation and grow on the whole dual
@@ -219,6 +234,14 @@ class _KrylovState(ShiftState):
             )
         return False
 
+    def _attach_factor(self, est) -> None:
+        """Square-root rounding model for ``est`` (R-factor dual): ``B = R1 L`` (see :mod:`..augmented`)."""
+        p = self.problem
+        factor = RDualFactor(p.r_factor.R1, p.kernel, self.params, self.k)
+        # dense square roots (clipped eigendecompositions) differ from the kernel's matmat by ~16 eps ||Kbar||
+        mismatch = 0.0 if factor.dense is None else DENSE_SQRT_MISMATCH
+        est.attach_factor(factor, rounding=self._ev.factor_rounding, mismatch=mismatch)
+
     def bound_history(self, lam) -> list:
         """``(dim, ShiftBounds)`` after each block step of a fresh build of the same space."""
         final = self.est
@@ -231,6 +254,8 @@ class _KrylovState(ShiftState):
             rounding=final.rounding,
             deflation_tol=final.deflation_tol,
         )
+        if final.has_factor:
+            self._attach_factor(fresh)
         out = []
         self.est = fresh
         try:
