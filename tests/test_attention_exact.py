@@ -135,6 +135,27 @@ def test_auto_block_for_long_sequence(rng):
     np.testing.assert_allclose(Y[idx], ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 5e-6), (np.float64, 2e-14)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_one_numpy_head_default_blocks(rng, dtype, tol, causal):
+    """The single-head NumPy kernel (256 x 512 blocks, exp2, row sums by a matrix-vector product).
+
+    Sizes that leave partial query and key blocks; the reference is dense float64 on the
+    same (rounded) inputs, the tolerance relative to the output's size.
+    """
+    n, d = 1100, 16
+    Q, K = (2.0 * rng.standard_normal((2, n, d))).astype(dtype)
+    V = rng.standard_normal((n, 3)).astype(dtype)
+    ref, _, logD = dense_reference(*(a.astype(np.float64) for a in (Q, K, V)), causal=causal)
+    Y = softmax_attention(Q, K, V, causal=causal)
+    assert Y.dtype == dtype
+    assert np.max(np.abs(Y - ref)) <= tol * np.max(np.abs(ref))
+    np.testing.assert_allclose(row_normalizer(Q, K, causal=causal), logD, atol=tol * np.max(np.abs(logD)))
+    X = rng.standard_normal(n).astype(dtype)  # one column: the matvec path of the operator
+    P = dense_reference(*(a.astype(np.float64) for a in (Q, K)), causal=causal)[1]
+    np.testing.assert_allclose(attention_matvec(Q, K, X, causal=causal), P @ X, atol=10 * tol * np.abs(X).max())
+
+
 def test_strict_backend_float32(strict_xp, rng):
     xp = strict_xp
     Q, K, V = rng.standard_normal((3, 10, 4)).astype(np.float32)
