@@ -128,5 +128,5 @@ def test_spectral_is_registered_and_validates_its_options():
     rng = np.random.default_rng(0)
     p = FIRProblem(rng.standard_normal(80), rng.standard_normal(80), 5)
     assert make_evaluator("spectral", p).method == "spectral"
-    with pytest.raises(ValueError, match="driver"):
-        SpectralEvaluator(p, driver="nope")
+    with pytest.raises(ValueError, match="projection"):
+        SpectralEvaluator(p, projection="nope")
