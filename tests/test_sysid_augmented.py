@@ -1,0 +1,127 @@
+"""The square-root rounding model of the augmented Krylov estimator (DESIGN §3, item 6).
+
+``A = B B^T`` with a factor whose singular values span 1 .. 1e-9 and shifts down to
+``lam = 1e-16 ||A||``.  The reference is independent of the estimator: ``q`` and ``log det`` from a
+long-double Householder QR of ``[B^T; sqrt(lam) I]`` (no squared condition number).  A perturbed factor
+``B + E`` (``||E||`` far above rounding) given with its true backward error must still yield bounds that
+contain the truth of ``B``; given with a false (zero) error the bounds miss it, so these tests can fail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from krylovid.operators import Dense
+from krylovid.sysid import AugmentedKrylov
+
+D = 60
+LAM = np.logspace(-16, -2, 15)
+
+
+def householder_r(X):
+    """R factor of a tall ``X`` (Householder reflections in the dtype of ``X``)."""
+    R = X.copy()
+    for j in range(R.shape[1]):
+        x = R[j:, j]
+        v = x.copy()
+        v[0] += np.sqrt(x @ x) if x[0] >= 0 else -np.sqrt(x @ x)
+        v /= np.sqrt(v @ v)
+        R[j:, j:] -= 2 * np.outer(v, v @ R[j:, j:])
+    return R[: R.shape[1], :]
+
+
+def reference(B, b, lam):
+    """``q = b^T (B B^T + lam I)^{-1} b`` and ``log det(B B^T + lam I)`` in long double."""
+    Bl, bl = B.astype(np.longdouble), b.astype(np.longdouble)
+    q, logdet = [], []
+    for s in lam:
+        R = householder_r(np.concatenate([Bl.T, np.sqrt(np.longdouble(s)) * np.eye(B.shape[0], dtype=np.longdouble)]))
+        z = np.zeros(B.shape[0], dtype=np.longdouble)
+        for i in range(z.size):  # R^T z = b
+            z[i] = (bl[i] - R[:i, i] @ z[:i]) / R[i, i]
+        q.append(float(z @ z))
+        logdet.append(float(2 * np.sum(np.log(np.abs(np.diag(R))))))
+    return np.array(q), np.array(logdet)
+
+
+def make_factor(seed=0):
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((D, D)))
+    V, _ = np.linalg.qr(rng.standard_normal((D, D)))
+    s = np.logspace(0, -9, D)
+    B = (U * s) @ V.T
+    b = B @ rng.standard_normal(D) + 1e-6 * rng.standard_normal(D)  # signal plus a little noise
+    return B, b
+
+
+def estimator(B, b, factor=None, rounding=None, dim=D):
+    est = AugmentedKrylov(Dense(B @ B.T), b, trace=float(np.sum(B * B)), block_size=4, rng=0, deflation_tol=0.0)
+    est.extend_to(dim)
+    if factor is not None:
+        est.attach_factor(Dense(factor), rounding=rounding)
+    return est
+
+
+def contains(bd, q, logdet, rtol=1e-13):
+    return (
+        np.all(bd.q_lower <= q * (1 + rtol))
+        and np.all(q <= bd.q_upper * (1 + rtol))
+        and np.all(bd.l_lower <= logdet + rtol * np.abs(logdet))
+        and np.all(logdet <= bd.l_upper + rtol * np.abs(logdet))
+    )
+
+
+def test_square_root_model_is_true_and_tight_at_tiny_shifts():
+    B, b = make_factor()
+    q, logdet = reference(B, b, LAM)
+    shift_only = estimator(B, b).bounds(LAM)
+    assert contains(shift_only, q, logdet)
+    bd = estimator(B, b, factor=B).bounds(LAM)
+    assert contains(bd, q, logdet)
+    # the lam-shift model gives up below lam ~ 8 eps ||A||; the square-root model stays within 1e-6 there
+    assert np.all(shift_only.q_upper[:3] == np.inf) or np.all(shift_only.q_upper[:3] >= 1.1 * q[:3])
+    assert np.all((bd.q_upper - bd.q_lower) <= 1e-6 * q)
+    assert np.all((bd.l_upper - bd.l_lower) <= 1e-6 * np.abs(logdet))
+    # and to 1e-9 once lam >= 1e-10 ||A||
+    big = LAM >= 1e-10
+    assert np.all((bd.q_upper - bd.q_lower)[big] <= 1e-9 * q[big])
+
+
+@pytest.mark.parametrize("dim", [24, D])
+def test_perturbed_factor_with_its_backward_error_brackets_the_truth(dim):
+    """``W`` from ``B + E`` with ``||E|| = 1e-11 ||B||`` (10^5 times rounding): the bounds for ``B B^T``
+    hold when ``delta_B = ||E||`` is declared, on a complete and on a partial space."""
+    B, b = make_factor(1)
+    rng = np.random.default_rng(2)
+    E = rng.standard_normal((D, D))
+    E *= 1e-11 / np.linalg.norm(E, 2)
+    q, logdet = reference(B, b, LAM)
+    bd = estimator(B, b, factor=B + E, rounding=1e-11 * (1 + 1e-6), dim=dim).bounds(LAM)
+    assert contains(bd, q, logdet)
+
+
+def test_a_false_backward_error_makes_the_bounds_miss():
+    """The same perturbed factor declared exact (``delta_B = 0``): the bounds exclude the truth somewhere,
+    so the containment assertions above are able to fail."""
+    B, b = make_factor(1)
+    rng = np.random.default_rng(2)
+    E = rng.standard_normal((D, D))
+    E *= 1e-11 / np.linalg.norm(E, 2)
+    q, logdet = reference(B, b, LAM)
+    bd = estimator(B, b, factor=B + E, rounding=0.0).bounds(LAM)
+    assert not contains(bd, q, logdet)
+
+
+def test_attach_factor_validates_its_arguments():
+    B, b = make_factor()
+    est = estimator(B, b, dim=8)
+    with pytest.raises(ValueError, match="rows"):
+        est.attach_factor(Dense(B[:10]))
+    with pytest.raises(ValueError, match="rounding"):
+        est.attach_factor(Dense(B), rounding=-1.0)
+    with pytest.raises(ValueError, match="mismatch"):
+        est.attach_factor(Dense(B), mismatch=float("nan"))
+    assert not est.has_factor
+    est.attach_factor(Dense(B))
+    assert est.has_factor and est.factor_delta() > 0
