@@ -48,6 +48,8 @@ __all__ = ["TuningResult", "ShiftOptimum", "SearchLimitWarning", "tune", "profil
 LAM_SPAN, LAM_HARD_SPAN = 6.0, 40.0
 #: Tolerance of the first, proving pass at a shape (see :func:`tune`).
 LOOSE_RTOL = 1e-6
+#: Relative decrease of ``F`` below which the 1-D shape search stops (the parabola's prediction).
+FTOL = 1e-10
 #: Hard limit of the unconstrained shape coordinate (logit 25: ``beta`` within 1.4e-11 of 0 or 1).
 Z_HARD = 25.0
 
@@ -286,38 +288,53 @@ def _bracket(evaluate, zs, vals):
 _GOLD = 0.3819660112501051
 
 
-def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter):
+def _vertex(pts):
+    """Vertex and predicted value of the parabola through three ``(z, f)`` points (``nan`` unless convex)."""
+    (x0, f0), (x1, f1), (x2, f2) = sorted(pts)
+    d01, d12 = x1 - x0, x2 - x1
+    if not (d01 > 0 and d12 > 0):
+        return np.nan, np.nan
+    s01, s12 = (f1 - f0) / d01, (f2 - f1) / d12
+    curv = (s12 - s01) / (x2 - x0)  # half the second derivative
+    if not curv > 0:
+        return np.nan, np.nan
+    v = 0.5 * (x0 + x1) - 0.5 * s01 / curv
+    return v, f0 + s01 * (v - x0) + curv * (v - x0) * (v - x1)
+
+
+def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter, known=()):
     """Minimize ``f`` on the bracket ``a < b < c`` (``f(b) <= f(a), f(c)``) by safeguarded parabolic steps.
 
-    Each step goes to the vertex of the parabola through the bracket; a
-    golden-section step into the larger segment replaces it when the vertex
-    leaves the bracket.  Stops when the vertex is within 0.05
-    of the best point and the parabola predicts a decrease below ``ftol``, or
-    when it coincides with the best point.
+    Each step goes to the vertex of the parabola through the best point and
+    the two evaluated points nearest to it (Brent's choice: far bracket ends
+    make the parabola slow); a golden-section step into the larger segment
+    replaces it when the vertex leaves the bracket or the parabola is not
+    convex.  Stops when the vertex is within 0.05 of the
+    best point and the parabola predicts a decrease below ``ftol``, or when it
+    coincides with the best point.  ``known``: further ``(z, f)`` pairs already
+    evaluated (used as fit points only).
     """
+    pts = {round(float(z), 12): fz for z, fz in (*known, (a, fa), (b, fb), (c, fc))}
     for _ in range(maxiter):
-        num = (b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)
-        den = (b - a) * (fb - fc) - (b - c) * (fb - fa)
+        near = sorted(pts, key=lambda z: abs(z - b))[:3]
+        v, fv_pred = _vertex([(z, pts[z]) for z in near])
         tiny = 1e-7 * (c - a) + 1e-10
-        v = b - 0.5 * num / den if den < 0 else np.nan  # den < 0: the parabola is convex
         if np.isfinite(v) and a < v < c:
-            predicted = fb - (
-                fa * (v - b) * (v - c) / ((a - b) * (a - c))
-                + fb * (v - a) * (v - c) / ((b - a) * (b - c))
-                + fc * (v - a) * (v - b) / ((c - a) * (c - b))
-            )
-            if abs(v - b) < tiny or (predicted < ftol and abs(v - b) < 0.05):
+            if abs(v - b) < tiny or (fb - fv_pred < ftol and abs(v - b) < 0.05):
                 break
+            if v - a < tiny or c - v < tiny:  # never evaluate on top of a bracket end
+                v = b + (tiny if v > b else -tiny)
         else:
             v = b + _GOLD * (c - b) if (c - b) >= (b - a) else b - _GOLD * (b - a)
         fv = f(v)
+        pts[round(float(v), 12)] = fv
         if fv < fb:
-            a, c, fa, fc = (a, b, fa, fb) if v < b else (b, c, fb, fc)
+            a, c = (a, b) if v < b else (b, c)
             b, fb = v, fv
         elif v < b:
-            a, fa = v, fv
+            a = v
         else:
-            c, fc = v, fv
+            c = v
     return b, fb
 
 
@@ -409,7 +426,8 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         if c > a:
             f1 = lambda t: evaluate(np.array([t]))  # noqa: E731
             fb = f1(b)
-            _parabola_min(f1, a, b, c, f1(a), fb, f1(c), 1e-10 * max(abs(fb), 1.0), maxiter)
+            known = [(key[0], hit[0]) for key, hit in cache.items()]  # every shape value so far (fit points)
+            _parabola_min(f1, a, b, c, f1(a), fb, f1(c), FTOL * max(abs(fb), 1.0), maxiter, known)
     elif dim >= 2:
         spread = np.maximum(np.ptp(Z, axis=0) / 4, 0.25)
         simplex = np.vstack([best] + [best + np.eye(dim)[k] * spread[k] for k in range(dim)])
