@@ -34,13 +34,13 @@ Nelder–Mead in 2-D.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
 from .evaluators import KrylovBudgetWarning
-from .objective import F_bounds, F_estimate, gap_check
+from .objective import F_bounds, F_estimate, _meets, gap_check
 
 __all__ = ["TuningResult", "ShiftOptimum", "SearchLimitWarning", "tune", "profile_shift"]
 
@@ -48,6 +48,8 @@ __all__ = ["TuningResult", "ShiftOptimum", "SearchLimitWarning", "tune", "profil
 LAM_SPAN, LAM_HARD_SPAN = 6.0, 40.0
 #: Tolerance of the first, proving pass at a shape (see :func:`tune`).
 LOOSE_RTOL = 1e-6
+#: Shifts below this many times the estimator's rounding allowance need not be certified away from the optimum.
+FLOOR_FACTOR = 10.0
 #: Relative decrease of ``F`` below which the 1-D shape search stops (the parabola's prediction).
 FTOL = 1e-10
 #: Hard limit of the unconstrained shape coordinate (logit 25: ``beta`` within 1.4e-11 of 0 or 1).
@@ -74,6 +76,10 @@ class ShiftOptimum:
         Whether the bounds meet the tolerance at the optimum.
     at_limit : str or None
         ``"lam_min"`` / ``"lam_max"`` when the optimum sits at a hard limit of the shift range.
+    dominated : bool
+        The search stopped once the bounds proved ``F > ceiling`` at every shift
+        (see :func:`profile_shift`): ``F_lower`` is then certified, ``F`` and
+        ``lam`` are only estimates.
     """
 
     lam: float
@@ -84,6 +90,7 @@ class ShiftOptimum:
     shift_evaluations: int
     certified: bool
     at_limit: str | None = None
+    dominated: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,20 +162,22 @@ def _polish(f, grid, i):
     return x, fx, int(res.nfev) + 1
 
 
-def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade, trusted=None):
+def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade, trusted=None, floor_x=-np.inf):
     """Grid of ``per_decade`` points per decade on ``[lo, hi]``, extended by ``LAM_SPAN`` decades while the
     minimum sits on an edge that is not a hard limit (and, with ``trusted``, while the value there is
-    trustworthy: an uncertified bound is no reason to search further).  Returns ``(grid, values, i, nev, limit)``."""
+    trustworthy: ``trusted(grid, i)`` says whether index ``i`` of ``grid`` may be believed to be the minimum;
+    an unproven bound is no reason to search further).  A window above ``floor_x`` is extended to it at most;
+    below it only where ``trusted`` allows.  Returns ``(grid, values, i, nev, limit)``."""
     nev = 0
     while True:
         grid = np.linspace(lo, hi, int(round((hi - lo) * per_decade)) + 1)
         vals = fvec(grid)
         nev += grid.size
         i = int(np.argmin(vals))
-        if i in (0, grid.size - 1) and trusted is not None and not trusted(grid[i]):
+        if i in (0, grid.size - 1) and trusted is not None and not trusted(grid, i):
             return grid, vals, i, nev, None
         if i == 0 and lo > hard_lo:
-            lo = max(hard_lo, lo - LAM_SPAN)
+            lo = max(hard_lo, lo - LAM_SPAN, floor_x if lo > floor_x else -np.inf)
         elif i == grid.size - 1 and hi < hard_hi:
             hi = min(hard_hi, hi + LAM_SPAN)
         else:
@@ -176,7 +185,42 @@ def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade, trusted=None):
             return grid, vals, i, nev, limit
 
 
-def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
+def _resolution(x, N, sigma2, rtol, ceiling=None, edge=None, floor=0.0):
+    """The growth target of an adaptive state on the shifts ``10**x``; a predicate on a bounds function.
+
+    With ``lo, hi`` the bounds of ``F`` at the shifts and ``F_up = min(hi)``
+    (a certified upper bound of the minimum), the space is large enough when
+
+    * ``ceiling`` is given and ``min(lo) > ceiling``: no shift can beat the
+      ceiling (the shape is not the minimizer), or
+    * ``edge`` is an index and ``hi[edge] <= min(lo)``: that shift is proven
+      to be the lowest (``F`` decreases towards the edge of the window), or
+    * the bounds at index ``-1`` (the candidate optimum) meet ``rtol`` and every
+      other shift either meets ``rtol``, is excluded (``lo > F_up``) or lies
+      below the estimator's rounding floor ``floor`` (where no space certifies).
+
+    So only the optimum needs tight bounds; a shift far from it only needs a
+    lower bound above the optimum's upper bound, not ``rtol``.
+    """
+    lam = 10.0 ** np.asarray(x, dtype=np.float64)
+
+    def ok(bounds_fn, q_only: bool = False) -> bool:
+        b = bounds_fn(lam)
+        if q_only:
+            b = replace(b, l_upper=b.l_lower)
+        lo, hi, _ = F_bounds(b, N, sigma2)
+        if ceiling is not None and np.min(lo) > ceiling:
+            return True
+        if edge is not None:
+            others = np.delete(lo, edge)
+            return bool(_meets(lo[edge], hi[edge], rtol) or others.size == 0 or hi[edge] <= np.min(others))
+        met = _meets(lo, hi, rtol)
+        return bool(met[-1] and np.all(met | (lo > np.min(hi)) | (lam <= floor)))
+
+    return ok
+
+
+def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8, ceiling=None) -> ShiftOptimum:
     """Minimize ``F`` over ``lam`` at fixed shape parameters (see module notes).
 
     Parameters
@@ -189,11 +233,38 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
         Reference shift; the search starts on ``lam_scale * 10^[-6, 6]`` and is
         extended up to ``lam_scale * 10^[-40, 40]`` while the minimum sits on an edge.
     rtol : float
-        Tolerance of the bounds on ``F`` (adaptive states).
+        Tolerance of the bounds on ``F`` at the optimum (adaptive states).
+    ceiling : float, optional
+        A value of ``F`` already reached elsewhere (adaptive states): the space
+        stops growing as soon as its bounds prove ``F > ceiling`` at every
+        shift of the window, and the result says ``dominated=True`` (its ``F``
+        is then an estimate, ``F_lower`` a certified lower bound above ``ceiling``).
 
     Returns
     -------
     ShiftOptimum
+
+    Notes
+    -----
+    An adaptive state (``"krylov"``) grows only as far as the minimizer over
+    ``lam`` needs: tight bounds (``rtol``) at the candidate optimum, and at
+    every other shift of the grid a lower bound above the optimum's upper bound
+    (:func:`_resolution`).  The window is extended past an edge only where the
+    bounds prove the edge to be the lowest value (or certify it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from krylovid.sysid import FIRProblem
+    >>> from krylovid.sysid.evaluators import make_evaluator
+    >>> rng = np.random.default_rng(0)
+    >>> u = rng.standard_normal(400)
+    >>> y = np.convolve(u, 0.8 ** np.arange(30))[:400] + 0.1 * rng.standard_normal(400)
+    >>> p = FIRProblem(u, y, 40)
+    >>> state = make_evaluator("krylov", p, random_state=0).prepare({"beta": 0.8})
+    >>> opt = profile_shift(state, p.N, p.ls_noise_variance, 1e-3)
+    >>> bool(opt.certified and opt.c > 0)
+    True
     """
     ref = float(np.log10(lam_scale))
     lo, hi = ref - LAM_SPAN, ref + LAM_SPAN
@@ -213,42 +284,77 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8) -> ShiftOptimum:
                 return np.inf
 
         grid, vals, i, nev, limit = _search_grid(
-            lambda g: np.array([f(x) for x in g]), lo, hi, hard_lo, hard_hi, 1, lambda x: np.isfinite(f(x))
+            lambda g: np.array([f(x) for x in g]),
+            lo,
+            hi,
+            hard_lo,
+            hard_hi,
+            1,
+            lambda g, j: np.isfinite(f(g[j])),
         )
         x, fx, n_pol = _polish(f, grid, i)
         lam = 10.0**x
         return ShiftOptimum(lam, fx, fx, fx, _c_at(state, lam, N, sigma2), nev + n_pol, True, limit)
-    certified, nev, limit = False, 0, None
-    x = ref
-    for _ in range(8):
+    if state.exact:
+        grid, _, i, nev, limit = _search_grid(fvec, lo, hi, hard_lo, hard_hi, 5)
+        x, _, n_zoom = _zoom(fvec, grid[i], grid[1] - grid[0], grid[0], grid[-1])
+        return _optimum_at(state, x, N, sigma2, nev + n_zoom, True, limit)
+    return _adaptive_shift(state, fvec, N, sigma2, (lo, hi, hard_lo, hard_hi), rtol, ceiling)
+
+
+def _adaptive_shift(state, fvec, N, sigma2, window, rtol, ceiling) -> ShiftOptimum:
+    """:func:`profile_shift` for a state whose space grows (``refine``) until its bounds resolve the minimizer."""
+    lo, hi, hard_lo, hard_hi = window
+    nev, limit, x = 0, None, 0.5 * (lo + hi)
+    q_only = state.method == "lanczos"  # its log-det interval is statistical: only the data fit is checked
+
+    def upper(g):  # the certified upper bound: what the search minimizes
+        return fvec(g, 2)
+
+    def trusted(g, i):
+        # extend the window past edge i only when the bounds prove it is the lowest value (or certify it);
+        # at or below the rounding floor only when they certify it (a square-root rounding model may)
+        floor = FLOOR_FACTOR * float(state.stats().get("rounding") or 0.0)
+        if 10.0 ** g[i] <= floor:
+            return state.refine(gap_check(np.array([10.0 ** g[i]]), N, sigma2, rtol), warn=False)
+        return state.refine(_resolution(g, N, sigma2, rtol, edge=i), warn=False)
+
+    for _ in range(12):
         dim0 = state.stats().get("subspace_dim", 0)
-        upper = lambda g: fvec(g, 2)  # noqa: E731  (the upper bound; equal to F for exact states)
-
-        def trusted(x):
-            return state.exact or state.refine(gap_check(np.array([10.0**x]), N, sigma2, rtol), warn=False)
-
-        grid, vals, i, n_grid, limit = _search_grid(upper, lo, hi, hard_lo, hard_hi, 5, trusted)
+        if ceiling is not None:
+            g = np.linspace(lo, hi, int(round((hi - lo) * 5)) + 1)
+            if float(np.min(fvec(g, 1))) > ceiling:
+                return _optimum_at(state, g[int(np.argmin(upper(g)))], N, sigma2, nev + g.size, False, None, True)
+        floor_x = float(np.log10(max(FLOOR_FACTOR * float(state.stats().get("rounding") or 0.0), 1e-300)))
+        grid, _, i, n_grid, limit = _search_grid(upper, lo, hi, hard_lo, hard_hi, 5, trusted, floor_x)
         lo, hi = grid[0], grid[-1]
         x, _, n_zoom = _zoom(upper, grid[i], grid[1] - grid[0], lo, hi)
         nev += n_grid + n_zoom
-        if state.exact:
-            certified = True
-            break
-        _, F_lo, _, _ = _F_mid(state, 10.0**grid, N, sigma2)
-        hi_star = float(upper(np.array([x]))[0])
-        cand = 10.0 ** np.append(grid[F_lo <= hi_star], x)
-        certified = state.refine(gap_check(cand, N, sigma2, rtol), warn=False)
+        floor = FLOOR_FACTOR * float(state.stats().get("rounding") or 0.0)
+        state.refine(_resolution(np.append(grid, x), N, sigma2, rtol, ceiling, floor=floor), warn=False)
         if state.stats().get("subspace_dim", 0) == dim0:
             break
-    # certified = the bounds at the reported optimum meet rtol (candidates below the rounding floor of the
+    _, F_lo, _, _ = _F_mid(state, 10.0**grid, N, sigma2)
+    if ceiling is not None and float(np.min(F_lo)) > ceiling:
+        return _optimum_at(state, x, N, sigma2, nev, False, limit, True)
+    # certified = the bounds at the reported optimum meet rtol (shifts below the rounding floor of the
     # estimator may stay unresolved; they cannot be the reported optimum, whose upper bound is minimal)
-    # ("lanczos": its log-det interval is statistical, only the data-fit part is checked, as in its refine)
-    certified = state.exact or gap_check(np.array([10.0**x]), N, sigma2, rtol)(
-        state.bounds, q_only=state.method == "lanczos"
-    )
+    certified = gap_check(np.array([10.0**x]), N, sigma2, rtol)(state.bounds, q_only=q_only)
+    return _optimum_at(state, x, N, sigma2, nev, certified, limit)
+
+
+def _optimum_at(state, x, N, sigma2, nev, certified, limit, dominated=False) -> ShiftOptimum:
     mid, lo_star, hi_star, c = _F_mid(state, np.array([10.0**x]), N, sigma2)
     return ShiftOptimum(
-        10.0**x, float(mid[0]), float(lo_star[0]), float(hi_star[0]), float(c[0]), nev, certified, limit
+        10.0**x,
+        float(mid[0]),
+        float(lo_star[0]),
+        float(hi_star[0]),
+        float(c[0]),
+        nev,
+        bool(certified),
+        limit,
+        dominated,
     )
 
 

@@ -40,6 +40,11 @@ _EPS = float(np.finfo(np.float64).eps)
 #: ``"auto"`` uses the R-factor dual up to this many flops for the thin QR of ``Phi`` (``2 N n^2``).
 R_FACTOR_MAX_FLOPS = 2e11
 FORMULATIONS = ("auto", "primal", "dual", "gram")
+#: Relative trace of the truncated tail of a TC/DI dual; when the bounds need more, it shrinks by
+#: ``TAIL_SHRINK`` per rebuild, and below ``TAIL_RTOL_MIN`` the whole dual is used.
+TAIL_RTOL, TAIL_SHRINK, TAIL_RTOL_MIN = 1e-18, 1e-6, 1e-250
+#: ... and no longer once the tail trace is below this fraction of the rounding allowance ``delta``.
+TAIL_VS_ROUNDING = 1e-3
 #: Deflation threshold (relative to ||A||) of the n x n dual forms: drops enter the bounds as a perturbation
 #: of T, and these spaces may grow to their full dimension anyway, so only rounding-level directions go.
 DUAL_DEFLATION_TOL = 16 * _EPS
@@ -134,6 +139,7 @@ class _KrylovState(ShiftState):
         self.dual = self.form != "primal"
         self.status = "converged"
         self.history = []
+        self._tail_tol = TAIL_RTOL
         self._build(truncate=ev.truncate)
 
     def _build(self, truncate: bool) -> None:
@@ -144,7 +150,7 @@ class _KrylovState(ShiftState):
             diag_G = p.sqrt_gram_diagonal(params) if truncate and p.kernel.sqrt_triangular else None
             if diag_G is not None:
                 self.trace = float(np.sum(diag_G))
-                k = p.kernel.truncation_index(p.n, params, p.gram, p.gram_prefix)
+                k = p.kernel.truncation_index(p.n, params, p.gram, p.gram_prefix, rel_tol=self._tail_tol)
                 self.k, self.tail_trace = k, float(np.sum(diag_G[k:]))
             else:
                 self.trace = p.kernel_trace_gram(params)
@@ -195,7 +201,8 @@ class _KrylovState(ShiftState):
             # Gram form: q1(s) = (||Phi g_LS||^2 - z1^T (G11 + s)^{-1} z1) / s cancels at small s; its
             # rounding error (a few eps ||Phi g_LS||^2 per term) enters both bounds.
             rnd = 8.0 * _EPS * np.sqrt(self.k) * p.fit2
-            q_lo = p.ls_residual2 / lam + (p.fit2 - b_eps.q_upper - rnd) / (lam + eps)
+            # (the range part is a quadratic form of a PSD inverse: never negative)
+            q_lo = p.ls_residual2 / lam + np.maximum(p.fit2 - b_eps.q_upper - rnd, 0.0) / (lam + eps)
             q_hi = p.ls_residual2 / lam + (p.fit2 - b.q_lower + rnd) / lam
             q_est = p.ls_residual2 / lam + (p.fit2 - b.q_est) / lam
         q_est = np.clip(q_est, q_lo, q_hi)
@@ -214,10 +221,13 @@ class _KrylovState(ShiftState):
                     # rounding is what the bounds cannot resolve at small lam: the square-root model
                     self._attach_factor(self.est)
                     continue
-                if self.k < self.problem.n and (self.est.max_dim >= self.k):
-                    # the truncated tail (shift eps = tr G22) is what the bounds cannot resolve: drop the
-                    # truncation and grow on the whole dual
-                    self._build(truncate=False)
+                if self.k < self.problem.n and self.est.max_dim >= self.k and self._tail_matters():
+                    # the truncated tail (shift eps = tr G22) may be what the bounds cannot resolve: a longer
+                    # leading block (tail 1e-6 times smaller: for TC k grows by 14 / log10(1 / beta)), then
+                    # the whole dual; not once the tail is far below the rounding allowance of the lam-shift
+                    # model (then it is not; a square-root model may resolve smaller shifts)
+                    self._tail_tol *= TAIL_SHRINK
+                    self._build(truncate=self._tail_tol > TAIL_RTOL_MIN)
                     continue
                 break
             self.est.extend_to(max(self.est.dim + 1, int(self.est.dim * 1.3)))
@@ -233,6 +243,10 @@ class _KrylovState(ShiftState):
                 stacklevel=3,
             )
         return False
+
+    def _tail_matters(self) -> bool:
+        """Whether the truncated tail can be what keeps the bounds apart (not far below the rounding allowance)."""
+        return self.est.has_factor or self.tail_trace > TAIL_VS_ROUNDING * self.est.rounding_delta()
 
     def _attach_factor(self, est) -> None:
         """Square-root rounding model for ``est`` (R-factor dual): ``B = R1 L`` (see :mod:`..augmented`)."""
