@@ -97,11 +97,12 @@ def test_truncated_bounds_contain_the_truth_and_refine_to_the_tolerance():
     u, y = make_data(400, 120, 0.0, 100.0, rng)
     p = FIRProblem(u, y, 120, kernel="TC")
     params, sigma2 = {"beta": 0.5}, p.ls_noise_variance
-    state = make_evaluator("spectral", p, trunc_rtol=1e-10).prepare(params)
+    state = make_evaluator("spectral", p, trunc_rtol=1e-10, truncate_min_n=0).prepare(params)
     assert state.k < p.n and not state.exact  # beta = 0.5: the prior's tail is truncated
     c0 = 10.0
     _, mean, var, acc0 = dense_reference(p, params, c0, sigma2)
-    default = make_evaluator("spectral", p).prepare(params)  # tail below 1e-16 of the trace
+    assert make_evaluator("spectral", p).prepare(params).exact  # n = 120: below truncate_min_n
+    default = make_evaluator("spectral", p, truncate_min_n=0).prepare(params)  # tail below 1e-16 of the trace
     assert default.k < p.n
     post = default.posterior(sigma2 / c0)  # from the truncated factors (plus the tail's prior variance)
     assert not post.exact
