@@ -139,6 +139,19 @@ def test_wide_spectrum_keeps_orthogonality(rng):
     _check_identity(A, bl, 1e-12)
 
 
+def test_long_run_projection_and_orthogonality(rng):
+    # a long run over a decaying spectrum: the local pass, one full pass and the DGKS-triggered second pass
+    # must keep Q orthonormal and their coefficients must add up to the true projection Q^T A Q
+    V, _ = np.linalg.qr(rng.standard_normal((400, 400)))
+    A = (V * 0.9 ** np.arange(400)) @ V.T
+    A = (A + A.T) / 2
+    bl = BlockLanczos(A, rng.standard_normal((400, 8))).extend(40)
+    Q = bl.Q
+    assert bl.dim >= 250
+    assert np.abs(Q.T @ Q - np.eye(bl.dim)).max() < 1e-13
+    assert np.abs(bl.projection - Q.T @ A @ Q).max() < 1e-13
+
+
 def test_local_reorthogonalization(rng):
     A = _spd(rng, 100, cond=10.0)
     B = rng.standard_normal((100, 2))

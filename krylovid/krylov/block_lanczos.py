@@ -66,8 +66,10 @@ class BlockLanczos:
         Starting block; it may be rank deficient (only its range matters) but
         not zero.
     reorth : {"full", "local"}
-        ``"full"``: each new block is orthogonalized twice against the whole
-        basis (classical block Gram-Schmidt, "twice is enough");
+        ``"full"``: each new block is orthogonalized against the whole basis
+        (classical block Gram-Schmidt: once against the last two blocks, once
+        against all, and a second time against all where the DGKS criterion
+        asks for it);
         ``"local"``: twice against the previous and current blocks only.
     deflation_tol : float, optional
         Relative rank threshold.  A direction of the new block is dropped when
@@ -87,7 +89,8 @@ class BlockLanczos:
     coefficients).  Each call of :meth:`extend` appends ``Q_next`` to ``Q`` as
     block ``Q_k`` and computes, with ``W = A Q_k`` (one block matvec),
 
-    ``A_k = Q_k^T W``, ``W <- W - Q (Q^T W)`` (twice), ``W = Q_{k+1} B_k``
+    ``A_k = Q_k^T W``, ``W <- W - Q (Q^T W)`` (a local pass, one full pass and
+    a second where the first cancelled much: DGKS), ``W = Q_{k+1} B_k``
 
     by a QR of ``W`` followed by an SVD of its small triangular factor;
     singular values below the threshold are dropped (deflation).  Then
@@ -302,6 +305,31 @@ class BlockLanczos:
         W = W - Qb.T @ H2
         return W, H + H2
 
+    def _project_full(self, W, d: int, p: int):
+        """``W <- W - Q (Q^T W)`` against the whole basis (rows ``0:d+p``); returns W and the coefficients.
+
+        A local pass against the last two blocks removes the large (three-term)
+        components, then one full pass; a second full pass runs only when the
+        full pass removed more than ``1 - 1/sqrt(2)`` of some column's norm
+        (the DGKS criterion: after a pass that cancels little, the column is
+        orthogonal to working precision, so "twice is enough" is rarely needed).
+        """
+        xp, hi = self._xp, d + p
+        lo = d - self._sizes[-1] if self._sizes else d
+        Ql = self._basis(lo, hi)
+        H0 = Ql @ W
+        W = W - Ql.T @ H0
+        before = xp.sum(W * W, axis=0)
+        Qb = self._basis(0, hi)
+        H = Qb @ W
+        W = W - Qb.T @ H
+        H[lo:hi, :] = H[lo:hi, :] + H0
+        if bool(xp.any(xp.sum(W * W, axis=0) < 0.5 * before)):
+            H2 = Qb @ W
+            W = W - Qb.T @ H2
+            H = H + H2
+        return W, H
+
     def _ensure_capacity(self, need: int) -> None:
         cap = self._Qt.shape[0]
         if need <= cap:
@@ -325,7 +353,7 @@ class BlockLanczos:
         self._matvecs += p
         colmax = float(xp.max(xp.sqrt(xp.sum(W * W, axis=0))))
         lo = 0 if self._reorth == "full" or not self._sizes else d - self._sizes[-1]
-        W, H = self._project(W, lo, d + p)
+        W, H = self._project_full(W, d, p) if self._reorth == "full" else self._project(W, lo, d + p)
         Ak = host(H[d - lo :, :])
         Ak = (Ak + Ak.T) / 2
         if not (np.isfinite(colmax) and np.all(np.isfinite(Ak))):
