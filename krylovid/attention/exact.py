@@ -186,6 +186,11 @@ def _shifted_numpy(Q, K, V, scale, causal, block):
     l = np.zeros(n_q, dt)
     tmp = None if V is None else np.empty((bq, V.shape[1]), dt)
     rows = np.empty(bq, dt)
+    # S - c >= -2c: where 2 log2(e) c can pass log2(tiny), clip at log2(tiny) (exp2 is many times slower on
+    # subnormal results; each clipped entry adds at most tiny, below eps of any row sum that is kept)
+    lo = dt.type(np.log2(np.finfo(dt).tiny))
+    cmax = np.maximum.reduceat(c, np.arange(0, n_q, bq))
+    clip = (2.0 * _LOG2E * cmax > -lo).tolist()
     for i0 in range(0, n_q, bq):
         i1 = min(i0 + bq, n_q)
         for j0 in range(0, n_k, bk):
@@ -194,6 +199,8 @@ def _shifted_numpy(Q, K, V, scale, causal, block):
                 break
             Sb = S[: i1 - i0, : j1 - j0]
             np.matmul(Qa[i0:i1], KaT[:, j0:j1], out=Sb)
+            if clip[i0 // bq]:
+                np.maximum(Sb, lo, out=Sb)
             if causal and j1 - 1 > i0:
                 Sb[causal_mask(np, i1 - i0, j1 - j0, row_offset=i0, col_offset=j0) == 0] = -np.inf
             np.exp2(Sb, out=Sb)
