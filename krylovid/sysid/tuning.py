@@ -50,8 +50,12 @@ LAM_SPAN, LAM_HARD_SPAN = 6.0, 40.0
 LOOSE_RTOL = 1e-6
 #: Shifts below this many times the estimator's rounding allowance need not be certified away from the optimum.
 FLOOR_FACTOR = 10.0
-#: Relative decrease of ``F`` below which the 1-D shape search stops (the parabola's prediction).
-FTOL = 1e-10
+#: Relative decrease of ``F`` below which the 1-D shape search stops (the parabola's prediction) ...
+FTOL = 1e-9
+#: ... when its three points lie within this distance of the best one (a reliable local model).
+NEAR = 0.05
+#: Width of the bracket below which the 1-D shape search stops whatever the prediction.
+ZTOL = 1e-7
 #: Hard limit of the unconstrained shape coordinate (logit 25: ``beta`` within 1.4e-11 of 0 or 1).
 Z_HARD = 25.0
 
@@ -415,18 +419,20 @@ def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter, known=()):
     the two evaluated points nearest to it (Brent's choice: far bracket ends
     make the parabola slow); a golden-section step into the larger segment
     replaces it when the vertex leaves the bracket or the parabola is not
-    convex.  Stops when the vertex is within 0.05 of the
-    best point and the parabola predicts a decrease below ``ftol``, or when it
-    coincides with the best point.  ``known``: further ``(z, f)`` pairs already
+    convex.  Stops when the parabola through points within ``NEAR`` of the best
+    one predicts a decrease below ``ftol``, when the vertex coincides with the
+    best point, or when the bracket is narrower than ``ZTOL``.  ``known``: further ``(z, f)`` pairs already
     evaluated (used as fit points only).
     """
     pts = {round(float(z), 12): fz for z, fz in (*known, (a, fa), (b, fb), (c, fc))}
     for _ in range(maxiter):
+        if c - a < ZTOL:
+            break
         near = sorted(pts, key=lambda z: abs(z - b))[:3]
         v, fv_pred = _vertex([(z, pts[z]) for z in near])
         tiny = 1e-7 * (c - a) + 1e-10
         if np.isfinite(v) and a < v < c:
-            if abs(v - b) < tiny or (fb - fv_pred < ftol and abs(v - b) < 0.05):
+            if abs(v - b) < tiny or (fb - fv_pred < ftol and max(abs(z - b) for z in near) < NEAR):
                 break
             if v - a < tiny or c - v < tiny:  # never evaluate on top of a bracket end
                 v = b + (tiny if v > b else -tiny)
@@ -529,7 +535,7 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         (a, b, c), edge = _bracket(evaluate, zs, [evaluate(np.array([z]), loose=True) for z in zs])
         if edge is not None:
             limits.append(f"{kernel.param_names[0]}_{edge}")
-        if c > a:
+        if a < b < c:  # (at a hard limit the best point ends the bracket: the profile is flat there)
             f1 = lambda t: evaluate(np.array([t]))  # noqa: E731
             fb = f1(b)
             known = [(key[0], hit[0]) for key, hit in cache.items()]  # every shape value so far (fit points)
