@@ -1,0 +1,91 @@
+"""The 1-D shape search of the tuner (_parabola_min, _vertex) against closed-form minima."""
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from krylovid.sysid import FIRProblem
+from krylovid.sysid.evaluators import make_evaluator
+from krylovid.sysid.tuning import SearchLimitWarning, _parabola_min, _vertex, tune
+
+
+def test_vertex_of_a_parabola_and_non_convex_points():
+    f = lambda z: 3.0 * (z - 0.7) ** 2 - 2.0  # noqa: E731
+    v, fv = _vertex([(0.0, f(0.0)), (2.0, f(2.0)), (1.0, f(1.0))])
+    assert np.isclose(v, 0.7) and np.isclose(fv, -2.0)
+    assert np.isnan(_vertex([(0.0, 0.0), (1.0, 1.0), (2.0, 0.0)])[0])  # concave: no vertex
+    assert np.isnan(_vertex([(0.0, 0.0), (0.0, 1.0), (2.0, 0.0)])[0])  # coincident points
+
+
+@pytest.mark.parametrize(
+    "f, zmin",
+    [
+        (lambda z: np.exp(z) - 2.0 * z, np.log(2.0)),  # skewed profile
+        (lambda z: np.cosh(3.0 * (z - 1.3)) + 0.1 * z**3, None),
+        (lambda z: (z - 0.1) ** 4 + (z - 0.1) ** 2, 0.1),
+    ],
+)
+def test_parabola_min_reaches_the_minimum_to_the_tolerance(f, zmin):
+    calls = []
+
+    def g(z):
+        calls.append(z)
+        return float(f(z))
+
+    a, b, c = -2.0, 0.5, 3.0
+    z, fz = _parabola_min(g, a, b, c, g(a), g(b), g(c), 1e-12, 60)
+    grid = np.linspace(a, c, 200001)
+    ref = float(np.min(f(grid))) if zmin is None else float(f(zmin))
+    assert fz - ref <= 1e-9 * max(abs(ref), 1.0)
+    assert fz == pytest.approx(float(f(z)))
+    assert len(calls) <= 3 + 20
+
+
+def test_known_points_are_used_as_fit_points_and_save_evaluations():
+    f = lambda z: np.exp(z) - 2.0 * z  # noqa: E731
+    count = {"plain": 0, "known": 0}
+
+    def counted(key):
+        def g(z):
+            count[key] += 1
+            return float(f(z))
+
+        return g
+
+    a, b, c = -1.0, 0.8, 2.0
+    known = [(0.6, f(0.6)), (0.75, f(0.75))]
+    z1, f1 = _parabola_min(counted("plain"), a, b, c, f(a), f(b), f(c), 1e-12, 60)
+    z2, f2 = _parabola_min(counted("known"), a, b, c, f(a), f(b), f(c), 1e-12, 60, known)
+    ref = f(np.log(2.0))
+    assert f1 - ref <= 1e-10 and f2 - ref <= 1e-10
+    assert count["known"] < count["plain"]
+
+
+def test_flat_profile_stops_on_the_bracket_width():
+    calls = []
+
+    def g(z):
+        calls.append(z)
+        return 1.0  # flat: golden steps shrink the bracket until it is narrower than ZTOL
+
+    _parabola_min(g, 0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1e-12, 200)
+    assert len(calls) < 60
+
+
+def test_optimum_at_the_hard_limit_is_not_polished_shape_by_shape():
+    """A profile that keeps falling towards beta -> 0 ends at the hard limit without a parabolic search there
+    (which had stepped towards the limit one shape at a time)."""
+    rng = np.random.default_rng(3)
+    u = rng.standard_normal(400)
+    for _ in range(2):
+        u = lfilter([1.0 - 0.995], [1.0, -0.995], u)
+    g = 0.85 ** np.arange(1, 61) * np.sin(0.4 * np.arange(1, 61))
+    y = np.convolve(u, np.r_[0.0, g])[:400]
+    y = y + np.std(y) / 10.0 * rng.standard_normal(400)
+    p = FIRProblem(u, y, 60)
+    with pytest.warns(SearchLimitWarning, match="beta"):
+        res, _ = tune(make_evaluator("spectral", p), p, None)
+    assert "beta_low" in res.limits
+    assert res.n_evaluations <= 16
+    dense = [F for _, F in res.history]
+    assert res.optimum.F <= min(dense) + 1e-12 * abs(min(dense))
