@@ -43,8 +43,6 @@ FORMULATIONS = ("auto", "primal", "dual", "gram")
 #: Relative trace of the truncated tail of a TC/DI dual; when the bounds need more, it shrinks by
 #: ``TAIL_SHRINK`` per rebuild, and below ``TAIL_RTOL_MIN`` the whole dual is used.
 TAIL_RTOL, TAIL_SHRINK, TAIL_RTOL_MIN = 1e-18, 1e-6, 1e-250
-#: ... and no longer once the tail trace is below this fraction of the rounding allowance ``delta``.
-TAIL_VS_ROUNDING = 1e-3
 #: Deflation threshold (relative to ||A||) of the n x n dual forms: drops enter the bounds as a perturbation
 #: of T, and these spaces may grow to their full dimension anyway, so only rounding-level directions go.
 DUAL_DEFLATION_TOL = 16 * _EPS
@@ -221,11 +219,10 @@ class _KrylovState(ShiftState):
                     # rounding is what the bounds cannot resolve at small lam: the square-root model
                     self._attach_factor(self.est)
                     continue
-                if self.k < self.problem.n and self.est.max_dim >= self.k and self._tail_matters():
-                    # the truncated tail (shift eps = tr G22) may be what the bounds cannot resolve: a longer
+                if self.k < self.problem.n and self.est.max_dim >= self.k and self._tail_blocks(gap_ok):
+                    # the truncated tail (shift eps = tr G22) is what the bounds cannot resolve: a longer
                     # leading block (tail 1e-6 times smaller: for TC k grows by 14 / log10(1 / beta)), then
-                    # the whole dual; not once the tail is far below the rounding allowance of the lam-shift
-                    # model (then it is not; a square-root model may resolve smaller shifts)
+                    # the whole dual
                     self._tail_tol *= TAIL_SHRINK
                     self._build(truncate=self._tail_tol > TAIL_RTOL_MIN)
                     continue
@@ -244,9 +241,15 @@ class _KrylovState(ShiftState):
             )
         return False
 
-    def _tail_matters(self) -> bool:
-        """Whether the truncated tail can be what keeps the bounds apart (not far below the rounding allowance)."""
-        return self.est.has_factor or self.tail_trace > TAIL_VS_ROUNDING * self.est.rounding_delta()
+    def _tail_blocks(self, gap_ok) -> bool:
+        """Whether the truncated tail is what keeps ``gap_ok`` from holding: it would hold without the tail's
+        terms (a decision only; those bounds are not certified)."""
+        eps = self.tail_trace
+        self.tail_trace = 0.0
+        try:
+            return bool(gap_ok(self.bounds))
+        finally:
+            self.tail_trace = eps
 
     def _attach_factor(self, est) -> None:
         """Square-root rounding model for ``est`` (R-factor dual): ``B = R1 L`` (see :mod:`..augmented`)."""
