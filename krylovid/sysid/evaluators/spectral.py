@@ -185,20 +185,24 @@ class _SpectralState(ShiftState):
         self.eps = float(np.sum(self.diag_G[k:])) if k < self.n else 0.0
         self.factorizations += 1
 
-    def _q(self, lam, shift=0.0):
+    def _q(self, lam, shift=0.0, inv=None):
         """``q`` of the leading block at ``lam`` with the ``R1``-range part shifted by ``shift`` (the residual
-        ``r`` is orthogonal to the range of ``A``: its ``r^2 / lam`` is exact whatever the truncation)."""
+        ``r`` is orthogonal to the range of ``A``: its ``r^2 / lam`` is exact whatever the truncation);
+        ``inv``: ``1 / (s^2 + lam + shift)`` when already at hand."""
         ls = lam + shift
-        return self.ev.r2 / lam + self.w2_tail / ls + self.c2 @ (1.0 / (self.s2[:, None] + ls[None, :]))
+        if inv is None:
+            inv = 1.0 / (self.s2[:, None] + ls[None, :])
+        return self.ev.r2 / lam + self.w2_tail / ls + self.c2 @ inv
 
     def bounds(self, lam) -> ShiftBounds:
         lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
-        if np.any(~(lam > 0)):
+        if not np.all(lam > 0):
             raise ValueError("lam must be positive")
-        q_hi = self._q(lam)
-        l_lo = (self.N - self.k) * np.log(lam) + np.log(self.s2[:, None] + lam[None, :]).sum(axis=0)
+        D = self.s2[:, None] + lam[None, :]
+        q_hi = self._q(lam, inv=1.0 / D)
+        l_lo = (self.N - self.k) * np.log(lam) + np.log(D).sum(axis=0)
         if self.k == self.n:
-            return ShiftBounds(lam, q_hi, q_hi.copy(), l_lo, l_lo.copy(), self.n)
+            return ShiftBounds(lam, q_hi, q_hi, l_lo, l_lo, self.n)
         m = self.n - self.k
         q_lo = self._q(lam, self.eps)
         l_hi = l_lo + m * np.log1p(self.eps / (m * lam))
