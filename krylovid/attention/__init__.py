@@ -12,7 +12,8 @@ run on NumPy, CuPy or any array-API namespace.
 * kernel reformulations: :func:`performer_attention`,
   :func:`random_feature_attention`, :func:`linear_attention`,
   :func:`cosformer_attention` on one :class:`FeatureMap` interface;
-* sampling: :func:`skeinformer_attention`, :func:`hyperattention`;
+* sampling: :func:`skeinformer_attention`, :func:`hyperattention`, :func:`routed_attention`
+  (routed top keys plus a sampled mean-field residual);
 * sparsity / clustering: :func:`sliding_window_attention`, :func:`bigbird_attention`,
   :func:`topk_attention`, :func:`lsh_attention`, :func:`kmeans_attention`,
   :func:`scatterbrain_attention`;
@@ -66,6 +67,7 @@ from .features import (
 from .latent import AbsorbedQuery, KVCacheSize, MLAWeights, absorb, gqa_to_mla, kv_cache_bytes, mha_to_mla
 from .lowrank import linformer_attention, lowrank_attention, nystrom_attention, truncated_svd_attention
 from .minilm import load_minilm, max_seq_length, minilm_embed, minilm_qkv
+from .routed import routed_attention
 from .safetensors_io import read_safetensors
 from .sampling import SamplingAttentionResult, hyperattention, skeinformer_attention
 from .sparse import (
@@ -104,6 +106,7 @@ __all__ = [
     "cosformer_attention",
     "skeinformer_attention",
     "hyperattention",
+    "routed_attention",
     "SamplingAttentionResult",
     "sliding_window_attention",
     "bigbird_attention",
