@@ -74,13 +74,13 @@ Both models are rigorous; :meth:`AugmentedKrylov.bounds` keeps the tighter
 side of each bound.  The model is measured, like ``ROUNDING_FACTOR``: against
 long-double products (``R1`` and ``L`` taken as exact), the backward error
 ``||fl(B^T Q) - B^T Q||`` of ``B = R1 L`` for an orthonormal ``Q`` is
-0.4..0.7 eps ||B|| for TC/DC (structured O(n) square roots) and 1.6..3.6
+0.4..2.0 eps ||B|| for TC/DC (structured O(n) square roots) and 1.6..5.9
 eps ||B|| for SS/SE (dense clipped-eigendecomposition square roots), white
-and low-pass inputs (cond(R1) up to 5e7), n = 100 and 300; and
+and low-pass inputs (cond(R1) up to 5e7), n = 100, 300 and 800; and
 ``||R1|| ||L|| <= 1.4 ||R1 L||`` there, so the Householder backward error of
 ``R1`` (columnwise ``eps``-level in ``Phi``) is of the same size.  The default
-``delta_B = FACTOR_ROUNDING eps sqrt(m) ||B||_est`` (20..35 eps ||B|| at
-n = 100..300) covers both with a margin of five or more.  The certificate is
+``delta_B = FACTOR_ROUNDING eps sqrt(m) ||B||_est`` (20, 35 and 57 eps ||B||
+at n = 100, 300 and 800) covers both with a margin of five or more.  The certificate is
 for the prior ``L L^T`` of the factor (the clipped eigendecomposition for
 SS/SE, as in the exact QR and spectral evaluators; within ``16 eps ||Kbar||``
 of ``Kbar``) and for the computed R factor of ``[Phi y]`` (not modelled: the
