@@ -314,3 +314,35 @@ def test_crossing_counter_catches_a_transfer(monkeypatch):
         leaky = Leaky(make_evaluator("auto", problem), problem)
         _counted_tune(crossings)(leaky, problem, problem.ls_noise_variance)
     assert (600,) in crossings.large(600, 20)
+
+
+# ----------------------------------------------------------------------------- precision
+def test_float64_by_default_also_for_float32_input(xp):
+    u, y, _ = _record(seed=8)
+    u32, y32 = (asarray(a.astype(np.float32), xp, dtype=xp.float32) for a in (u, y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no PrecisionWarning without a request
+        p = FIRProblem(u32, y32, 20)
+    assert p.y.dtype == xp.float64 and p.gram.dtype == xp.float64 and p.r_factor.R1.dtype == xp.float64
+    ref = FIRProblem(u.astype(np.float32).astype(np.float64), y.astype(np.float32).astype(np.float64), 20)
+    assert p.ls_residual2 == pytest.approx(ref.ls_residual2, rel=1e-12)
+
+
+def test_float32_only_on_request_with_warning(xp):
+    from krylovid.sysid.problem import PrecisionWarning
+
+    u, y, _ = _record(N=2000, n=50, seed=9)
+    hp = {"c": np.array([0.1, 1.0]), "beta": 0.85}
+    ref = objective(u, y, order=50, kernel="TC", hyperparameters=hp)
+    with pytest.warns(PrecisionWarning, match="float32"):
+        p = FIRProblem(*_on(xp, u, y), 50, dtype="float32")
+    assert p.y.dtype == xp.float32 and p.gram.dtype == xp.float32
+    with pytest.warns(PrecisionWarning):
+        got = objective(*_on(xp, u, y), order=50, kernel="TC", hyperparameters=hp, dtype="float32")
+    err = _rel(got, ref)
+    # single precision is really used (not a silent float64 run), and within the documented accuracy
+    assert 0 < err <= 1e-6
+    with pytest.raises(ValueError, match="dtype"):
+        FIRProblem(u, y, 50, dtype="float16")
+    with pytest.raises(ValueError, match="dtype"):
+        KernelFIR(order=50, dtype="half").fit(u, y)

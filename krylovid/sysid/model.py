@@ -101,9 +101,11 @@ class KernelFIR(FittedFIR):
         Working precision of the data and the FFT products (single record).
         float64 (default) on every backend, float32 input included;
         ``"float32"`` only on request, with a
-        :class:`~krylovid.sysid.problem.PrecisionWarning` (measured on the CPU:
-        ``F`` within ~1e-5 relative of float64 on white-noise inputs, and no
-        accuracy guarantee for ill-conditioned ones).
+        :class:`~krylovid.sysid.problem.PrecisionWarning` (measured on the CPU with
+        ``python benchmarks/gpu_check.py --float32-accuracy``: ``F`` within 1e-8
+        relative of float64 for white inputs and 2e-7 for a low-pass one, the
+        impulse response within 2e-6 of its peak; no guarantee for worse
+        conditioned inputs).
 
     Attributes
     ----------
