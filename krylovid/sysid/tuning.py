@@ -27,8 +27,11 @@ unconstrained coordinate: ``beta`` within ``1.4e-11`` of 0 or 1).
 The outer search over ``theta`` (1–2 dimensions, transformed to be
 unconstrained: logit / atanh / log) starts from the kernel's multistart grid
 (for TC ``beta0`` in {0.5, 0.6, 0.7, 0.8, 0.9, 0.99}, as the Chen–Ljung
-reference), then refines the best start: Brent's method on the bracket in 1-D,
-Nelder–Mead in 2-D.
+reference), then refines the best start: in 1-D safeguarded parabolic steps
+through the best shape and its two nearest evaluated neighbours (the grid
+included) inside the bracket, stopping when a parabola through nearby points
+predicts a decrease below ``FTOL |F|`` (:func:`_parabola_min`); Nelder–Mead in
+2-D.
 """
 
 from __future__ import annotations
