@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/attention_long.py                 # n = 4096, 16384; SDPA table up to 65536 (~10 min)
+    python benchmarks/attention_long.py                 # n = 4096, 16384; SDPA table up to 65536 (~20 min)
     python benchmarks/attention_long.py --quick         # n = 4096 only, SDPA table n = 4096, prints only
-    python benchmarks/attention_long.py --sdpa-sizes 4096,16384
+    python benchmarks/attention_long.py --sdpa-sizes 4096,16384 --sdpa-repeats 5
 
 What is measured
 ----------------
@@ -28,7 +28,8 @@ What is measured
 3. Baseline users have.  krylovid's exact blocked attention against
    ``torch.nn.functional.scaled_dot_product_attention`` on the CPU, one thread,
    same dtype (Gaussian heads, d = 64 as in issue 14, n = 4096 .. 65536); and
-   each approximation's speed-up against float32 SDPA on the calibrated heads.
+   each approximation's speed-up against float32 SDPA on the calibrated heads
+   (every method and budget).  Times are CPU seconds of the process, medians.
    torch is optional (never a krylovid dependency); without it the SDPA columns
    say "not installed".
 """
@@ -59,6 +60,7 @@ from krylovid.attention.features import performer_attention  # noqa: E402
 from krylovid.attention.lowrank import linformer_attention  # noqa: E402
 from krylovid.attention.minilm import minilm_qkv  # noqa: E402
 from krylovid.attention.nystrom import nystrom_attention  # noqa: E402
+from krylovid.attention.routed import routed_attention  # noqa: E402
 from krylovid.attention.sampling import hyperattention, skeinformer_attention  # noqa: E402
 from krylovid.attention.sparse import sliding_window_attention  # noqa: E402
 from krylovid.sketch import randomized_svd  # noqa: E402
@@ -83,6 +85,7 @@ METHODS = {
     "Skeinformer": lambda Q, K, V, m: skeinformer_attention(Q, K, V, m, rng=0),
     "HyperAttention": lambda Q, K, V, m: hyperattention(Q, K, V, block_size=m, num_samples=m, rng=0),
     "sliding window": lambda Q, K, V, m: sliding_window_attention(Q, K, V, m // 2),
+    "Routed": lambda Q, K, V, m: routed_attention(Q, K, V, m, rng=0),
 }
 
 
@@ -157,38 +160,61 @@ def calibrated_heads(n_tok=512):
 
 
 # ----------------------------------------------------------------------------- timing
-def _best_time(fn, repeats):
-    best, out = np.inf, None
+def _median_time(fn, repeats):
+    """``(last output, median CPU seconds of the process)`` over ``repeats`` calls.
+
+    CPU time of this process (one thread for BLAS and torch): on a machine shared
+    with other jobs it is the compute time, while wall time also counts waiting.
+    """
+    ts, out = [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
+        ts.append(time.process_time() - t0)
+    return out, float(np.median(ts))
 
 
-def sdpa_time(Q, K, V, repeats):
-    """Seconds of torch's scaled_dot_product_attention on one thread (None without torch)."""
+def _sdpa_fn(Q, K, V):
+    """A call of torch's scaled_dot_product_attention on these arrays (None without torch)."""
     if torch is None:
         return None
     torch.set_num_threads(1)
     tq, tk, tv = (torch.from_numpy(np.ascontiguousarray(a))[None, None] for a in (Q, K, V))
-    with torch.no_grad():
-        return _best_time(lambda: torch.nn.functional.scaled_dot_product_attention(tq, tk, tv), repeats)[1]
+
+    def call():
+        with torch.no_grad():
+            return torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+
+    return call
 
 
-def exact_vs_sdpa(sizes, d=64):
+def sdpa_time(Q, K, V, repeats):
+    """Median CPU seconds of torch's SDPA on one thread (None without torch)."""
+    fn = _sdpa_fn(Q, K, V)
+    return None if fn is None else _median_time(fn, repeats)[1]
+
+
+def exact_vs_sdpa(sizes, repeats, d=64):
+    """Interleaved calls (krylovid, SDPA, krylovid, ...) after one warm-up each: medians of CPU and wall time."""
     rows = []
     for n in sizes:
         rng = np.random.default_rng(n)
         for dt in (np.float32, np.float64):
             Q, K, V = (0.7 * rng.standard_normal((3, n, d))).astype(dt)
-            t_s, t_k = np.inf, np.inf
-            for _ in range(5 if n <= 4096 else (2 if n <= 16384 else 1)):  # interleaved: same load for both
-                s = sdpa_time(Q, K, V, 1)
-                t_s = None if s is None else min(t_s, s)
-                t_k = min(t_k, _best_time(lambda Q=Q, K=K, V=V: softmax_attention(Q, K, V), 1)[1])
-            rows.append((n, np.dtype(dt).name, t_k, t_s))
-            print(f"  exact n={n} {np.dtype(dt).name}: krylovid {t_k:.3f}s sdpa {t_s}", flush=True)
+            fns = {"k": lambda Q=Q, K=K, V=V: softmax_attention(Q, K, V), "s": _sdpa_fn(Q, K, V)}
+            fns = {k: f for k, f in fns.items() if f is not None}
+            cpu, wall = {k: [] for k in fns}, {k: [] for k in fns}
+            for f in fns.values():
+                f()
+            for _ in range(repeats[n] if isinstance(repeats, dict) else repeats):
+                for k, f in fns.items():
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    f()
+                    cpu[k].append(time.process_time() - c0)
+                    wall[k].append(time.perf_counter() - t0)
+            med = {k: (float(np.median(cpu[k])), float(np.median(wall[k]))) for k in fns}
+            rows.append((n, np.dtype(dt).name, med["k"], med.get("s"), len(cpu["k"])))
+            print(f"  exact n={n} {np.dtype(dt).name}: krylovid {med['k']} sdpa {med.get('s')} (cpu, wall)", flush=True)
     return rows
 
 
@@ -215,7 +241,7 @@ def _methods(Q, K, V, rows, ref, ms, reps):
         for m in ms:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
-                Y, t = _best_time(lambda fn=fn, m=m: fn(Q, K, V, m), reps)
+                Y, t = _median_time(lambda fn=fn, m=m: fn(Q, K, V, m), reps)
             e = float(np.linalg.norm(np.asarray(Y, np.float64)[rows] - ref) / np.linalg.norm(ref))
             err[name, m], times[name, m], flagged[name, m] = e, t, bool(caught) or e > 1.0
     return dict(err=err, time=times, flagged=flagged)
@@ -230,9 +256,9 @@ def frontier_runs(heads, ns, ms, n_rows=256, bound_max_n=4096):
             rows = np.sort(rng.choice(n, size=n_rows, replace=False))
             ref = softmax_attention(Q[rows], K, V)  # float64 exact rows
             Q32, K32, V32 = (a.astype(np.float32) for a in (Q, K, V))
-            _, t_exact = _best_time(lambda: softmax_attention(Q32, K32, V32), 1)  # noqa: B023 (called at once)
-            entry = dict(t_exact=t_exact, t_sdpa=sdpa_time(Q32, K32, V32, 1))
-            entry.update(_methods(Q32, K32, V32, rows, ref, ms, reps=3 if n <= 4096 else 2))
+            _, t_exact = _median_time(lambda: softmax_attention(Q32, K32, V32), 1)  # noqa: B023 (called at once)
+            entry = dict(t_exact=t_exact, t_sdpa=sdpa_time(Q32, K32, V32, 3))
+            entry.update(_methods(Q32, K32, V32, rows, ref, ms, reps=3))
             if n <= bound_max_n:
                 entry["bound"] = _oracle(Q, K, V, ms, rows)
             res[head.label, n] = entry
@@ -351,22 +377,59 @@ def goal_lines(res, n=16384, m=256):
 
 def exact_section(rows):
     body = []
-    for n, dt, t_k, t_s in rows:
+    for n, dt, (ck, wk), ts, reps in rows:
+        cs, ws = (None, None) if ts is None else ts
         body.append(
             [
                 n,
                 dt,
-                f"{t_k:.3f}",
-                NOT_INSTALLED if t_s is None else f"{t_s:.3f}",
-                "—" if t_s is None else f"{t_k / t_s:.2f}",
+                reps,
+                f"{ck:.3f} / {wk:.3f}",
+                NOT_INSTALLED if ts is None else f"{cs:.3f} / {ws:.3f}",
+                "—" if ts is None else f"{ck / cs:.2f}",
+                "—" if ts is None else f"{wk / ws:.2f}",
             ]
         )
     return [
         "### Exact attention against PyTorch SDPA (CPU, one thread, d = 64)",
         "",
-        _table(["n", "dtype", "krylovid softmax_attention s", "torch SDPA s", "ratio krylovid / SDPA"], body),
+        "Same process, same dtype, one thread (threadpoolctl for BLAS, `torch.set_num_threads(1)`); one warm-up "
+        "call each, then interleaved calls; medians.  Target: ratio <= 1.3 at every n and dtype.",
+        "",
+        _table(
+            [
+                "n",
+                "dtype",
+                "repeats",
+                "krylovid softmax_attention s (CPU / wall)",
+                "torch SDPA s (CPU / wall)",
+                "ratio (CPU)",
+                "ratio (wall)",
+            ],
+            body,
+        ),
         "",
     ]
+
+
+def all_methods_section(res, ms):
+    """Every method and budget: relative error / speed-up against float32 SDPA."""
+    lines = ["### Every approximation against float32 SDPA", ""]
+    lines += [
+        "Cells: relative error / speed-up (SDPA float32 CPU time over the method's), "
+        f"'{NOT_INSTALLED}' without torch; * marks a flagged result (error above 1 or a warning).",
+        "",
+    ]
+    for (label, n), e in res.items():
+        rows = []
+        for k in METHODS:
+            cells = [k]
+            for m in ms:
+                flag = "*" if e["flagged"][k, m] else ""
+                cells.append(f"{_fmt(e['err'][k, m])}{flag} / {_fmt_speed(e['t_sdpa'], e['time'][k, m])}")
+            rows.append(cells)
+        lines += [f"**{label}, n = {n}**", "", _table(["method"] + [f"m = {m}" for m in ms], rows), ""]
+    return lines
 
 
 def figure(res, ns, path):
@@ -396,6 +459,12 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="n = 4096 only, print only")
     ap.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md / figures")
     ap.add_argument("--sdpa-sizes", default=None, help="comma-separated n for the exact-vs-SDPA table")
+    ap.add_argument(
+        "--sdpa-repeats",
+        type=int,
+        default=None,
+        help="interleaved repeats per n of the exact-vs-SDPA table (default 7 / 3 / 3 at n <= 4096 / 16384 / more)",
+    )
     args = ap.parse_args(argv)
     write = not (args.quick or args.no_write)
     ns = (4096,) if args.quick else (4096, 16384)
@@ -403,40 +472,48 @@ def main(argv=None):
     sdpa_sizes = (4096,) if args.quick else (4096, 16384, 65536)
     if args.sdpa_sizes:
         sdpa_sizes = tuple(int(s) for s in args.sdpa_sizes.split(","))
+    reps = {n: args.sdpa_repeats or (7 if n <= 4096 else 3) for n in sdpa_sizes}
     t_start = time.perf_counter()
     with threadpool_limits(1):
         heads, _ = calibrated_heads()
         res = frontier_runs(heads, ns, ms)
-        ex = exact_vs_sdpa(sdpa_sizes)
+        ex = exact_vs_sdpa(sdpa_sizes, reps)
     total = time.perf_counter() - t_start
     cmd = (
         "python benchmarks/attention_long.py"
         + (" --quick" if args.quick else "")
         + (f" --sdpa-sizes {args.sdpa_sizes}" if args.sdpa_sizes else "")
+        + (f" --sdpa-repeats {args.sdpa_repeats}" if args.sdpa_repeats else "")
     )
     tv = "not installed" if torch is None else torch.__version__
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
         f"{np.__version__}, torch {tv}.  Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  "
-        f"Command: `{cmd}` ({total:.0f} s, one thread for BLAS and torch, machine shared with other jobs: "
-        "single timings, min of 1-3 repeats; exact vs SDPA: min of 5 / 2 / 1 interleaved repeats at n = 4096 / "
-        "16384 / 65536).",
+        f"Command: `{cmd}` ({total:.0f} s wall, one thread for BLAS and torch, machine shared with other jobs).  "
+        "Times are CPU seconds of the process (medians: 3 calls per method and budget, 3 SDPA calls per head; "
+        "one call for krylovid's exact attention on the calibrated heads); the exact-vs-SDPA table gives CPU and "
+        "wall medians of interleaved calls.",
         "",
         "Calibration: three heads of all-MiniLM-L6-v2 (n = 512, shipped text) at the 1/6, 1/2 and 5/6 quantiles "
         "of mean row entropy; Q, K, V drawn from Gaussians with the head's own means and covariances (d = 32); "
         "the spread of the queries around their mean is scaled by beta and the queries by tau, chosen by nested "
         "bisections so that the synthetic head at n = 512 has the real head's stable rank and mean row "
-        "entropy (table below); the same Gaussians, tau and beta at n = 4096 and 16384.  Errors: relative "
+        "entropy (table below); the same Gaussians, tau and beta at n = 4096 and 16384.  V is drawn independently "
+        "of K (the real heads' values depend on their keys): methods that replace the values of low-weight keys by "
+        "a mean (Routed) profit from that.  Errors: relative "
         "Frobenius error of the output on "
         "256 random query rows against exact float64 rows; methods run in float32.  'best method': lowest error "
         "among methods not flagged (error above 1 or Nyström's held-out warning).  Truncated-SVD oracle: output "
         "error of the rank-m truncated SVD of P (n = 4096 only; singular triplets from a randomized SVD of the "
-        "implicit P, rank max(m) + 10, 2 power iterations: an over-estimate of the best rank-m error).",
+        "implicit P, rank max(m) + 10, 2 power iterations: an over-estimate of the best rank-m error).  "
+        "Routed: routed_attention with m exact logits per query (7m/8 top keys of the query's k-means cluster, "
+        "m/8 uniformly sampled keys for the residual mass, ceil(n/256) clusters).",
         "",
         "Goal check (n = 16384, budget 256, error < 0.1, >= 10x faster than float32 SDPA):",
         "",
     ]
-    lines += goal_lines(res) + [""] + frontier_section(heads, res, ns, ms) + exact_section(ex)
+    lines += goal_lines(res) + [""] + frontier_section(heads, res, ns, ms) + all_methods_section(res, ms)
+    lines += exact_section(ex)
     lines += ["![frontier](figures/attention_long_frontier.png)", ""]
     body = "\n".join(lines)
     print(body)

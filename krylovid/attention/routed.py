@@ -62,7 +62,7 @@ def _kmeans(xp, X, num_clusters, num_iters, gen):
 
 def _nearest(xp, X, C):
     """Index of the nearest centroid (Euclidean) of every row of ``X``."""
-    return xp.argmin(xp.sum(C * C, axis=1)[None, :] - 2.0 * matmul_t(xp, X, C), axis=1)
+    return xp.argmax(matmul_t(xp, X, C) - 0.5 * xp.sum(C * C, axis=1)[None, :], axis=1)
 
 
 def _top_keys(xp, G, t):
@@ -146,7 +146,7 @@ def routed_attention(
     num_samples=None,
     num_clusters=None,
     num_value_clusters=1,
-    num_iters=4,
+    num_iters=3,
     rng=None,
     scale=None,
     return_info=False,
@@ -162,7 +162,7 @@ def routed_attention(
         Budget ``m``: exact logits per query, ``t = m - s`` top keys of the
         query's cluster plus ``s`` sampled keys.  ``t >= n_k``: exact attention.
     num_samples : int, optional
-        Keys ``s`` sampled for the residual (default ``m // 4``; ``0``: top
+        Keys ``s`` sampled for the residual (default ``m // 8``; ``0``: top
         keys only, the residual ignored).
     num_clusters : int, optional
         Query clusters ``c`` (default ``ceil(n_q / 256)``).
@@ -214,7 +214,7 @@ def routed_attention(
     """
     t = check_qkv(Q, K, V, scale=scale)
     m = check_int(num_keys, "num_keys", minimum=1)
-    s = m // 4 if num_samples is None else check_int(num_samples, "num_samples", minimum=0, maximum=m - 1)
+    s = m // 8 if num_samples is None else check_int(num_samples, "num_samples", minimum=0, maximum=m - 1)
     s = min(s, t.n_k)
     c = math.ceil(t.n_q / 256) if num_clusters is None else check_int(num_clusters, "num_clusters", minimum=1)
     c = min(c, t.n_q)
