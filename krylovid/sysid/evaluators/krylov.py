@@ -40,6 +40,10 @@ _EPS = float(np.finfo(np.float64).eps)
 #: ``"auto"`` uses the R-factor dual up to this many flops for the thin QR of ``Phi`` (``2 N n^2``).
 R_FACTOR_MAX_FLOPS = 2e11
 FORMULATIONS = ("auto", "primal", "dual", "gram")
+#: Default columns of ``Omega``; a dual form of more than ``LARGE_BLOCK_MIN_N`` coefficients uses
+#: ``LARGE_BLOCK_SIZE``: each block step is one pass over the dense ``n x n`` factor and the basis, so wider
+#: blocks cost less per dimension (TC, N = 1e6, n = 1e4, beta = 0.99: 2.2x faster per dimension at 32 than at 8).
+BLOCK_SIZE, LARGE_BLOCK_SIZE, LARGE_BLOCK_MIN_N = 8, 32, 2000
 #: Relative trace of the truncated tail of a TC/DI dual; when the bounds need more, it shrinks by
 #: ``TAIL_SHRINK`` per rebuild, and below ``TAIL_RTOL_MIN`` the whole dual is used.
 TAIL_RTOL, TAIL_SHRINK, TAIL_RTOL_MIN = 1e-18, 1e-6, 1e-250
@@ -64,8 +68,9 @@ class KrylovEvaluator:
     problem : FIRProblem
     formulation : {"auto", "primal", "dual", "gram"}
         See the module notes.
-    block_size : int
-        Columns of the random block ``Omega``.
+    block_size : int, optional
+        Columns of the random block ``Omega`` (default ``BLOCK_SIZE``; ``LARGE_BLOCK_SIZE``
+        for a dual form larger than ``LARGE_BLOCK_MIN_N``).
     max_dim : int, optional
         Subspace budget (default: the operator's size).
     random_state : None, int or Generator
@@ -98,7 +103,7 @@ class KrylovEvaluator:
         problem,
         *,
         formulation: str = "auto",
-        block_size: int = 8,
+        block_size: int | None = None,
         max_dim=None,
         random_state=None,
         truncate: bool = True,
@@ -117,6 +122,9 @@ class KrylovEvaluator:
         self.rounding, self.deflation_tol = rounding, deflation_tol
         self.factor_rounding = factor_rounding
         D = problem.n if self.formulation != "primal" else problem.N
+        if block_size is None:
+            large = self.formulation != "primal" and D > LARGE_BLOCK_MIN_N
+            block_size = LARGE_BLOCK_SIZE if large else BLOCK_SIZE
         s = int(min(block_size, max(D - 1, 0)))
         # drawn on the host and moved to the data's namespace: the same Omega on every backend
         self.Omega = asarray(default_rng(random_state).standard_normal((D, s)), problem.xp, dtype=problem.xp.float64)
