@@ -146,6 +146,19 @@ def test_problem_arrays_stay_in_namespace(xp):
     assert p.ls_residual2 == pytest.approx(q.ls_residual2, rel=1e-10)
 
 
+@pytest.mark.parametrize(("inputs", "delay", "initial"), [(1, 1, "zero"), (2, 0, "drop"), (3, 2, "drop")])
+def test_gram_on_device_against_dense(xp, inputs, delay, initial):
+    """The device Gram matrix (closed-form boundary sums) equals ``Phi^T Phi`` of the dense regressor."""
+    from krylovid.sysid.regressors import fir_regressor
+
+    u = np.random.default_rng(inputs).standard_normal((200, inputs))
+    Phi = fir_regressor(asarray(u, xp, dtype=xp.float64), 12, delay=delay, initial=initial)
+    M = Phi.gram()
+    _assert_in(M, xp)
+    D = fir_regressor(u, 12, delay=delay, initial=initial).dense()
+    np.testing.assert_allclose(to_numpy(M), D.T @ D, rtol=0, atol=1e-12 * np.abs(D.T @ D).max())
+
+
 # ----------------------------------------------------------------------------- KernelFIR
 @pytest.fixture(scope="module")
 def fitted_pair(xp):

@@ -147,6 +147,8 @@ class FIRRegressor(LinearOperator):
         first_col = xp.permute_dims(corr, (2, 1, 0))  # [i, l, k] = M_il[k, 0]
         head = self._tail(s0 - 1)  # (m, n): w(s0-1-r)
         tail = self._tail(N - 1)  # (m, n): w(N-1-r)
+        if not is_numpy(xp):
+            return self._gram_closed_form(first_row, first_col, head, tail)
         G = xp.zeros((m, n, m, n), dtype=f64)  # [i, k, l, j]
         row = first_row
         G[:, 0, :, :] = row
@@ -155,6 +157,46 @@ class FIRRegressor(LinearOperator):
             row = xp.concat([first_col[:, :, k + 1 : k + 2], row[:, :, :-1] + inc], axis=2)
             G[:, k + 1, :, :] = row
         return xp.reshape(G, (m * n, m * n))
+
+    def _gram_closed_form(self, first_row, first_col, head, tail):
+        """The boundary recursion of :meth:`gram` summed in closed form (for devices: no loop over ``n``).
+
+        Unrolled along each diagonal, ``M_il[k, j] = M_il[k - p, j - p] + (H_i H_l^T - T_i T_l^T)[k, j]`` with
+        ``p = min(k, j)`` (a first-row or first-column entry) and ``H_i[k, c] = head_i[k - 1 - c]``,
+        ``T_i[k, c] = tail_i[k - 1 - c]`` (``c < k``): strictly lower triangular Toeplitz matrices, so the
+        correction is two ``(m n) x n`` products (``O(m^2 n^3)`` on the device instead of ``n`` sequential
+        steps of ``O(m^2 n)``).
+        """
+        xp, n, m = self.xp, self.order, self.num_inputs
+        k = xp.arange(n)[:, None]
+        c = xp.arange(n)[None, :]
+        lag = k - 1 - c  # H[k, c] = head[k - 1 - c] for c < k
+        below = lag >= 0
+        idx = xp.reshape(xp.where(below, lag, 0), (-1,))
+
+        def toeplitz(v):  # (m, n) -> (m n, n): block i is the strictly lower Toeplitz matrix of v[i]
+            blocks = [xp.where(below, xp.reshape(xp.take(v[i, :], idx), (n, n)), 0.0) for i in range(m)]
+            return xp.concat(blocks, axis=0)
+
+        H, T = toeplitz(head), toeplitz(tail)
+        corr = H @ xp.permute_dims(H, (1, 0)) - T @ xp.permute_dims(T, (1, 0))  # [(i, k), (l, j)]
+        # base[i, l, k, j] = first_col[i, l, k - j] (k >= j) or first_row[i, l, j - k] (k < j)
+        d = k - c
+        dist = xp.reshape(xp.abs(d), (-1,))
+        lower = d >= 0
+        base = [
+            [
+                xp.where(
+                    lower,
+                    xp.reshape(xp.take(first_col[i, l, :], dist), (n, n)),
+                    xp.reshape(xp.take(first_row[i, l, :], dist), (n, n)),
+                )
+                for l in range(m)
+            ]
+            for i in range(m)
+        ]
+        B = xp.concat([xp.concat(row, axis=1) for row in base], axis=0)  # [(i, k), (l, j)]
+        return B + corr
 
     def _tail(self, start: int):
         """``w_i(start - r)`` for ``r = 0..n-1`` as ``(m, n)``, zero for negative indices."""
