@@ -121,6 +121,10 @@ def identify_many(
         takes them); ``truth`` is the true
         impulse response, shape ``(n0,)`` or ``(m, n0)``.  The arrays are checked
         by the fit itself, inside the task, so a bad dataset gives an error row.
+        Single-record ``u``/``y`` may be CuPy (or other array-API) arrays: each
+        fit then runs in their namespace (on the GPU) and its row holds host
+        values; run device data serially (``n_jobs=1``, the default) or on
+        workers that own a device.
     client : dask.distributed.Client, optional
         Run on this Dask cluster: datasets over 1 MiB are scattered once (and
         replicated on two workers), one task per dataset with a unique key;
