@@ -52,6 +52,16 @@ F_RTOL = 1e-10
 G_ATOL = 1e-8
 
 
+def _tolerances(xp, method):
+    """``(F rtol, impulse-response atol)``.  Deterministic paths, and every path on array-api-strict (its
+    random numbers are NumPy's), must agree to 1e-10 / 1e-8.  On CuPy the Krylov restart blocks and the SLQ
+    probes come from CuPy's own generator: the Krylov values then agree to their certified tolerance (1e-8
+    on each side) and the fitted response to the flatness of the optimum; SLQ is a Monte Carlo estimate."""
+    if "cupy" not in getattr(xp, "__name__", ""):
+        return F_RTOL, G_ATOL
+    return {"krylov": (3e-8, 1e-4), "lanczos": (1e-2, 1e-2)}.get(method, (F_RTOL, G_ATOL))
+
+
 @pytest.fixture(params=_BACKENDS, scope="module")
 def xp(request):
     """The namespace under test: array_api_strict always, CuPy when a GPU is usable."""
@@ -106,13 +116,15 @@ def test_objective_matches_numpy(xp, method, options):
     uu, yy = _on(xp, u, y)
     got = objective(uu, yy, order=20, kernel="TC", hyperparameters=hp, method=method, random_state=0, **options)
     assert isinstance(got, np.ndarray) and got.shape == (3,)
-    assert _rel(got, ref) <= F_RTOL
+    assert _rel(got, ref) <= _tolerances(xp, method)[0]
 
 
-@pytest.mark.parametrize("kernel", ["DC", "SS", "DI", "HF"])
+@pytest.mark.parametrize("kernel", ["DC", "SS", "DI", "HF", "SE", "CS"])
 def test_objective_other_kernels(xp, kernel):
     u, y, _ = _record(seed=1)
-    params = {"DC": {"alpha": 0.8, "rho": 0.5}, "SS": {"beta": 0.9}}.get(kernel, {"beta": 0.7})
+    params = {"DC": {"alpha": 0.8, "rho": 0.5}, "SS": {"beta": 0.9}, "SE": {"h": 3.0}, "CS": {}}.get(
+        kernel, {"beta": 0.7}
+    )
     hp = {"c": 0.7, **params}
     ref = objective(u, y, order=20, kernel=kernel, hyperparameters=hp, method="qr")
     got = objective(*_on(xp, u, y), order=20, kernel=kernel, hyperparameters=hp, method="auto")
@@ -128,7 +140,7 @@ def test_evaluate_objective_bounds_and_status(xp):
     got = evaluate_objective(*_on(xp, u, y), **kw)
     assert got.info["status"] == ref.info["status"] == "converged"
     for name in ("F", "F_lower", "F_upper"):
-        assert _rel(getattr(got, name), getattr(ref, name)) <= F_RTOL, name
+        assert _rel(getattr(got, name), getattr(ref, name)) <= _tolerances(xp, "krylov")[0], name
     assert got.noise_variance == pytest.approx(ref.noise_variance, rel=1e-12)
 
 
@@ -205,8 +217,9 @@ def test_kernelfir_other_methods(xp, method, options):
     kw = dict(order=20, method=method, random_state=0, method_options=options or None)
     ref = KernelFIR(**kw).fit(u, y)
     got = KernelFIR(**kw).fit(*_on(xp, u, y))
-    assert abs(got.objective_ - ref.objective_) <= F_RTOL * abs(ref.objective_)
-    np.testing.assert_allclose(got.impulse_response_, ref.impulse_response_, rtol=0, atol=G_ATOL)
+    f_rtol, g_atol = _tolerances(xp, method)
+    assert abs(got.objective_ - ref.objective_) <= f_rtol * abs(ref.objective_)
+    np.testing.assert_allclose(got.impulse_response_, ref.impulse_response_, rtol=0, atol=g_atol)
 
 
 @pytest.mark.parametrize("detrend", ["constant", "linear"])
