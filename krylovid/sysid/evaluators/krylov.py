@@ -306,5 +306,7 @@ class _KrylovState(ShiftState):
             "complete": self.est.complete,
             "dropped_norm": self.est.dropped_norm,
             "rounding": self.est.rounding_delta(),
+            "rounding_model": "square-root" if self.est.has_factor else "shift",
+            "factor_rounding": self.est.factor_delta() if self.est.has_factor else None,
             "dual_size": self.k if self.dual else None,
         }
