@@ -211,7 +211,10 @@ def test_kernelfir_posterior_and_lam_curve(fitted_pair):
     np.testing.assert_allclose(a.lam, b.lam, rtol=1e-8)  # the optimum lam agrees to the tuning tolerance
 
 
-@pytest.mark.parametrize(("method", "options"), [("krylov", {}), ("qr", {})])
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("krylov", {}), ("krylov", {"formulation": "gram"}), ("krylov", {"formulation": "primal"}), ("qr", {})],
+)
 def test_kernelfir_other_methods(xp, method, options):
     u, y, _ = _record(N=300, n=20, seed=3)
     kw = dict(order=20, method=method, random_state=0, method_options=options or None)
