@@ -5,12 +5,14 @@ one evaluator state is prepared (``"spectral"``: one SVD; ``"krylov"``: one
 subspace), then the objective is minimized over ``lam = sigma2 / c`` alone:
 
 * states whose bounds cost ``O(d)`` per shift (``"spectral"``, ``"krylov"``,
-  ``"lanczos"``) evaluate ``F`` on a log grid of ten points per decade in one
-  vectorised call, then zoom in around the best point (three rounds of 21
-  points, each ten times finer, and a parabola through the last three):
-  essentially free.  Adaptive states grow until the bounds on ``F`` meet the
-  tolerance at every ``lam`` that could still be the minimizer
-  (``F_lower(lam) <= F_upper(lam*)``);
+  ``"lanczos"``) evaluate ``F`` on a log grid of five points per decade in one
+  vectorised call, then zoom in around the best point (three rounds of 11
+  points, each five times finer, and a parabola through the last three):
+  essentially free.  Adaptive states grow only as far as the minimizer needs:
+  bounds within the tolerance at the candidate optimum ``lam*``, and at every
+  other grid shift a lower bound above ``F_upper(lam*)`` (or bounds within the
+  tolerance); with a ``ceiling`` (a value reached at another shape) they stop
+  as soon as every shift is proven above it (:func:`profile_shift`);
 * states that pay one factorization per shift (``"cholesky"``, ``"qr"``) use
   one point per decade, then a bounded Brent search between the neighbours
   of the best point.
