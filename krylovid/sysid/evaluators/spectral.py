@@ -15,7 +15,9 @@ shift ``lam > 0``, in ``O(n)`` and without cancellation:
 ``eps ||B||`` in absolute terms, so the small eigenvalues that low-pass inputs
 create are kept.  Per shape only ``s`` and ``c`` are computed, by the
 bidiagonal route of :mod:`.bidiag` (no singular vectors: about the cost of the
-singular values alone); the posterior at the optimum takes one SVD with vectors.
+singular values alone); the posterior at the optimum comes from the QR factor
+``R`` of ``[B; sqrt(lam) I]`` (``R^T R = B^T B + lam I``, no squaring of ``B``):
+mean ``L R^{-1} R^{-T} B^T w`` and variance over ``c`` ``lam diag(L (R^T R)^{-1} L^T)``.
 
 **Truncation** (kernels with an upper-triangular square root and a cheap
 Gram diagonal, i.e. TC and DI): the leading ``k`` columns of ``B`` are
