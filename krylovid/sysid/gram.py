@@ -116,6 +116,10 @@ class DualOperator(LinearOperator):
     def _pad(self, X):
         if self.k == self.problem.n:
             return X
+        if is_numpy(self.xp):
+            out = np.zeros((self.problem.n, X.shape[1]))
+            out[: self.k] = X
+            return out
         xp = self.xp
         return xp.concat([X, xp.zeros((self.problem.n - self.k, X.shape[1]), dtype=X.dtype)], axis=0)
 
@@ -180,6 +184,12 @@ class RDualOperator(LinearOperator):
         V = self.R1t @ X
         if k == n:
             return self.R1 @ ker.matmat(n, p, V)
+        if is_numpy(self.xp):  # the NumPy path as before (in place, no concatenation)
+            pad = np.zeros((n, X.shape[1]))
+            pad[:k] = V
+            pad[:k] = ker.sqrt_rmatmat(n, p, pad)[:k]
+            pad[k:] = 0.0
+            return self.R1 @ ker.sqrt_matmat(n, p, pad)[:k]
         xp = self.xp
         zeros = xp.zeros((n - k, X.shape[1]), dtype=X.dtype)
         top = ker.sqrt_rmatmat(n, p, xp.concat([V, zeros], axis=0))[:k, :]
