@@ -98,7 +98,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import array_namespace, default_rng, standard_normal, svd, to_numpy
+from ..backend import array_namespace, asarray, default_rng, svd, to_numpy
 from ..krylov import BlockLanczos
 
 __all__ = ["AugmentedKrylov", "ShiftBounds"]
@@ -151,6 +151,12 @@ class ShiftBounds:
         q = 0.5 * (self.q_lower + self.q_upper) if self.q_est is None else self.q_est
         l = 0.5 * (self.l_lower + self.l_upper) if self.l_est is None else self.l_est
         return q, l
+
+
+def _host_normal(rng, shape, xp, dtype):
+    """Gaussian block drawn by the host generator and moved to ``xp``: the same numbers on every backend
+    (CuPy's own generator would make the random blocks, hence the results, depend on the device)."""
+    return asarray(rng.standard_normal(shape), xp, dtype=dtype)
 
 
 class AugmentedKrylov:
@@ -229,7 +235,7 @@ class AugmentedKrylov:
             raise ValueError(f"b must have shape ({D},), got {tuple(b.shape)}")
         self._rng = default_rng(_RESTART_SEED if rng is None else rng)
         if Omega is None and block_size > 0:
-            Omega = standard_normal(self._rng, (D, block_size), xp=xp, dtype=b.dtype)
+            Omega = _host_normal(self._rng, (D, block_size), xp, b.dtype)
         start = b[:, None] if Omega is None or Omega.shape[1] == 0 else xp.concat([Omega, b[:, None]], axis=1)
         if rounding is not None and not (np.isfinite(rounding) and rounding >= 0):
             raise ValueError(f"rounding must be a finite number >= 0, got {rounding!r}")
@@ -293,7 +299,7 @@ class AugmentedKrylov:
             lz = self._lanczos
             if lz.invariant:
                 size = min(self._restart_size, self.max_dim - self.dim)
-                B = standard_normal(self._rng, (self.D, size), xp=array_namespace(self.b), dtype=self.b.dtype)
+                B = _host_normal(self._rng, (self.D, size), array_namespace(self.b), self.b.dtype)
                 if lz.restart(B) == 0:
                     self._stuck = True
                     return
