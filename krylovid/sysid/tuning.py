@@ -497,8 +497,9 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
     counters = {"shift": 0}
     keep = {"F": np.inf, "state": None, "F_certified": np.inf, "state_certified": None}
 
-    def evaluate(z, loose=False):
-        """``F`` at the shape ``z`` (unconstrained coordinates); ``loose``: bounds to ``LOOSE_RTOL`` only."""
+    def evaluate(z, loose=False, ceiling=None):
+        """``F`` at the shape ``z`` (unconstrained coordinates); ``loose``: bounds to ``LOOSE_RTOL`` only, and
+        with a ``ceiling`` only until they prove ``F > ceiling`` (then the value is an estimate: ``dominated``)."""
         key = tuple(np.round(np.atleast_1d(z), 12))
         hit = cache.get(key)
         if hit is not None and (loose or hit[3]):
@@ -509,7 +510,9 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         else:
             params, state = hit[1], hit[4]
         tol = max(rtol, LOOSE_RTOL) if loose and not state.exact else rtol
-        opt = profile_shift(state, N, sigma2, _moment_shift(problem, params, sigma2), rtol=tol)
+        opt = profile_shift(
+            state, N, sigma2, _moment_shift(problem, params, sigma2), rtol=tol, ceiling=ceiling if loose else None
+        )
         counters["shift"] += opt.shift_evaluations
         tight = tol == rtol
         cache[key] = (opt.F, params, opt, tight, None if tight else state)
@@ -525,8 +528,11 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
 
     starts = grid if grid is not None else kernel.default_grid(problem.n)
     Z = np.array([kernel.to_unconstrained(p) if kernel.param_names else np.zeros(0) for p in starts])
-    # Multistart: every start with loose bounds first, then to rtol those that could still be the best.
-    vals = np.array([evaluate(z, loose=True) for z in Z])
+    # Multistart: every start with loose bounds first -- a start whose bounds prove it above the best certified
+    # upper bound so far stops there (dominated) -- then to rtol those that could still be the best.
+    # (1-D shape only: the 2-D model search fits every value so far; not "lanczos": its log-det bounds are statistical)
+    use_ceiling = Z.ndim == 2 and Z.shape[1] == 1 and evaluator.method != "lanczos"
+    vals = np.array([evaluate(z, loose=True, ceiling=_ceiling(cache) if use_ceiling else None) for z in Z])
     best_upper = min(cache[tuple(np.round(np.atleast_1d(z), 12))][2].F_upper for z in Z)
     for z in Z[np.argsort(vals)]:
         if cache[tuple(np.round(np.atleast_1d(z), 12))][2].F_lower <= best_upper + LOOSE_RTOL * abs(best_upper):
@@ -543,8 +549,11 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
         if a < b < c:  # (at a hard limit the best point ends the bracket: the profile is flat there)
             f1 = lambda t: evaluate(np.array([t]))  # noqa: E731
             fb = f1(b)
+            # a bracket end proven above another shape's upper bound is not resolved further: its estimate is
+            # only a fit point of the parabola (at N = 1e6 resolving beta = 0.99 cost most of the fit)
+            fa, fc = (evaluate(np.array([t]), loose=_dominated(cache, t)) for t in (a, c))
             known = [(key[0], hit[0]) for key, hit in cache.items()]  # every shape value so far (fit points)
-            _parabola_min(f1, a, b, c, f1(a), fb, f1(c), FTOL * max(abs(fb), 1.0), maxiter, known)
+            _parabola_min(f1, a, b, c, fa, fb, fc, FTOL * max(abs(fb), 1.0), maxiter, known)
     elif dim >= 2:
         spread = np.maximum(np.ptp(Z, axis=0) / 4, 0.25)
         simplex = np.vstack([best] + [best + np.eye(dim)[k] * spread[k] for k in range(dim)])
@@ -577,6 +586,18 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
     s2 = sigma2 if sigma2 is not None else opt.c * opt.lam
     result = TuningResult(params, opt, float(s2), len(history), counters["shift"], tuple(history), tuple(limits))
     return result, keep["state_certified"] if certified else keep["state"]
+
+
+def _ceiling(cache) -> float | None:
+    """The lowest certified upper bound on ``F`` among the shapes evaluated so far (None before the first)."""
+    ups = [hit[2].F_upper for hit in cache.values() if hit[2].certified and not hit[2].dominated]
+    return min(ups) if ups else None
+
+
+def _dominated(cache, z) -> bool:
+    """Whether the shape ``z`` (1-D) was evaluated and proven above the ceiling of its time."""
+    hit = cache.get(tuple(np.round(np.atleast_1d(z), 12)))
+    return hit is not None and hit[2].dominated
 
 
 def _warn_limits(limits, params, opt) -> None:
