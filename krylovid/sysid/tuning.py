@@ -26,6 +26,12 @@ parameters: in 1-D the bracket from the multistart grid is pushed outwards
 while the best value sits on its edge (hard limit ``|z| <= 25`` in the
 unconstrained coordinate: ``beta`` within ``1.4e-11`` of 0 or 1).
 
+**Less work away from the optimum.**  Adaptive states (Krylov, truncated
+spectral) get a ``ceiling`` in the multistart of a 1-D shape: the lowest
+certified upper bound on ``F`` so far.  A start whose bounds prove it above
+that stops there (``ShiftOptimum.dominated``), and such a bracket end is not
+resolved further: its estimate is only a fit point of the parabola.
+
 The outer search over ``theta`` (1–2 dimensions, transformed to be
 unconstrained: logit / atanh / log) starts from the kernel's multistart grid
 (for TC ``beta0`` in {0.5, 0.6, 0.7, 0.8, 0.9, 0.99}, as the Chen–Ljung
