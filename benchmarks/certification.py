@@ -179,12 +179,12 @@ def main(argv=None):
     ap.add_argument(
         "--from-json",
         type=pathlib.Path,
-        help="render (and write) the tables of a previous --json file of the same command instead of running",
+        help="render (and write) the tables of a previous --json file (rows, times, optional note) instead of running",
     )
     args = ap.parse_args(argv)
     if args.from_json:
         data = json.loads(args.from_json.read_text())
-        return finish(args, data["rows"], data["times"])
+        return finish(args, data["rows"], data["times"], data.get("note", ""))
     previous = json.loads(args.hyperparameters.read_text())["rows"] if args.hyperparameters else []
     known = {(r["kernel"], r["N"], r["n"], r["snr"], r["input"]): r["hp"] for r in previous}
     if args.quick or args.large:
@@ -205,14 +205,14 @@ def main(argv=None):
     return finish(args, rows, times)
 
 
-def finish(args, rows, times):
+def finish(args, rows, times, note=""):
     """Render the tables, write the JSON and the RESULTS.md section; exit status 1 if any bound was wrong."""
     command = (
         "python benchmarks/certification.py" + (" --quick" if args.quick else "") + (" --large" if args.large else "")
     )
     if args.hyperparameters:
         command += f" --hyperparameters {args.hyperparameters.name} (c_ML and shapes of an earlier run of this script)"
-    text = render(rows, times, command)
+    text = render(rows, times, command) + (f"\n\n{note}" if note else "")
     print(text)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "times": times}, indent=1))
