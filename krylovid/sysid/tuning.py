@@ -45,10 +45,9 @@ model: least squares through the evaluated shapes nearest to the best one
 radius, a pattern step where the nearby points do not determine the model,
 doubled steps while they keep going the same way (``F`` falling towards a
 limit), and a stop when the model fits the nearby points and predicts a
-decrease below ``FTOL |F| / 10`` (:func:`_model_search`).  When its budget
-runs out first (long curved valleys towards ``rho -> +-1``) or its best point
-lies beyond every other one in a coordinate (a slope towards a limit),
-Nelder–Mead goes on from that point.  The optimum lies at a limit when
+decrease below ``FTOL |F|`` (:func:`_model_search`); when its budget runs out
+first (long curved valleys towards ``rho -> +-1``), Nelder–Mead goes on from
+its best point.  The optimum lies at a limit when
 ``|z_k| = Z_HARD``.
 """
 
@@ -580,12 +579,11 @@ def _model_search(f, known, ftol, maxiter, r0):
 
     Stops when the step is interior (shorter than the radius, or cut by a hard
     limit), the points within ``2 r`` number at least ``p - 1`` and fit the
-    model to ``ftol``, and the model predicts a decrease below ``ftol``; or
-    when ``r < ZTOL``.  ``converged`` is false when ``maxiter`` runs out (long
-    curved valleys: ``rho -> 1`` at a small ``alpha``) or when the best point
-    lies beyond every other one in some coordinate short of the limit (a slope
-    falling towards the limit that the quadratic does not see); :func:`tune`
-    then goes on with Nelder–Mead from the best point.
+    model to ``5 ftol``, and the model predicts a decrease below ``ftol``; or
+    when ``r < ZTOL``; not converged either when the best point lies beyond
+    every other one in some coordinate (short of the limit).  Long curved valleys (``rho -> 1`` at a small ``alpha``)
+    can exhaust ``maxiter``: then ``converged`` is false and :func:`tune` goes on
+    with Nelder–Mead from the best point.
 
     Examples
     --------
