@@ -1,22 +1,12 @@
-"""The shape searches of the tuner against closed-form minima (1-D: _parabola_min, _vertex; d >= 2: _model_search)."""
+"""The 1-D shape search of the tuner (_parabola_min, _vertex) against closed-form minima."""
 
 import numpy as np
 import pytest
-from scipy.optimize import fsolve, minimize
 from scipy.signal import lfilter
 
 from krylovid.sysid import FIRProblem
 from krylovid.sysid.evaluators import make_evaluator
-from krylovid.sysid.tuning import (
-    Z_HARD,
-    SearchLimitWarning,
-    _model_search,
-    _moment_shift,
-    _parabola_min,
-    _vertex,
-    profile_shift,
-    tune,
-)
+from krylovid.sysid.tuning import SearchLimitWarning, _parabola_min, _vertex, tune
 
 
 def test_vertex_of_a_parabola_and_non_convex_points():
@@ -99,95 +89,3 @@ def test_optimum_at_the_hard_limit_is_not_polished_shape_by_shape():
     assert res.n_evaluations <= 16
     dense = [F for _, F in res.history]
     assert res.optimum.F <= min(dense) + 1e-12 * abs(min(dense))
-
-
-# ---------------------------------------------------------------- the search over two or more shape parameters
-def _lattice():
-    """The DC multistart lattice in unconstrained coordinates (logit alpha x atanh rho)."""
-    a = np.log(np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.99]) / (1.0 - np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.99])))
-    r = np.arctanh(np.array([-0.5, 0.0, 0.5, 0.9]))
-    return np.array([(x, y) for x in a for y in r])
-
-
-def _search(f, Z, ftol=1e-12):
-    calls = []
-
-    def g(z):
-        calls.append(np.array(z))
-        return float(f(np.asarray(z)))
-
-    known = [(z, g(z)) for z in Z]
-    n0 = len(calls)
-    gaps = np.linalg.norm(Z - Z[int(np.argmin([v for _, v in known]))], axis=1)
-    z, fz, converged = _model_search(g, known, ftol, 60, float(np.min(gaps[gaps > 0])))
-    assert converged
-    return z, fz, len(calls) - n0
-
-
-def _rotated(cond, angle, center, fmin=1.0):
-    c, s = np.cos(angle), np.sin(angle)
-    Q = np.array([[c, -s], [s, c]])
-    H = Q @ np.diag([1.0, cond]) @ Q.T
-    return lambda z: fmin + 0.5 * (z - center) @ H @ (z - center)
-
-
-@pytest.mark.parametrize(
-    "cond, angle, center",
-    [(1.0, 0.0, np.array([1.2, 0.3])), (30.0, 0.7, np.array([2.5, -0.8])), (1e3, -0.4, np.array([0.2, 1.9]))],
-)
-def test_model_search_finds_the_minimum_of_rotated_quadratics(cond, angle, center):
-    f = _rotated(cond, angle, center)
-    z, fz, nev = _search(f, _lattice())
-    assert fz - 1.0 <= 1e-10
-    assert fz == pytest.approx(f(z), abs=0)
-    assert nev <= 25  # a quadratic is its own model: a few steps and pattern points
-
-
-def test_model_search_smooth_non_quadratic_against_a_fine_grid():
-    f = lambda z: np.exp(0.8 * z[0]) - 2.0 * z[0] + np.cosh(z[1] - 0.4) + 0.3 * z[0] * z[1]  # noqa: E731
-    z, fz, nev = _search(f, _lattice())
-    # closed form: the gradient vanishes where 0.8 e^{0.8 x} - 2 + 0.3 y = 0 and sinh(y - 0.4) + 0.3 x = 0
-    zs = fsolve(lambda v: [0.8 * np.exp(0.8 * v[0]) - 2.0 + 0.3 * v[1], np.sinh(v[1] - 0.4) + 0.3 * v[0]], z)
-    assert fz - f(zs) <= 1e-10 * abs(f(zs))
-    assert nev <= 40
-
-
-def test_model_search_minimum_at_a_hard_limit():
-    """A minimum beyond |z| = Z_HARD: the search stops on the limit with the other coordinate optimal."""
-    f = lambda z: (z[0] - 1.0) ** 2 + 0.05 * (z[1] - 40.0) ** 2  # noqa: E731
-    z, fz, nev = _search(f, _lattice())
-    assert z[1] == Z_HARD
-    assert fz - f(np.array([1.0, Z_HARD])) <= 1e-10
-    assert nev <= 40
-
-
-def test_model_search_in_three_dimensions():
-    H = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, -0.2], [0.0, -0.2, 0.5]])
-    c = np.array([0.5, -1.0, 2.0])
-    f = lambda z: -3.0 + 0.5 * (z - c) @ H @ (z - c)  # noqa: E731
-    Z = np.array([(a, b, e) for a in (0.0, 1.0, 2.0) for b in (-1.0, 1.0) for e in (0.0, 1.5)])
-    z, fz, _ = _search(f, Z)
-    assert fz + 3.0 <= 1e-10
-
-
-def test_dc_fit_matches_a_tight_nelder_mead_reference_with_fewer_shapes():
-    rng = np.random.default_rng(5)
-    N, n = 400, 40
-    u = lfilter([0.2], [1.0, -0.8], rng.standard_normal(N))
-    k = np.arange(1, n + 1)
-    g = 0.9**k * np.sin(0.3 * k)
-    y = np.convolve(u, np.r_[0.0, g])[:N]
-    y = y + np.std(y) * 0.3 * rng.standard_normal(N)
-    p = FIRProblem(u, y, n, kernel="DC")
-    ev = make_evaluator("spectral", p)
-    res, _ = tune(ev, p, None)
-
-    def F(z):
-        params = p.kernel.from_unconstrained(np.clip(z, -Z_HARD, Z_HARD))
-        return profile_shift(ev.prepare(params), p.N, None, _moment_shift(p, params, None)).F
-
-    starts = [p.kernel.to_unconstrained(h[0]) for h in sorted(res.history, key=lambda h: h[1])[:24:12]]
-    opts = {"xatol": 1e-10, "fatol": 1e-14, "maxiter": 3000, "maxfev": 3000}
-    ref = min(minimize(F, z0, method="Nelder-Mead", options=opts).fun for z0 in starts)
-    assert res.optimum.F <= ref + 1e-8 * abs(ref)
-    assert res.n_evaluations <= 60  # Nelder-Mead from the best start took ~85

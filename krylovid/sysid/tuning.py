@@ -38,17 +38,8 @@ unconstrained: logit / atanh / log) starts from the kernel's multistart grid
 reference), then refines the best start: in 1-D safeguarded parabolic steps
 through the best shape and its two nearest evaluated neighbours (the grid
 included) inside the bracket, stopping when a parabola through nearby points
-predicts a decrease below ``FTOL |F|`` (:func:`_parabola_min`).  With two or
-more shape parameters (DC: ``alpha``, ``rho``) a trust region on a quadratic
-model: least squares through the evaluated shapes nearest to the best one
-(the multistart grid included), a step to the model's minimizer in the
-radius, a pattern step where the nearby points do not determine the model,
-doubled steps while they keep going the same way (``F`` falling towards a
-limit), and a stop when the model fits the nearby points and predicts a
-decrease below ``FTOL |F|`` (:func:`_model_search`); when its budget runs out
-first (long curved valleys towards ``rho -> +-1``), Nelder–Mead goes on from
-its best point.  The optimum lies at a limit when
-``|z_k| = Z_HARD``.
+predicts a decrease below ``FTOL |F|`` (:func:`_parabola_min`); Nelder–Mead in
+2-D.
 """
 
 from __future__ import annotations
@@ -470,201 +461,6 @@ def _parabola_min(f, a, b, c, fa, fb, fc, ftol, maxiter, known=()):
     return b, fb
 
 
-def _quad_basis(S):
-    """Columns ``s_k``, ``s_k s_l`` (k < l) and ``s_k^2 / 2`` of a quadratic without constant term; ``S (m, d)``."""
-    d = S.shape[1]
-    cross = [S[:, k] * S[:, j] for k in range(d) for j in range(k + 1, d)]
-    return np.column_stack([S, *cross, 0.5 * S**2]) if cross else np.column_stack([S, 0.5 * S**2])
-
-
-def _fit_model(S, dF, w):
-    """Weighted least-squares quadratic ``m(s) = g.s + s.H s / 2`` through offsets ``S`` with values ``dF``.
-
-    Returns ``(g, H, residuals)``, or ``None`` when the points do not determine
-    the model (scaled design matrix singular to ``1e-8``).
-    """
-    d = S.shape[1]
-    A = _quad_basis(S)
-    if A.shape[0] < A.shape[1]:
-        return None
-    Aw = A * w[:, None]
-    sv = np.linalg.svd(Aw, compute_uv=False)
-    if not sv[-1] > 1e-8 * sv[0]:
-        return None
-    coef = np.linalg.lstsq(Aw, dF * w, rcond=None)[0]
-    g, H = coef[:d], np.diag(coef[-d:])
-    k = d
-    for i in range(d):
-        for j in range(i + 1, d):
-            H[i, j] = H[j, i] = coef[k]
-            k += 1
-    return g, H, dF - A @ coef
-
-
-def _tr_step(g, H):
-    """Minimizer of ``g.s + s.H s / 2`` over the unit ball (exact, by the secular equation on ``mu``)."""
-    lam, V = np.linalg.eigh(H)
-    gv = V.T @ g
-
-    def step(mu):
-        return -V @ (gv / (lam + mu))
-
-    if lam[0] > 0:
-        s = step(0.0)
-        if np.linalg.norm(s) <= 1.0:
-            return s
-    lo = max(0.0, -lam[0]) + 1e-14 * (1.0 + abs(lam).max())
-    if np.linalg.norm(step(lo)) < 1.0:  # hard case: add the lowest eigenvector to reach the boundary
-        s = step(lo)
-        return s + np.sqrt(max(1.0 - s @ s, 0.0)) * V[:, 0]
-    hi = lo + np.linalg.norm(g) + abs(lam).max() + 1.0
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if np.linalg.norm(step(mid)) > 1.0 else (lo, mid)
-    return step(hi)
-
-
-def _geometry_point(x, r, P):
-    """A point at distance ``r`` from ``x`` (coordinate and diagonal directions, inside ``|z| <= Z_HARD``)
-    as far as possible from the evaluated points ``P``: the pattern step that makes the model well posed."""
-    d = x.size
-    E = np.eye(d)
-    dirs = [sg * E[k] for k in range(d) for sg in (1.0, -1.0)]
-    signs = ((1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0))
-    dirs += [(a * E[k] + b * E[j]) / np.sqrt(2.0) for k in range(d) for j in range(k + 1, d) for a, b in signs]
-    cand = np.clip(x + r * np.array(dirs), -Z_HARD, Z_HARD)
-    gap = np.min(np.linalg.norm(cand[:, None, :] - P[None, :, :], axis=2), axis=1)
-    return cand[int(np.argmax(gap))]
-
-
-def _model_search(f, known, ftol, maxiter, r0):
-    """Minimize ``f`` over ``|z_k| <= Z_HARD`` (``d >= 2``) by a trust region on a regression quadratic.
-
-    Parameters
-    ----------
-    f : callable
-        ``f(z) -> float`` for ``z`` of shape ``(d,)``.
-    known : sequence of (array (d,), float)
-        Points already evaluated (the multistart grid): every one is a fit point.
-    ftol : float
-        Absolute decrease of ``f`` below which the search stops.
-    maxiter : int
-        Iteration budget (steps, pattern steps and radius reductions).
-    r0 : float
-        Initial radius.
-
-    Returns
-    -------
-    z : ndarray (d,)
-    fz : float
-        The best point evaluated and its value.
-    converged : bool
-        Whether a stopping test was met (not the budget).
-
-    Notes
-    -----
-    Each iteration fits ``m(s) = g.s + s.H s / 2`` around the best point ``x``
-    by weighted least squares through the ``2 (p - 1)`` evaluated points nearest
-    to it (``p = (d + 1)(d + 2) / 2``; weights ``min(1, (r / dist)^3)``) and
-    steps to the model's minimizer in the ball of radius ``r`` (clipped to the
-    hard limits).  Safeguards:
-
-    * where the nearest points do not determine the model, or a step fails
-      while fewer than ``p - 1`` points lie within ``2 r``, a pattern step
-      (:func:`_geometry_point`) adds a point at distance ``r`` instead;
-    * the radius doubles after a good step (actual/predicted decrease ``>= 0.7``,
-      step longer than ``r / 2``) and halves after a poor one (``< 0.1``);
-    * a step as long as and aligned with the previous successful one is doubled
-      (``F`` falling towards a limit).
-
-    Stops when the step is interior (shorter than the radius, or cut by a hard
-    limit), the points within ``2 r`` number at least ``p - 1`` and fit the
-    model to ``5 ftol``, and the model predicts a decrease below ``ftol``; or
-    when ``r < ZTOL``; not converged either when the best point lies beyond
-    every other one in some coordinate (short of the limit).  Long curved valleys (``rho -> 1`` at a small ``alpha``)
-    can exhaust ``maxiter``: then ``converged`` is false and :func:`tune` goes on
-    with Nelder–Mead from the best point.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> f = lambda z: (z[0] - 1.0) ** 2 + 3.0 * (z[1] + 0.5) ** 2 + z[0] * z[1]
-    >>> known = [(np.array([a, b]), f(np.array([a, b]))) for a in (0.0, 2.0) for b in (-1.0, 1.0)]
-    >>> z, fz, converged = _model_search(f, known, 1e-12, 60, 1.0)
-    >>> bool(np.allclose(z, np.linalg.solve([[2.0, 1.0], [1.0, 6.0]], [2.0, -3.0]), atol=1e-5))
-    True
-    """
-    pts = {tuple(np.round(np.asarray(z, dtype=float), 12)): float(fz) for z, fz in known}
-    d = len(next(iter(pts)))
-    n_fit, p1 = (d + 1) * (d + 2) - 2, (d + 1) * (d + 2) // 2 - 1
-    r, last, converged = float(r0), None, False
-
-    def add(z):
-        key = tuple(np.round(np.asarray(z, dtype=float), 12))
-        if key not in pts:
-            pts[key] = float(f(np.array(key)))
-        return np.array(key), pts[key]
-
-    for _ in range(maxiter):
-        P = np.array(list(pts))
-        Fv = np.array(list(pts.values()))
-        ib = int(np.argmin(Fv))
-        x, fx = P[ib], Fv[ib]
-        if r < ZTOL:
-            converged = True
-            break
-        dist = np.linalg.norm(P - x, axis=1) / r
-        order = [i for i in np.argsort(dist, kind="stable") if i != ib][:n_fit]
-        near = int(np.sum(dist[order] <= 2.0))
-        w = np.minimum(1.0, 1.0 / np.maximum(dist[order], 1e-300) ** 3)
-        model = _fit_model((P[order] - x) / r, Fv[order] - fx, w)
-        if model is None:
-            add(_geometry_point(x, r, P))
-            continue
-        g, H, resid = model
-        s = _tr_step(g, H)
-        z_new = np.clip(x + r * s, -Z_HARD, Z_HARD)
-        inside = np.linalg.norm(s) < 0.95 or np.any(z_new != x + r * s)  # not stopped by the radius
-        s = (z_new - x) / r
-        pred = -(g @ s + 0.5 * s @ H @ s)
-        local = near >= p1 and float(np.max(np.abs(resid[dist[order] <= 2.0]))) <= ftol
-        if pred <= ftol and local and inside:
-            converged = True
-            break
-        if np.linalg.norm(z_new - x) < 1e-12 or pred <= 0:
-            if near < p1:
-                add(_geometry_point(x, r, P))
-            else:
-                r *= 0.5
-            continue
-        step = z_new - x
-        if last is not None and step @ last >= 0.9 * np.linalg.norm(step) * np.linalg.norm(last) >= 0.72 * last @ last:
-            # the model keeps stepping as far the same way (F falls towards a limit): extrapolate
-            z_new = np.clip(x + 2.0 * step, -Z_HARD, Z_HARD)
-            s = (z_new - x) / r
-            pred = max(-(g @ s + 0.5 * s @ H @ s), pred)
-        _, f_new = add(z_new)
-        ratio = (fx - f_new) / pred
-        last = z_new - x if f_new < fx else None
-        if ratio >= 0.7 and np.linalg.norm(s) > 0.5:
-            r *= 2.0
-        elif ratio < 0.1:
-            if near < p1:
-                add(_geometry_point(x, r, P))
-            else:
-                r *= 0.5
-    P = np.array(list(pts))
-    Fv = np.array(list(pts.values()))
-    ib = int(np.argmin(Fv))
-    others = np.delete(P, ib, axis=0)
-    # a best point beyond every other one in some coordinate (inside the limits) may sit on a slope falling
-    # towards a limit that the model's minimizer does not see: not converged
-    outside = (P[ib] > others.max(axis=0)) | (P[ib] < others.min(axis=0))
-    if np.any(outside & (np.abs(P[ib]) < Z_HARD)):
-        converged = False
-    return P[ib], Fv[ib], converged
-
-
 def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, maxiter: int = 60) -> tuple:
     """Minimize ``F`` over the shape parameters and the scale (see module notes).
 
@@ -765,24 +561,14 @@ def tune(evaluator, problem, sigma2, *, rtol=1e-8, grid=None, progress=None, max
             known = [(key[0], hit[0]) for key, hit in cache.items()]  # every shape value so far (fit points)
             _parabola_min(f1, a, b, c, fa, fb, fc, FTOL * max(abs(fb), 1.0), maxiter, known)
     elif dim >= 2:
-        known = [(np.array(key), hit[0]) for key, hit in cache.items()]  # the multistart grid: fit points
-        gaps = np.linalg.norm(Z - best, axis=1)
-        r0 = float(np.min(gaps[gaps > 0])) if np.any(gaps > 0) else 0.5
-        ftol = 0.1 * FTOL * max(abs(float(vals.min())), 1.0)
-        z, _, converged = _model_search(evaluate, known, ftol, maxiter, r0)
-        if not converged:  # the safeguard: Nelder-Mead from the best point, as before the model search
-            spread = np.full(dim, max(r0, 0.25))
-            minimize(
-                lambda t: evaluate(np.clip(t, -Z_HARD, Z_HARD)),
-                z,
-                method="Nelder-Mead",
-                options={
-                    "initial_simplex": np.vstack([z, z + np.diag(spread)]),
-                    "xatol": 1e-4,
-                    "fatol": ftol,
-                    "maxiter": maxiter,
-                },
-            )
+        spread = np.maximum(np.ptp(Z, axis=0) / 4, 0.25)
+        simplex = np.vstack([best] + [best + np.eye(dim)[k] * spread[k] for k in range(dim)])
+        minimize(
+            lambda z: evaluate(np.clip(z, -Z_HARD, Z_HARD)),
+            best,
+            method="Nelder-Mead",
+            options={"initial_simplex": simplex, "xatol": 1e-4, "fatol": 1e-9 * abs(vals.min()), "maxiter": maxiter},
+        )
     # the best certified shape; only when none is certified, the best of all (and a warning below)
     tight = [(k, v) for k, v in cache.items() if v[3]]
     certified = [(k, v) for k, v in tight if v[2].certified]
