@@ -29,6 +29,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 __all__ = ["record_warnings"]
 
@@ -45,6 +46,11 @@ def _dispatch(message, category, filename, lineno, file=None, line=None) -> None
         stack[-1].append(warnings.WarningMessage(message, category, filename, lineno, file, line))
     else:
         _STATE[1](message, category, filename, lineno, file, line)
+
+
+def _filters() -> list:
+    """``warnings.filters``, the list itself (typeshed calls it a Sequence)."""
+    return cast(list, warnings.filters)
 
 
 def _filters_changed() -> None:
@@ -77,7 +83,7 @@ def record_warnings() -> Iterator[list]:
         if _STATE[0] == 0:
             _STATE[1] = warnings.showwarning
             warnings.showwarning = _dispatch
-            warnings.filters.insert(0, _ALWAYS)
+            _filters().insert(0, _ALWAYS)
             _filters_changed()
         _STATE[0] += 1
     stack = getattr(_LOCAL, "stack", None)
@@ -94,6 +100,6 @@ def record_warnings() -> Iterator[list]:
                 if warnings.showwarning is _dispatch:
                     warnings.showwarning = _STATE[1]
                 if _ALWAYS in warnings.filters:
-                    warnings.filters.remove(_ALWAYS)
+                    _filters().remove(_ALWAYS)
                 _filters_changed()
                 _STATE[1] = None
