@@ -364,3 +364,33 @@ def test_warnings_of_concurrent_threads_stay_in_their_rows(data):
         rows = [f.result().rows[0] for f in futures]
     assert [r["warnings"] for r in rows] == [f"UserWarning: fit {k}" for k in (2, 3, 4)]
     assert _w.showwarning is before_show and list(_w.filters) == before_filters
+
+
+def test_a_dispatcher_left_behind_by_another_threads_catch_warnings_only_forwards():
+    """A catch_warnings block entered while a fit records and left after it ended puts the recording's
+    dispatcher back: warnings raised then must reach the original showwarning, not fail."""
+    import warnings as _w
+
+    from krylovid.batch._recording import record_warnings
+
+    seen = []
+    before = _w.showwarning
+    try:
+        _w.showwarning = lambda message, *args, **kw: seen.append(str(message))
+        foreign = _w.catch_warnings()
+        with record_warnings() as caught:
+            foreign.__enter__()  # another thread enters here: it saves the dispatcher
+            _w.warn("inside", UserWarning, stacklevel=1)
+        foreign.__exit__(None, None, None)  # ... and restores it after the recording ended
+        with _w.catch_warnings():
+            _w.simplefilter("always")
+            _w.warn("after", UserWarning, stacklevel=1)
+        with record_warnings() as again:  # a later recording still records, and still forwards afterwards
+            _w.warn("second", UserWarning, stacklevel=1)
+        with _w.catch_warnings():
+            _w.simplefilter("always")
+            _w.warn("last", UserWarning, stacklevel=1)
+    finally:
+        _w.showwarning = before
+    assert [str(w.message) for w in caught] == ["inside"] and [str(w.message) for w in again] == ["second"]
+    assert seen == ["after", "last"]

@@ -13,7 +13,9 @@ layer records with :func:`record_warnings` instead:
   leave removes exactly these two (whatever else changed in between stays);
 * the dispatcher appends a warning to the innermost recording of the thread
   that raised it; a thread that is not recording gets the original
-  ``showwarning``.
+  ``showwarning`` -- also when a ``catch_warnings`` block of another thread,
+  entered while a recording was active, puts the dispatcher back after the
+  last recording ended (it then only forwards).
 
 While any thread records, the ``"always"`` filter applies to the whole process
 (Python < 3.14 has no per-thread filters): other threads see every warning
@@ -38,14 +40,17 @@ _LOCAL = threading.local()
 _ALWAYS = ("always", None, Warning, None, 0)
 #: ``[number of active recordings, the showwarning that was installed before the first]``
 _STATE: list = [0, None]
+#: ``warnings.showwarning`` when this module was imported: what a thread that is not recording gets
+#: when the dispatcher outlives the recordings.
+_ORIGINAL = warnings.showwarning
 
 
 def _dispatch(message, category, filename, lineno, file=None, line=None) -> None:
     stack = getattr(_LOCAL, "stack", None)
     if stack:
         stack[-1].append(warnings.WarningMessage(message, category, filename, lineno, file, line))
-    else:
-        _STATE[1](message, category, filename, lineno, file, line)
+    else:  # also after the last recording ended, if another thread's catch_warnings put the dispatcher back
+        (_STATE[1] or _ORIGINAL)(message, category, filename, lineno, file, line)
 
 
 def _filters() -> list:
@@ -81,7 +86,9 @@ def record_warnings() -> Iterator[list]:
     caught: list = []
     with _LOCK:
         if _STATE[0] == 0:
-            _STATE[1] = warnings.showwarning
+            # (the dispatcher itself may be installed: restored by a catch_warnings of another thread)
+            if warnings.showwarning is not _dispatch:
+                _STATE[1] = warnings.showwarning
             warnings.showwarning = _dispatch
             _filters().insert(0, _ALWAYS)
             _filters_changed()
@@ -102,4 +109,4 @@ def record_warnings() -> Iterator[list]:
                 if _ALWAYS in warnings.filters:
                     _filters().remove(_ALWAYS)
                 _filters_changed()
-                _STATE[1] = None
+                # _STATE[1] is kept: a dispatcher put back later forwards to it
