@@ -236,7 +236,9 @@ def _run_dask(client, tasks, payloads, bar, retries):
     js = list(range(len(tasks)))
     futures = client.map(_run_task, tasks, [data.get(t.payload) for t in tasks], key=keys(js), pure=False)
     position.update((fut.key, j) for fut, j in zip(futures, js, strict=True))
-    pending = dask_as_completed(futures, with_results=True, raise_errors=False)
+    # the loop of *this* client: as_completed defaults to the default client's loop, and with two clients in
+    # one process (a notebook's default client, or a test's) it waited on events of the other loop: a hang
+    pending = dask_as_completed(futures, loop=client.loop, with_results=True, raise_errors=False)
     for fut, result in pending:  # results are gathered concurrently, not one round trip each
         j = position.pop(fut.key)
         fut.release()
