@@ -352,13 +352,11 @@ def test_warnings_of_concurrent_threads_stay_in_their_rows(data):
     import warnings as _w
     from concurrent.futures import ThreadPoolExecutor
 
-    from krylovid.batch import identify_many as run
-
     WarnsOwnName.barrier = threading.Barrier(3)
     before_show, before_filters = _w.showwarning, list(_w.filters)
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = [
-            pool.submit(run, [(data[0]["u"], data[0]["y"])], estimator=WarnsOwnName, order=k, progress=False)
+            pool.submit(identify_many, [(data[0]["u"], data[0]["y"])], estimator=WarnsOwnName, order=k, progress=False)
             for k in (2, 3, 4)
         ]
         rows = [f.result().rows[0] for f in futures]
