@@ -427,7 +427,8 @@ def missing_lines(shown: dict) -> list:
     by_size: dict = {}
     for c in todo:
         by_size.setdefault((c.N, c.n), []).append(f"{c.kernel} SNR {c.snr:g} {c.input}")
-    parts = [f"N = {N}, n = {n}: {', '.join(v)}" for (N, n), v in by_size.items()]
+    per_size = len(KERNELS) * len(SNRS) * len(INPUTS)
+    parts = [f"N = {N}, n = {n}: " + ("all" if len(v) == per_size else ", ".join(v)) for (N, n), v in by_size.items()]
     return [f"Grid cases not run yet ({len(todo)} of {len(GRID)}): " + "; ".join(parts) + "."]
 
 
