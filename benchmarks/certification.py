@@ -256,6 +256,16 @@ def code_label(rev: str | None) -> dict:
     return label
 
 
+def krylovid_commit(commit: str) -> str:
+    """The last commit at or before ``commit`` that changed ``krylovid/`` (the code the row ran on)."""
+    base, dirty = commit.split("+", 1) if "+" in commit else (commit, "")
+    try:
+        found = _git("log", "-1", "--format=%h", base, "--", "krylovid") or base
+    except subprocess.CalledProcessError:
+        found = base
+    return found + ("+" + dirty if dirty else "")
+
+
 def snapshot(rev: str, folder: str) -> None:
     """Extract ``krylovid/`` of commit ``rev`` into ``folder``."""
     archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "krylovid"], capture_output=True, check=True)
@@ -384,7 +394,7 @@ def _run_letters(runs: dict, used: set) -> dict:
 def table_rows(rows: list, letters: dict) -> list:
     lines = [
         "| kernel | N | n | SNR | input | certified | wrong bounds | max rel. err | exact spread | status | dim "
-        "| Krylov [s] | fit [s] | QR [s] | commit | run |",
+        "| Krylov [s] | fit [s] | QR [s] | krylovid | run |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -396,7 +406,7 @@ def table_rows(rows: list, letters: dict) -> list:
             f"| {r['kernel']} | {r['N']} | {r['n']} | {r['snr']:g} | {r['input']} | {cert} | {_g(r['wrong'], 'd')} "
             f"| {_g(r['max_err'], '.1e')} | {_g(r['exact_spread'], '.1e')} | {status} | {_g(r['dim'], 'd')} "
             f"| {_g(r['time_s'], '.2f')} | {_g(r['fit_time_s'], '.1f')} | {_g(r['qr_time_s'], '.1f')} "
-            f"| {r['commit']} | {letters[r['run']]} |"
+            f"| {krylovid_commit(r['commit'])} | {letters[r['run']]} |"
         )
     return lines
 
@@ -476,7 +486,8 @@ def render(store: dict) -> str:
         f'Pure Krylov (`method="krylov", fallback_max_n=0`), {N_VALUES} values of c in c_ML * [1e-2, 1e2], '
         f"rtol {RTOL:g}, against the exact QR value; rendered whole by `python benchmarks/certification.py` from "
         "its store `benchmarks/figures/certification.json` (newest row per case; rows come from several runs: "
-        "the `commit` and `run` columns say which code and command produced each).  'wrong bounds': values whose "
+        "the `krylovid` column is the last commit that changed `krylovid/` at the row's HEAD, `+dirty` for "
+        "uncommitted changes, and `run` the command; the store keeps HEAD itself).  'wrong bounds': values whose "
         "bounds miss the exact F (must be 0); 'exact spread': QR vs spectral; times are wall seconds on a shared "
         "2-core machine (compare only within a run).  Data seeds are a function of the case (CRC-32 of its key).",
         "",
