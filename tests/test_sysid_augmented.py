@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from krylovid.operators import Dense
-from krylovid.sysid import AugmentedKrylov
+from krylovid.sysid import AugmentedKrylov, KernelFIR, augmented, evaluate_objective
+from krylovid.sysid.evaluators import krylov as krylov_ev
+from krylovid.sysid.simulate import random_system, simulate_data
 
 D = 60
 LAM = np.logspace(-16, -2, 15)
@@ -125,3 +127,66 @@ def test_attach_factor_validates_its_arguments():
     assert not est.has_factor
     est.attach_factor(Dense(B))
     assert est.has_factor and est.factor_delta() > 0
+
+
+def orthonormal_longdouble(Q):
+    """An orthonormal basis of ``span(Q)`` in long double (modified Gram-Schmidt, twice)."""
+    X = Q.astype(np.longdouble)
+    for _ in range(2):
+        for j in range(X.shape[1]):
+            for i in range(j):
+                X[:, j] -= (X[:, i] @ X[:, j]) * X[:, i]
+            X[:, j] /= np.sqrt(X[:, j] @ X[:, j])
+    return X
+
+
+@pytest.mark.parametrize("dim", [30, 45, 55])
+def test_deflated_tail_bounds_the_true_remainder_and_is_tight(dim):
+    """``tr(Q_perp^T B B^T Q_perp)`` of the computed space (long-double reference) lies below the direct bound,
+    which is within 1 % of it plus 1e-6 of the trace-difference rounding guard that it replaces."""
+    B, b = make_factor(3)
+    est = estimator(B, b, factor=B, dim=dim)
+    Qo = orthonormal_longdouble(np.asarray(est.basis()[0]))
+    Bl = B.astype(np.longdouble)
+    P = Bl - Qo @ (Qo.T @ Bl)
+    true = float(np.sum(P * P))
+    tail = est.deflated_tail()
+    guard = est._trace_guard()
+    assert true <= tail <= 1.01 * true + 1e-6 * guard
+
+
+def test_deflated_tail_needs_a_factor_and_an_affordable_size(monkeypatch):
+    B, b = make_factor(3)
+    assert estimator(B, b, dim=30).deflated_tail() == np.inf  # no factor: no direct remainder
+    est = estimator(B, b, factor=B, dim=30)
+    monkeypatch.setattr(augmented, "DEFLATED_TAIL_MAX_ENTRIES", D * D - 1)
+    assert est.deflated_tail() == np.inf
+
+
+def _dc_high_snr_case():
+    """DC kernel, N = 1000, n = 100, SNR 1e4, white input: 30 scales around the ML optimum."""
+    rng = np.random.default_rng(4)
+    system = random_system(4, "fast", rng=rng)
+    u = rng.standard_normal(1000)
+    d = simulate_data(system, 1000, snr=1e4, rng=rng, input=u)
+    hp = dict(KernelFIR(order=100, kernel="DC", random_state=0).fit(d.u, d.y).hyperparameters_)
+    hp["c"] = hp["c"] * np.logspace(-2, 2, 30)
+    return d.u, d.y, hp
+
+
+def test_high_snr_values_certify_below_the_full_dimension(monkeypatch):
+    """The deflated remainder and residual certify every value at about half the dimension; the bounds
+    contain the exact (QR) F.  Without them (the trace-difference remainder only) the same values need the
+    whole 100-dimensional space: the gain is the direct remainder's, not the space's."""
+    u, y, hp = _dc_high_snr_case()
+    exact = evaluate_objective(u, y, order=100, kernel="DC", hyperparameters=hp, method="qr").F
+    kw = dict(order=100, kernel="DC", hyperparameters=hp, method="krylov", fallback_max_n=0, random_state=0)
+    res = evaluate_objective(u, y, **kw)
+    slack = 1e-10 * np.abs(exact)
+    assert np.all(res.F_lower <= exact + slack) and np.all(exact <= res.F_upper + slack)
+    assert res.certified.all() and res.info["status"] == "converged"
+    assert res.info["rounding_model"] == "square-root" and res.info["subspace_dim"] <= 70
+    monkeypatch.setattr(augmented, "DEFLATED_TAIL_MAX_ENTRIES", 0)
+    monkeypatch.setattr(krylov_ev, "DEFLATED_TAIL_MAX_ENTRIES", 0)
+    old = evaluate_objective(u, y, **kw)
+    assert old.certified.all() and old.info["subspace_dim"] == 100
