@@ -611,6 +611,7 @@ def execute(args, argv, cases) -> int:
     with tempfile.TemporaryDirectory(prefix="krylovid_cert_") as src:
         env = dict(os.environ)
         if args.commit:
+            args.commit = _git("rev-parse", "--short", args.commit)  # the snapshot's commit, not a moving HEAD
             snapshot(args.commit, src)
             env["KRYLOVID_CERT_SOURCE"] = src
         for case in cases:
