@@ -5,9 +5,20 @@ import pytest
 from scipy.optimize import minimize
 from scipy.signal import lfilter
 
-from krylovid.sysid import FIRProblem
+from krylovid.sysid import FIRProblem, KernelFIR
 from krylovid.sysid.evaluators import make_evaluator
-from krylovid.sysid.tuning import Z_HARD, SearchLimitWarning, _moment_shift, _parabola_min, _vertex, profile_shift, tune
+from krylovid.sysid.evaluators.base import ShiftState
+from krylovid.sysid.objective import F_bounds
+from krylovid.sysid.tuning import (
+    Z_HARD,
+    SearchLimitWarning,
+    _moment_shift,
+    _parabola_min,
+    _vertex,
+    numerical_floor,
+    profile_shift,
+    tune,
+)
 
 
 def test_vertex_of_a_parabola_and_non_convex_points():
@@ -113,3 +124,59 @@ def test_dc_fit_matches_a_tight_nelder_mead_reference():
     opts = {"xatol": 1e-10, "fatol": 1e-14, "maxiter": 3000, "maxfev": 3000}
     ref = min(minimize(F, z0, method="Nelder-Mead", options=opts).fun for z0 in starts)
     assert res.optimum.F <= ref + 1e-8 * abs(ref)
+
+
+def _noise_free_fir(N=400, n=30, seed=0):
+    """Output of an exact FIR of order ``n`` (one-sample delay, zero initial state), no noise: with the
+    profiled noise variance ``F`` decreases without bound as ``lam -> 0``."""
+    rng = np.random.default_rng(seed)
+    u = rng.standard_normal(N)
+    return u, np.convolve(u, np.r_[0.0, 0.8 ** np.arange(n)])[:N]
+
+
+@pytest.mark.parametrize("method", ["spectral", "qr", "krylov"])
+def test_shift_search_stops_at_the_numerical_floor(method):
+    u, y = _noise_free_fir()
+    p = FIRProblem(u, y, 30)
+    kw = {"random_state": 0} if method == "krylov" else {}
+    state = make_evaluator(method, p, **kw).prepare(p.shape_params({"beta": 0.8}))
+    floor = numerical_floor(state)
+    assert floor > 0
+    opt = profile_shift(state, p.N, None, 1e-3)
+    assert opt.at_limit == "lam_floor"
+    assert floor <= opt.lam <= 1.01 * floor
+
+
+def test_fit_on_noise_free_data_warns_of_the_numerical_floor():
+    u, y = _noise_free_fir()
+    with pytest.warns(SearchLimitWarning, match="numerical floor"):
+        model = KernelFIR(order=30, noise_variance="ml").fit(u, y)
+    assert model.hyperparameters_["c"] > 0 and model.noise_variance_ > 0
+
+
+def test_numerical_floor_separates_determined_from_undetermined_values():
+    """A smooth SE prior (bandwidth 0.4 n, numerically rank-deficient), SNR 1e4: at the floor the two exact
+    evaluators agree to 1e-8; eight decades below it they disagree by more than 1e-4 (F is then fixed by
+    rounding, not by the data), so a search below the floor would optimize noise."""
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(1000)
+    y0 = lfilter([0.0, 0.5, 0.3], [1.0, -1.2, 0.5], u)
+    y = y0 + 1e-2 * np.std(y0) * rng.standard_normal(1000)
+    p = FIRProblem(u, y, 100, kernel="SE")
+    params = p.shape_params({"h": 40.0})
+    sigma2 = p.ls_noise_variance
+    spectral, qr = make_evaluator("spectral", p).prepare(params), make_evaluator("qr", p).prepare(params)
+    floor = numerical_floor(spectral)
+    assert np.isclose(floor, numerical_floor(qr), rtol=1e-8)
+
+    def spread(lam):
+        a = F_bounds(spectral.bounds(np.array([lam])), p.N, sigma2)[0][0]
+        b = F_bounds(qr.bounds(np.array([lam])), p.N, sigma2)[0][0]
+        return abs(a - b) / abs(b)
+
+    assert spread(floor) < 1e-8
+    assert spread(1e-8 * floor) > 1e-4
+
+
+def test_numerical_floor_is_zero_without_trace():
+    assert numerical_floor(ShiftState()) == 0.0

@@ -21,7 +21,11 @@ subspace), then the objective is minimized over ``lam = sigma2 / c`` alone:
 (``lam_ref`` from the moment estimate of ``c``) and is extended by six
 decades whenever the best shift lands on its edge, until ``F`` rises again or
 a hard limit (``lam_ref * 10^[-40, 40]``) is reached; then a
-:class:`SearchLimitWarning` names it.  The same holds for the shape
+:class:`SearchLimitWarning` names it.  The shift never goes below the shape's
+numerical floor (:func:`numerical_floor`), where ``F`` stops being determined
+by double-precision data: before it a smooth SE prior at SNR 1e4 (N = 1e4,
+n = 1000) was "optimized" at c = 3e36, h = 400, where the exact evaluators
+disagreed by 84 % and F was 7.9e6 against -70608 at the optimum found now.  The same holds for the shape
 parameters: in 1-D the bracket from the multistart grid is pushed outwards
 while the best value sits on its edge (hard limit ``|z| <= 25`` in the
 unconstrained coordinate: ``beta`` within ``1.4e-11`` of 0 or 1).
@@ -57,6 +61,11 @@ __all__ = ["TuningResult", "ShiftOptimum", "SearchLimitWarning", "tune", "profil
 
 #: Decades of ``lam`` searched first on either side of the reference shift, and the hard limit.
 LAM_SPAN, LAM_HARD_SPAN = 6.0, 40.0
+#: Numerical floor of the shift (:func:`numerical_floor`): below ``lam = 4 (eps sqrt(n) / DETERMINACY_T)^2 tr(A)``
+#: the rounding-level directions of ``B = Phi L`` (backward error ``~ 2 eps sqrt(n) ||B||``) move the log-det and
+#: data-fit terms of an eigenvalue near ``lam`` by more than ``DETERMINACY_T`` relative: ``F`` is no longer
+#: determined by the double-precision data (the exact evaluators disagree there), so the search stops at it.
+DETERMINACY_T = 1e-3
 #: Tolerance of the first, proving pass at a shape (see :func:`tune`).
 LOOSE_RTOL = 1e-6
 #: Shifts below this many times the estimator's rounding allowance need not be certified away from the optimum.
@@ -90,7 +99,8 @@ class ShiftOptimum:
     certified : bool
         Whether the bounds meet the tolerance at the optimum.
     at_limit : str or None
-        ``"lam_min"`` / ``"lam_max"`` when the optimum sits at a hard limit of the shift range.
+        ``"lam_min"`` / ``"lam_max"`` when the optimum sits at a hard limit of the shift range,
+        ``"lam_floor"`` at its numerical floor (:func:`numerical_floor`).
     dominated : bool
         The search stopped once the bounds proved ``F > ceiling`` at every shift
         (see :func:`profile_shift`): ``F_lower`` is then certified, ``F`` and
@@ -167,6 +177,23 @@ def _zoom(fvec, x, h, lo, hi):
     return x, fx, nev
 
 
+def numerical_floor(state) -> float:
+    """The smallest shift at which ``F`` is determined by double-precision data (0 when unknown).
+
+    ``4 (eps sqrt(n) / DETERMINACY_T)^2 tr(A)`` with ``tr(A) = tr(Phi Kbar Phi^T) >= ||A||``: with
+    ``delta_B = 2 eps sqrt(n) ||B||`` the backward error of the prior's square root times the regressors,
+    an eigenvalue near ``lam`` moves by ``~ 2 sqrt(lam) delta_B``, i.e. by ``DETERMINACY_T`` relative at the floor.
+    A degenerate optimum (``c -> infinity`` on a nearly rank-deficient prior: SE with a bandwidth close to ``n``)
+    would otherwise be resolved on rounding noise.
+    """
+    known = state.trace_and_order() if hasattr(state, "trace_and_order") else None
+    if known is None:
+        return 0.0
+    trace, n = known
+    eps = float(np.finfo(np.float64).eps)
+    return 4.0 * (eps * np.sqrt(n) / DETERMINACY_T) ** 2 * max(float(trace), 0.0)
+
+
 def _polish(f, grid, i):
     """Bounded Brent on ``f(log10 lam)`` between the grid neighbours of index ``i``."""
     a, b = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
@@ -190,7 +217,9 @@ def _search_grid(fvec, lo, hi, hard_lo, hard_hi, per_decade, trusted=None, floor
         nev += grid.size
         i = int(np.argmin(vals))
         if i in (0, grid.size - 1) and trusted is not None and not trusted(grid, i):
-            return grid, vals, i, nev, None
+            # not searched further; at a hard limit the search could not have gone on anyway: name it
+            hard = (i == 0 and lo <= hard_lo) or (i == grid.size - 1 and hi >= hard_hi)
+            return grid, vals, i, nev, ("lam_min" if i == 0 else "lam_max") if hard else None
         if i == 0 and lo > hard_lo:
             lo = max(hard_lo, lo - LAM_SPAN, floor_x if lo > floor_x else -np.inf)
         elif i == grid.size - 1 and hi < hard_hi:
@@ -284,6 +313,20 @@ def profile_shift(state, N, sigma2, lam_scale, *, rtol=1e-8, ceiling=None) -> Sh
     ref = float(np.log10(lam_scale))
     lo, hi = ref - LAM_SPAN, ref + LAM_SPAN
     hard_lo, hard_hi = max(ref - LAM_HARD_SPAN, -300.0), min(ref + LAM_HARD_SPAN, 300.0)
+    floor = numerical_floor(state)
+    at_floor = floor > 0 and np.log10(floor) > hard_lo
+    if at_floor:
+        hard_lo = float(np.log10(floor))
+        lo, hi = max(lo, hard_lo), max(hi, hard_lo + 1.0)
+    opt = _profile_shift(state, N, sigma2, (lo, hi, hard_lo, hard_hi), rtol, ceiling)
+    if at_floor and opt.at_limit == "lam_min":
+        opt = replace(opt, at_limit="lam_floor")
+    return opt
+
+
+def _profile_shift(state, N, sigma2, window, rtol, ceiling) -> ShiftOptimum:
+    """:func:`profile_shift` on the window ``(lo, hi, hard_lo, hard_hi)`` (``log10 lam``)."""
+    lo, hi, hard_lo, hard_hi = window
 
     def fvec(x, which=0):
         return _F_mid(state, 10.0 ** np.asarray(x, dtype=np.float64), N, sigma2)[which]
@@ -614,6 +657,8 @@ def _warn_limits(limits, params, opt) -> None:
         "lam_min": f"c -> infinity (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades below the moment estimate)",
         "lam_max": f"c -> 0 (lam = {opt.lam:.3g}, {LAM_HARD_SPAN:g} decades above the moment estimate: "
         "the data support no impulse response)",
+        "lam_floor": f"lam -> 0 stopped at the numerical floor lam = {opt.lam:.3g} of this shape (below it F is "
+        "not determined in double precision: noise-free data, or a prior numerically rank-deficient at this scale)",
     }
     text = "; ".join(
         what.get(

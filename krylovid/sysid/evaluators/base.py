@@ -57,6 +57,11 @@ class ShiftState:
     def stats(self) -> dict:
         return {"subspace_dim": 0, "matvecs": 0}
 
+    def trace_and_order(self):
+        """``(tr A, n)``: the trace of ``A = Phi Kbar Phi^T`` and the FIR order, or ``None`` when unknown
+        (used for the numerical floor of the shift, :func:`~krylovid.sysid.tuning.numerical_floor`)."""
+        return None
+
 
 def exact_bounds(lam, q, l, dim: int = 0) -> ShiftBounds:
     """:class:`ShiftBounds` of an exact evaluation (lower = upper).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 
-from ...backend import cholesky, diagonal, is_numpy, solve_triangular
+from ...backend import cholesky, diagonal, is_numpy, solve_triangular, to_numpy
 from ..augmented import ShiftBounds
 from .base import Posterior, ShiftState, exact_bounds
 
@@ -61,6 +61,9 @@ class _CholeskyState(ShiftState):
         self.PK = PK
         self.A = PK @ _t(xp, self.Phi)
         self.A = (self.A + _t(xp, self.A)) / 2
+
+    def trace_and_order(self):
+        return float(to_numpy(self.xp.sum(diagonal(self.A)))), int(self.K.shape[0])
 
     def _factor(self, lam):
         xp = self.xp

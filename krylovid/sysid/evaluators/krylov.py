@@ -221,6 +221,9 @@ class _KrylovState(ShiftState):
         q_est = np.clip(q_est, q_lo, q_hi)
         return ShiftBounds(lam, q_lo, q_hi, l_lo, l_hi, b.dim, q_est=q_est, l_est=l_est)
 
+    def trace_and_order(self):
+        return self.trace, self.problem.n
+
     def refine(self, gap_ok, warn: bool = True) -> bool:
         """Grow the space geometrically until ``gap_ok`` holds; ``False`` (and a warning) when it cannot."""
         while True:

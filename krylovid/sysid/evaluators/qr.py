@@ -7,7 +7,7 @@ import math
 import numpy as np
 import scipy.linalg as sla
 
-from ...backend import diagonal, is_numpy, solve_triangular
+from ...backend import diagonal, is_numpy, solve_triangular, to_numpy
 from ..augmented import ShiftBounds
 from .base import Posterior, ShiftState, exact_bounds
 
@@ -63,6 +63,9 @@ class _QRState(ShiftState):
             self.L = p.kernel.sqrt_matmat(p.n, params, self.xp.eye(p.n, dtype=self.xp.float64))
         self.R1L = ev.R1 @ self.L
         self.R2, self.r = ev.R2, ev.r
+
+    def trace_and_order(self):
+        return float(to_numpy(self.xp.sum(self.R1L * self.R1L))), self.n
 
     def _factor(self, lam):
         n, xp = self.n, self.xp

@@ -210,6 +210,9 @@ class _SpectralState(ShiftState):
         l_hi = l_lo + m * np.log1p(self.eps / (m * lam))
         return ShiftBounds(lam, q_lo, q_hi, l_lo, l_hi, self.k, q_est=q_hi, l_est=l_lo)
 
+    def trace_and_order(self):
+        return float(np.sum(self.s2)) + self.eps, self.n
+
     def refine(self, gap_ok, warn: bool = True) -> bool:
         """Grow the truncation index until ``gap_ok(self.bounds)`` holds (exact at ``k = n``): each step leaves
         out ``REFINE_FACTOR`` times less of the trace (the bounds' gaps scale with it) and adds at least a quarter."""
