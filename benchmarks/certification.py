@@ -169,6 +169,7 @@ def case_worker(case: Case, hp=None) -> None:
             "F_lower": kr.F_lower.tolist(),
             "F_upper": kr.F_upper.tolist(),
             "certified_mask": np.asarray(kr.certified, dtype=bool).tolist(),
+            "info": {k: v for k, v in kr.info.items() if isinstance(v, (bool, int, float, str))},
         }
     )
     ex, t_qr = _timed(lambda: evaluate_objective(u, y, method="qr", **kw).F)
@@ -191,6 +192,9 @@ def summarize(case: Case, parts: dict) -> dict:
         row.update(certified=float(np.mean(mask)), certified_count=int(mask.sum()), values=int(mask.size))
         c_mult = np.logspace(-2, 2, N_VALUES)
         row["uncertified_c_over_cML"] = c_mult[~mask].tolist()
+        width = (np.asarray(k["F_upper"]) - np.asarray(k["F_lower"])) / np.abs(np.asarray(k["F"]))
+        row["uncertified_rel_width"] = width[~mask].tolist()
+        row["krylov_info"] = k.get("info", {})
     if "krylov" in parts and "qr" in parts:
         F, lo, hi = (np.asarray(k[f]) for f in ("F", "F_lower", "F_upper"))
         ex = np.asarray(parts["qr"]["F_qr"])
@@ -424,7 +428,16 @@ def flagged(rows: list) -> list:
         if spread is not None and spread > RTOL:
             text += f"; QR and spectral differ by {spread:.1e}: F is not determined by the double-precision data there"
         elif r["certified"] < 1:
-            text += "; the exact evaluators agree, so this is a failure of the estimator"
+            text += "; the exact evaluators agree: the estimator did not certify values that the data determine"
+        if r["certified"] < 1 and r.get("uncertified_rel_width"):
+            widths = ", ".join(f"{w:.1e}" for w in r["uncertified_rel_width"])
+            cs = ", ".join(f"{c:.3g}" for c in r["uncertified_c_over_cML"])
+            text += f"; uncertified at c / c_ML = {cs} with relative widths {widths}"
+        info = {k: v for k, v in (r.get("krylov_info") or {}).items() if k not in ("status", "certified_count")}
+        if info:
+            text += "; Krylov info " + ", ".join(
+                f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()
+            )
         text += f" (hyperparameters {json.dumps(r['hp'])}, seed {r['seed']})."
         out.append(text)
     return out
