@@ -147,3 +147,24 @@ def test_batched_lanczos_breakdown_is_handled():
     alpha, beta, active = _batched_lanczos(Dense(np.diag(d)), np.ones((10, 2)), 6, "full")
     assert active.sum(axis=0).tolist() == [2, 2]
     assert np.all(np.isfinite(alpha)) and np.all(beta[1:] == 0)
+
+
+def test_clipped_rules_accept_tiny_shifts_on_a_singular_psd_matrix():
+    """A rank-deficient PSD matrix: rounding puts Ritz values at the rounding level around 0, and the unclipped
+    rule refuses shifts below a negative one; clipped at 0 the rules give the same estimate wherever both are
+    defined (clipping moves nodes by rounding only) and stay defined for tiny shifts."""
+    rng = np.random.default_rng(3)
+    F = rng.standard_normal((40, 10))
+    A = F @ F.T  # rank 10, 30 zero eigenvalues
+    quad = slq_quadrature(A, 4, 40, rng=1)
+    low = float(quad.nodes[quad.weights > 0].min())
+    assert abs(low) < 1e-12 * np.linalg.norm(A, 2)
+    clipped = quad.clipped(0.0)
+    assert clipped.nodes.min() >= 0.0 and clipped.nodes_prev.min() >= 0.0
+    s = 1e-3
+    np.testing.assert_allclose(clipped.logdet([s])[0], quad.logdet([s])[0], rtol=1e-9)
+    tiny = 1e-300
+    assert np.isfinite(clipped.logdet([tiny])[0][0])
+    if low < 0:  # the unclipped rule refuses it (the bug the clipping fixes for PSD operators)
+        with pytest.raises(ValueError, match="not positive definite"):
+            quad.logdet([-0.5 * low])

@@ -16,7 +16,7 @@ block-first operators.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,6 +54,24 @@ class SLQQuadrature:
     weights_prev: np.ndarray
     num_matvecs: int
     info: KrylovInfo
+
+    def clipped(self, lower: float = 0.0) -> SLQQuadrature:
+        """The same rules with every node raised to ``lower`` at least.
+
+        For an operator whose spectrum is known to lie above ``lower`` (``0``
+        for a positive semidefinite ``A``) a Ritz value below it is rounding
+        (a few ``eps ||A||``); clipping keeps ``log(theta + s)`` defined for
+        every shift ``s > -lower``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> quad = slq_quadrature(np.diag([0.0, 1.0, 2.0]), 2, 3, rng=0).clipped(0.0)
+        >>> bool(quad.nodes.min() >= 0.0)
+        True
+        """
+        lower = float(lower)
+        return replace(self, nodes=np.maximum(self.nodes, lower), nodes_prev=np.maximum(self.nodes_prev, lower))
 
     def probe_values(self, f, *, previous=False):
         """``z_p^T f(A) z_p`` estimates, shape ``(num_probes,)``; ``f`` acts on ndarrays."""

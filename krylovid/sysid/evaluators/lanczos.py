@@ -63,7 +63,8 @@ class _LanczosState(ShiftState):
         self.q_est = AugmentedKrylov(A, p.y, trace=trace, block_size=0, max_dim=p.n + 1)
         self.q_est.extend_to(min(p.n + 1, 20))
         # the same probes (same seed) for every shape: common random numbers
-        self.quad = slq_quadrature(A, ev.num_probes, min(ev.num_iter, p.n + 1), rng=ev.seed)
+        # A is positive semidefinite: Ritz values below 0 are rounding (clipped, or small shifts are refused)
+        self.quad = slq_quadrature(A, ev.num_probes, min(ev.num_iter, p.n + 1), rng=ev.seed).clipped(0.0)
         self.problem, self.params = p, params
 
     def bounds(self, lam) -> ShiftBounds:
