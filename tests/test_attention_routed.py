@@ -89,6 +89,58 @@ def test_strict_backend(strict_xp, rng):
     np.testing.assert_allclose(np.asarray(Y), routed_attention(Q, K, V, 16, num_value_clusters=3, rng=0), atol=1e-12)
 
 
+def test_residual_mass_is_unbiased_beyond_the_candidates(rng):
+    """With keys beyond the importance candidates (n_k > 1024 + t) the mixture's draws keep D unbiased."""
+    n = 1500
+    Q, K = 0.6 * rng.standard_normal((2, n, 4))
+    V = rng.standard_normal((n, 2))
+    _, logd = dense(Q, K, V)
+    rows = np.arange(0, n, 50)
+    draws = np.array(
+        [
+            np.exp(routed_attention(Q, K, V, 16, num_clusters=3, rng=seed, return_info=True).log_normalizer[rows])
+            for seed in range(300)
+        ]
+    )
+    mean, se = draws.mean(axis=0), draws.std(axis=0) / np.sqrt(len(draws))
+    z = (mean - np.exp(logd[rows])) / se
+    assert np.mean(np.abs(z) < 3.5) > 0.95
+    assert abs(np.mean(mean / np.exp(logd[rows])) - 1) < 0.01
+
+
+@pytest.mark.parametrize("g", [1, 3])
+@pytest.mark.parametrize("n, m", [(400, 40), (1500, 16)])
+def test_numpy_path_is_the_array_api_path(strict_xp, rng, n, m, g):
+    """The NumPy fast path (shift bound, vectorised draws) gives the estimator of the array-API path, draw for draw."""
+    xp = strict_xp
+    Q, K, V = rng.standard_normal((3, n, 6))
+    kw = dict(num_keys=m, num_clusters=4, num_value_clusters=g, rng=7, return_info=True)
+    ref = routed_attention(*(xp.asarray(a) for a in (Q, K, V)), **kw)
+    res = routed_attention(Q, K, V, **kw)
+    np.testing.assert_allclose(res.output, np.asarray(ref.output), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res.log_normalizer, np.asarray(ref.log_normalizer), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_shift_bound_far_above_the_row_maximum(rng, dtype, tol):
+    """A key of huge norm orthogonal to the queries puts the NumPy path's row shift (a Cauchy-Schwarz bound)
+    thousands above every logit: the underflowed rows are redone with their own maximum."""
+    n, d = 200, 4
+    Q = np.zeros((n, d))
+    Q[:, :2] = 3.0 * rng.standard_normal((n, 2))
+    K = np.zeros((n, d))
+    K[:, :2] = rng.standard_normal((n, 2))
+    K[0, 3] = 1e4  # logit 0 for every query, norm 1e4
+    V = rng.standard_normal((n, 3))
+    ref, logd = dense(Q, K, V)
+    res = routed_attention(
+        *(a.astype(dtype) for a in (Q, K, V)), n, num_samples=0, num_clusters=2, rng=0, return_info=True
+    )
+    assert res.exact and res.output.dtype == dtype
+    np.testing.assert_allclose(res.output, ref, atol=tol)
+    np.testing.assert_allclose(res.log_normalizer, logd, rtol=tol)
+
+
 @pytest.mark.parametrize(
     "kw, err, match",
     [
@@ -98,6 +150,7 @@ def test_strict_backend(strict_xp, rng):
         ({"num_keys": 8, "num_value_clusters": 0}, ValueError, "num_value_clusters"),
         ({"num_keys": 8, "num_iters": -1}, ValueError, "num_iters"),
         ({"num_keys": 2.5}, TypeError, "num_keys"),
+        ({"num_keys": 8, "uniform_mix": 1.5}, ValueError, "uniform_mix"),
     ],
 )
 def test_bad_input(rng, kw, err, match):

@@ -7,13 +7,14 @@ spends a fixed budget of ``m`` exact logits per query on both:
 1. *Routing*: the scaled queries are clustered (k-means, ``c`` clusters); the
    ``t`` keys with the largest logit against a cluster's centroid are the
    cluster's *top keys*, and every query of the cluster attends to them exactly.
-2. *Residual*: per cluster, ``s`` of the other keys are drawn with replacement
-   with probability proportional to their centroid weight ``exp(mu . k_j)``
-   (mixed with a uniform share); they estimate, for every query of the
-   cluster, the mass ``sum_{j not top} exp(s_ij)`` of the other keys
-   (importance sampling, unbiased), and the residual's values are replaced by
-   the mean value of the sampled key's value cluster (``g`` k-means clusters
-   of the keys; ``g = 1``: the mean of ``V``).
+2. *Residual*: per cluster, ``s`` of the other keys are drawn with replacement,
+   the next keys by the centroid's logits with probability proportional to
+   their centroid weight ``exp(mu . k_j)``, all others uniformly (with the
+   centroid weight they hold, plus a fixed uniform share); they estimate, for
+   every query of the cluster, the mass ``sum_{j not top} exp(s_ij)`` of the
+   other keys (importance sampling, unbiased), and the residual's values are
+   replaced by the mean value of the sampled key's value cluster (``g``
+   k-means clusters of the keys; ``g = 1``: the mean of ``V``).
 
 With ``t + s = m`` the work is two ``n_q x m`` products per head plus the
 clustering, against ``n_q x n_k`` for exact attention; the result is exact
@@ -41,6 +42,8 @@ from .sampling import SamplingAttentionResult, _heads
 __all__ = ["routed_attention"]
 
 _MAX_FIT = 4096  # rows used to fit the k-means centroids (all rows are then assigned)
+_CANDIDATES = 8  # the residual's importance candidates: the keys ranked t+1 .. max(8t, 1024) by the centroid's logits
+_MIN_CANDIDATES = 1024
 _LOG2E = 1.4426950408889634  # log2(e): exp(x) = exp2(log2(e) x)
 
 
@@ -80,14 +83,23 @@ def _nearest(xp, X, C):
     return xp.argmax(D - 0.5 * xp.sum(C * C, axis=1)[None, :], axis=1)
 
 
-def _top_keys(xp, G, t):
-    """Indices (c, t) of the ``t`` largest entries of every row of ``G`` (c, n_k), in any order."""
-    n_k = int(G.shape[1])
+def _route(xp, G, t, n_cand):
+    """Top keys (c, t) of every row of ``G`` (c, n_k), in any order, and the next ``n_cand - t`` (c, .) by index.
+
+    The next keys (the candidates of the residual's importance sampling) are
+    the keys ranked ``t + 1 .. n_cand`` by ``G``, sorted by key index.
+    """
+    c, n_k = int(G.shape[0]), int(G.shape[1])
+    n_cand = min(n_cand, n_k)
     if t >= n_k:
-        return xp.broadcast_to(xp.arange(n_k)[None, :], (int(G.shape[0]), n_k))
+        return xp.broadcast_to(xp.arange(n_k)[None, :], (c, n_k)), xp.zeros((c, 0), dtype=xp.int64)
     if is_numpy(xp):
-        return np.argpartition(G, n_k - t, axis=1)[:, n_k - t :]
-    return xp.argsort(G, axis=1, descending=True)[:, :t]
+        idx = np.argpartition(G, n_k - n_cand, axis=1)[:, n_k - n_cand :]
+        sub = np.argpartition(np.take_along_axis(G, idx, axis=1), n_cand - t, axis=1)
+        top = np.take_along_axis(idx, sub[:, n_cand - t :], axis=1)
+        return top, np.sort(np.take_along_axis(idx, sub[:, : n_cand - t], axis=1), axis=1)
+    order = xp.argsort(G, axis=1, descending=True)
+    return order[:, :t], xp.sort(order[:, t:n_cand], axis=1)
 
 
 def _sample_values(xp, K, V, R, g, num_iters, gen):
@@ -126,7 +138,7 @@ def _routed_head(xp, Q, K, V, scale, t, s, c, g, mix, num_iters, gen):
     Qs = Q * scale
     cent, lab = _kmeans(xp, Qs, c, num_iters, gen)
     G = matmul_t(xp, cent, K)  # (c, n_k): routing logits
-    top = _top_keys(xp, G, t)  # (c, t): largest centroid logits
+    top, cand = _route(xp, G, t, max(_CANDIDATES * t, _MIN_CANDIDATES))  # (c, t): largest centroid logits
     t = int(top.shape[1])
     s = 0 if t >= n_k else s
     order = xp.argsort(lab, stable=True)
@@ -134,7 +146,7 @@ def _routed_head(xp, Q, K, V, scale, t, s, c, g, mix, num_iters, gen):
     bounds = np.concatenate([[0], np.cumsum(np.bincount(to_numpy(lab), minlength=c))]).tolist()
     Vt = xp.concat([V, xp.ones((n_k, 1), dtype=dt)], axis=1)  # [v_j, 1]: numerator and mass of each key
     if s:
-        J, U = _residual(xp, K, V, G, top, s, mix, g, num_iters, gen)
+        J, U = _residual(xp, K, V, G, top, cand, s, mix, g, num_iters, gen)
     outs, logs = [], []
     for k, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
         if a == b:
@@ -151,98 +163,70 @@ def _routed_head(xp, Q, K, V, scale, t, s, c, g, mix, num_iters, gen):
     return xp.take(xp.concat(outs, axis=0), inv, axis=0), xp.take(xp.concat(logs, axis=0), inv, axis=0)
 
 
-def _residual(xp, K, V, G, top, s, mix, g, num_iters, gen):
+def _residual(xp, K, V, G, top, cand, s, mix, g, num_iters, gen):
     """Residual keys ``J`` (c, s) of every cluster, their weighted stand-in values ``W [u_j, 1]`` (c, s, d_v + 1).
 
     Per cluster ``k`` the ``s`` keys are drawn with replacement from the keys
-    that are not its top keys, with probability ``p_j = (1 - mix) exp(g_kj) /
-    sum exp(g_k.) + mix / (n_k - t)`` (``g_kj`` the routing logit of the
-    centroid: the queries of the cluster weight the keys roughly as their
-    centroid does; the uniform share bounds the weights ``W = 1 / (s p_j)``).
+    that are not its top keys, with probability ``p_j = (1 - a_k) [j in C_k]
+    exp(g_kj) / Z_C + a_k / (n_k - t)``: ``C_k`` the candidates (the next
+    keys by the centroid's logits ``g_kj``: the queries of the cluster weight
+    the keys roughly as their centroid does), ``Z_C`` and ``Z_F`` the sums of
+    ``exp(g_kj)`` over the candidates and over the keys beyond them, and the
+    uniform share ``a_k = mix + (1 - mix) Z_F / (Z_C + Z_F)`` (at least
+    ``mix``: bounds the weights ``W = 1 / (s p_j)`` by ``(n_k - t) / (mix s)``).
     """
     c, dt = int(G.shape[0]), K.dtype
-    p = _residual_probabilities(xp, G, top, mix)
-    u = uniform(gen, (c, s), xp=xp, dtype=xp.float64)
-    J, pJ = _draw_numpy(p, u) if is_numpy(xp) else _draw(xp, p, u)
+    J, pJ = _draw_residual(xp, G, top, cand, s, mix, gen)
     vals = _sample_values(xp, K, V, xp.reshape(J, (c * s,)), g, num_iters, gen)
     U = xp.concat([xp.reshape(vals, (c, s, int(V.shape[1]))), xp.ones((c, s, 1), dtype=dt)], axis=2)
     return J, U * xp.astype(1.0 / (s * pJ), dt)[:, :, None]
 
 
-def _residual_probabilities(xp, G, top, mix):
-    """``p`` (c, n_k): the residual's sampling probabilities of :func:`_residual`, 0 on the top keys."""
-    n_k, t = int(G.shape[1]), int(top.shape[1])
-    if is_numpy(xp):  # in place
-        w = G - G.max(axis=1, keepdims=True)
-        np.exp(w, out=w)
-        np.put_along_axis(w, top, 0.0, axis=1)
-        tot = w.sum(axis=1, keepdims=True)
-        w *= np.where(tot > 0, (1.0 - mix) / np.where(tot > 0, tot, 1.0), 0.0)
-        w += np.where(tot > 0, mix, 1.0) / (n_k - t)  # all weight on the top keys: uniform
-        np.put_along_axis(w, top, 0.0, axis=1)
-        return w
-    nontop = xp.logical_not(_top_mask(xp, G, top))
-    w = xp.where(nontop, xp.exp(G - xp.max(G, axis=1, keepdims=True)), xp.zeros_like(G))
-    tot = xp.sum(w, axis=1, keepdims=True)
-    pos = tot > 0
-    p = w * xp.where(pos, (1.0 - mix) / xp.where(pos, tot, xp.ones_like(tot)), xp.zeros_like(tot))
-    p = p + xp.where(pos, xp.full_like(tot, mix), xp.ones_like(tot)) / (n_k - t)
-    return xp.where(nontop, p, xp.zeros_like(p))
+def _draw_residual(xp, G, top, cand, s, mix, gen):
+    """Keys ``J`` (c, s) drawn with replacement by the mixture of :func:`_residual`, and their probabilities."""
+    c, n_k, t, n_c = int(G.shape[0]), int(G.shape[1]), int(top.shape[1]), int(cand.shape[1])
+    u = uniform(gen, (2, c, s), xp=xp, dtype=xp.float64)
+    # uniform component: the r-th key that is not a top key (r + the number of top keys up to it)
+    r = xp.clip(xp.astype(xp.floor(u[1, ...] * (n_k - t)), xp.int64), 0, n_k - t - 1)
+    tops = xp.astype(xp.sort(top, axis=1), xp.int64)
+    J = r + xp.astype(_searchsorted_rows(xp, tops - xp.arange(t, dtype=xp.int64)[None, :], r, "right"), xp.int64)
+    if n_c == 0 or mix >= 1.0:
+        return J, xp.full_like(u[1, ...], 1.0 / (n_k - t))
+    # candidate component: inverse CDF of exp(centroid logit) over the candidates
+    gmax = xp.max(G, axis=1, keepdims=True)
+    wc = xp.exp(xp.astype(_take_rows(xp, G, cand) - gmax, xp.float64))
+    z_c = xp.sum(wc, axis=1, keepdims=True)
+    qc = wc / z_c
+    cdf = xp.cumulative_sum(qc, axis=1)
+    # the centroid's weight on the other keys goes to the uniform component
+    z_all = xp.sum(xp.astype(xp.exp(G - gmax), xp.float64), axis=1, keepdims=True)
+    z_top = xp.sum(xp.exp(xp.astype(_take_rows(xp, G, top) - gmax, xp.float64)), axis=1, keepdims=True)
+    z_far = xp.clip(z_all - z_top - z_c, 0.0, None) if n_c < n_k - t else xp.zeros_like(z_c)
+    mix = mix + (1.0 - mix) * z_far / (z_c + z_far)  # (c, 1)
+    pos = xp.clip(_searchsorted_rows(xp, cdf, u[1, ...] * cdf[:, -1:], "right"), 0, n_c - 1)
+    J = xp.where(u[0, ...] < mix, J, _take_rows(xp, xp.astype(cand, xp.int64), pos))
+    # probability of the drawn key under the mixture (a uniform draw may be a candidate too)
+    at = xp.clip(_searchsorted_rows(xp, xp.astype(cand, xp.int64), J, "left"), 0, n_c - 1)
+    q = xp.where(_take_rows(xp, xp.astype(cand, xp.int64), at) == J, _take_rows(xp, qc, at), xp.zeros_like(qc[:, :1]))
+    return J, (1.0 - mix) * q + mix / (n_k - t)
 
 
-def _draw(xp, p, u):
-    """Inverse-CDF draws by rows: ``J`` (c, s) with ``P(J_kr = j) = p_kj / sum_j p_kj``, and ``p_kJ``.
-
-    ``u`` (c, s): uniform numbers in [0, 1), one a draw.
-    """
-    c, n_k = int(p.shape[0]), int(p.shape[1])
-    cdf = xp.cumulative_sum(xp.astype(p, xp.float64), axis=1)
-    u = u * cdf[:, -1:]
-    J = xp.stack([xp.searchsorted(cdf[k, :], u[k, :], side="right") for k in range(c)], axis=0)
-    J = xp.clip(J, 0, n_k - 1)
-    return J, xp.stack([xp.take(p[k, :], J[k, :], axis=0) for k in range(c)], axis=0)
-
-
-def _draw_numpy(p, u, B=64):
-    """:func:`_draw` for NumPy in two levels: a block of ``B`` keys by the blocks' sums, then the key in the block.
-
-    The same inverse CDF as one cumulative sum over all keys (NumPy's
-    cumulative sum is sequential: ~8 ns an entry in float64), with float64
-    sums over ``n_k / B`` block sums and over the ``B`` entries of each drawn block.
-    """
-    c, n_k = p.shape
-    nb = -(-n_k // B)
-    P = np.zeros((c, nb * B), p.dtype)
-    P[:, :n_k] = p
-    P = P.reshape(c, nb, B)
-    cb = np.cumsum(P.sum(axis=2, dtype=np.float64), axis=1)  # (c, nb)
-    u = u * cb[:, -1:]
-    blk = np.stack([np.searchsorted(cb[k], u[k], side="right") for k in range(c)])
-    blk = np.minimum(blk, _last_positive(np.diff(cb, axis=1, prepend=0.0))[:, None])  # rounding: a block with weight
-    rows = np.arange(c)[:, None]
-    rem = u - np.where(blk > 0, cb[rows, np.maximum(blk - 1, 0)], 0.0)
-    Pb = P[rows, blk]  # (c, s, B)
-    pos = np.sum(np.cumsum(Pb, axis=2, dtype=np.float64) <= rem[..., None], axis=2)
-    pos = np.minimum(pos, _last_positive(Pb))  # rounding: never a key of probability 0
-    J = blk * B + pos
-    return J, np.take_along_axis(p, J, axis=1)
-
-
-def _last_positive(X):
-    """Index of the last positive entry along the last axis (0 where none is)."""
-    pos = X > 0
-    return np.where(pos.any(axis=-1), X.shape[-1] - 1 - np.argmax(pos[..., ::-1], axis=-1), 0)
-
-
-def _top_mask(xp, G, top):
-    """Boolean (c, n_k): True at the top keys ``top`` (c, t) of every row of ``G``."""
+def _take_rows(xp, A, idx):
+    """``A[k, idx[k, r]]`` (c, s) for ``A`` (c, L) and integer ``idx`` (c, s)."""
     if is_numpy(xp):
-        mask = np.zeros(G.shape, bool)
-        np.put_along_axis(mask, top, True, axis=1)
-        return mask
-    # rank of every entry in the order _top_keys took the top keys from (the same stable argsort)
-    rank = xp.argsort(xp.argsort(G, axis=1, descending=True), axis=1)
-    return rank < int(top.shape[1])
+        return np.take_along_axis(A, idx, axis=1)
+    return xp.stack([xp.take(A[k, :], idx[k, :], axis=0) for k in range(int(A.shape[0]))], axis=0)
+
+
+def _searchsorted_rows(xp, A, x, side):
+    """Row-wise ``searchsorted(A[k], x[k], side)`` (c, s) for rows ``A`` (c, L) sorted increasingly."""
+    c, L = int(A.shape[0]), int(A.shape[1])
+    if is_numpy(xp):  # one search on the rows laid end to end, shifted apart
+        lo = min(A.min(), x.min())
+        off = (np.arange(c) * (max(A.max(), x.max()) - lo + 1))[:, None]
+        i = np.searchsorted((A - lo + off).ravel(), (x - lo + off).ravel(), side=side).reshape(x.shape)
+        return i - (np.arange(c) * L)[:, None]
+    return xp.stack([xp.searchsorted(A[k, :], x[k, :], side=side) for k in range(c)], axis=0)
 
 
 def _cluster_order(lab, c):
@@ -271,10 +255,10 @@ def _routed_head_numpy(Q, K, V, scale, t, s, c, g, mix, num_iters, gen):
     Qs = Q * dt.type(scale)
     cent, lab = _kmeans(np, Qs, c, num_iters, gen)
     G = cent @ K.T  # (c, n_k): routing logits
-    top = _top_keys(np, G, t)
+    top, cand = _route(np, G, t, max(_CANDIDATES * t, _MIN_CANDIDATES))
     t = top.shape[1]
     s = 0 if t >= n_k else s
-    J, U = _residual(np, K, V, G, top, s, mix, g, num_iters, gen) if s else (None, None)
+    J, U = _residual(np, K, V, G, top, cand, s, mix, g, num_iters, gen) if s else (None, None)
     keys = np.concatenate([top, J], axis=1) if s else top
     order, bounds = _cluster_order(lab, c)
     b, spread = _shift_bounds(Qs, K, cent, lab, G, keys, order, bounds)
@@ -363,7 +347,9 @@ def routed_attention(
         Keys ``s`` sampled per cluster for the residual (default ``m // 8``;
         ``0``: top keys only, the residual ignored).
     num_clusters : int, optional
-        Query clusters ``c`` (default ``ceil(n_q / 256)``).
+        Query clusters ``c`` (default ``ceil(n_q / 512)``; more clusters route
+        better and cost more: the routing, the candidates and the residual's
+        draws take ``O(c n_k)``).
     num_value_clusters : int
         Key clusters ``g`` whose mean values stand in for the residual's
         values (``1``: the mean of ``V``).
@@ -390,10 +376,14 @@ def routed_attention(
     ``(sum_{j in T_k} a_ij v_j + M_i vbar_i) / (sum_{j in T_k} a_ij + M_i)``
     with ``a_ij = exp(s_ij)`` and the residual mass
     ``M_i = (1/s) sum_{r=1..s} a_{i J_r} / p_{J_r}``, the keys ``J_r`` drawn
-    independently from ``p_j = (1 - mix) exp(mu_k . k_j) / Z_k + mix / (n_k - t)``
-    on the keys outside ``T_k`` (``Z_k`` the sum of ``exp(mu_k . k_j)`` there):
-    unbiased for ``sum_{j not in T_k} a_ij`` given the clusters, and of low
-    variance when the queries weight the keys like their centroid;
+    independently from ``p_j = (1 - a_k) [j in C_k] exp(mu_k . k_j) / Z_C +
+    a_k / (n_k - t)`` on the keys outside ``T_k``: ``C_k`` the candidates,
+    the keys ranked ``t + 1 .. max(8 t, 1024)`` by the centroid's logits,
+    ``Z_C`` their sum of ``exp(mu_k . k_j)``, ``Z_F`` that of the keys beyond
+    them and ``a_k = mix + (1 - mix) Z_F / (Z_C + Z_F)``.  ``M_i`` is unbiased
+    for ``sum_{j not in T_k} a_ij`` given the clusters (``uniform_mix > 0`` or
+    candidates covering every other key), and of low variance when the
+    queries weight the keys like their centroid;
     ``M_i vbar_i = (1/s) sum_r a_{i J_r} u_{J_r} / p_{J_r}``, ``u_j`` the mean
     value of key ``j``'s value cluster.  Replacing ``v_j`` by ``u_j`` removes
     the sampling noise of the residual's values (which dominates importance
@@ -421,7 +411,7 @@ def routed_attention(
     m = check_int(num_keys, "num_keys", minimum=1)
     s = m // 8 if num_samples is None else check_int(num_samples, "num_samples", minimum=0, maximum=m - 1)
     s = min(s, t.n_k)
-    c = math.ceil(t.n_q / 256) if num_clusters is None else check_int(num_clusters, "num_clusters", minimum=1)
+    c = math.ceil(t.n_q / 512) if num_clusters is None else check_int(num_clusters, "num_clusters", minimum=1)
     c = min(c, t.n_q)
     g = min(check_int(num_value_clusters, "num_value_clusters", minimum=1), t.n_k)
     it = check_int(num_iters, "num_iters", minimum=0)
