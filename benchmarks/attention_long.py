@@ -2,9 +2,17 @@
 
 Usage::
 
-    python benchmarks/attention_long.py                 # n = 4096, 16384; SDPA table up to 65536 (~20 min)
-    python benchmarks/attention_long.py --quick         # n = 4096 only, SDPA table n = 4096, prints only
-    python benchmarks/attention_long.py --sdpa-sizes 4096,16384 --sdpa-repeats 5
+    python benchmarks/attention_long.py                       # everything (~25 min)
+    python benchmarks/attention_long.py --only exact          # the exact-vs-SDPA table only
+    python benchmarks/attention_long.py --only frontier --heads sharp --ns 16384
+    python benchmarks/attention_long.py --ns 16384 --sdpa-sizes 4096,16384,65536
+    python benchmarks/attention_long.py --quick               # n = 4096 only, prints only
+
+Results are MERGED into the store ``benchmarks/figures/attention_long.json``:
+a (head, n) block or an (n, dtype) row of the exact-vs-SDPA table measured by
+this run replaces the stored one, the others stay; every block and row names
+the run (command, date, krylovid commit) it comes from, and the RESULTS.md
+section and the figure are rendered whole from the store.
 
 What is measured
 ----------------
@@ -38,9 +46,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 import time
 import warnings
@@ -71,7 +81,11 @@ except ImportError:  # pragma: no cover
     torch = None
 
 HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
 FIGS = HERE / "figures"
+STORE = FIGS / "attention_long.json"
+HEAD_NAMES = ("sharp", "medium", "broad")
+GOAL_N, GOAL_M, GOAL_ERR, GOAL_SPEEDUP = 16384, 256, 0.1, 10.0
 BEGIN, END = "<!-- attention-long:begin -->", "<!-- attention-long:end -->"
 SECTION = "## Attention on long inputs (MiniLM-calibrated heads, SDPA baseline)"
 NOT_INSTALLED = "not installed"
@@ -195,7 +209,7 @@ def sdpa_time(Q, K, V, repeats):
 
 
 def exact_vs_sdpa(sizes, repeats, d=64):
-    """Interleaved calls (krylovid, SDPA, krylovid, ...) after one warm-up each: medians of CPU and wall time."""
+    """Interleaved calls (krylovid, SDPA, krylovid, ...) after one warm-up each: rows with CPU and wall medians."""
     rows = []
     for n in sizes:
         rng = np.random.default_rng(n)
@@ -206,15 +220,20 @@ def exact_vs_sdpa(sizes, repeats, d=64):
             cpu, wall = {k: [] for k in fns}, {k: [] for k in fns}
             for f in fns.values():
                 f()
-            for _ in range(repeats[n] if isinstance(repeats, dict) else repeats):
+            for _ in range(repeats[n]):
                 for k, f in fns.items():
                     t0, c0 = time.perf_counter(), time.process_time()
                     f()
                     cpu[k].append(time.process_time() - c0)
                     wall[k].append(time.perf_counter() - t0)
-            med = {k: (float(np.median(cpu[k])), float(np.median(wall[k]))) for k in fns}
-            rows.append((n, np.dtype(dt).name, med["k"], med.get("s"), len(cpu["k"])))
-            print(f"  exact n={n} {np.dtype(dt).name}: krylovid {med['k']} sdpa {med.get('s')} (cpu, wall)", flush=True)
+            row = dict(n=n, dtype=np.dtype(dt).name, repeats=len(cpu["k"]))
+            for k, name in (("k", "krylovid"), ("s", "sdpa")):
+                if k in fns:
+                    row[name] = [float(np.median(cpu[k])), float(np.median(wall[k]))]
+            if "s" in fns:  # median over the interleaved pairs of the per-pair CPU ratio
+                row["pair_ratio"] = float(np.median(np.array(cpu["k"]) / np.array(cpu["s"])))
+            rows.append(row)
+            print(f"  exact n={n} {row['dtype']}: {row}", flush=True)
     return rows
 
 
@@ -235,20 +254,47 @@ def _oracle(Q, K, V, ms, rows, rng=0):
 
 
 def _methods(Q, K, V, rows, ref, ms, reps):
-    """Errors on ``rows``, best times and flags of every method and budget on one head."""
-    err, times, flagged = {}, {}, {}
+    """One cell per method and budget: relative error on ``rows``, median CPU time, flag."""
+    cells = []
     for name, fn in METHODS.items():
         for m in ms:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", RuntimeWarning)
                 Y, t = _median_time(lambda fn=fn, m=m: fn(Q, K, V, m), reps)
             e = float(np.linalg.norm(np.asarray(Y, np.float64)[rows] - ref) / np.linalg.norm(ref))
-            err[name, m], times[name, m], flagged[name, m] = e, t, bool(caught) or e > 1.0
-    return dict(err=err, time=times, flagged=flagged)
+            cells.append(dict(method=name, m=m, err=e, time=t, flagged=bool(caught) or e > 1.0))
+    return cells
+
+
+def _goal_pairs(Q, K, V, cells, pairs=7):
+    """The goal's candidate (fastest cell with error < 0.1 at m = GOAL_M) timed interleaved with float32 SDPA."""
+    ok = [c for c in cells if c["m"] == GOAL_M and c["err"] < GOAL_ERR]
+    sdpa = _sdpa_fn(Q, K, V)
+    if not ok or sdpa is None:
+        return None
+    best = min(ok, key=lambda c: c["time"])
+    fn = lambda: METHODS[best["method"]](Q, K, V, GOAL_M)  # noqa: E731
+    ts = {"method": [], "sdpa": []}
+    fn(), sdpa()
+    for _ in range(pairs):
+        for key, f in (("method", fn), ("sdpa", sdpa)):
+            c0 = time.process_time()
+            f()
+            ts[key].append(time.process_time() - c0)
+    ratio = float(np.median(np.array(ts["sdpa"]) / np.array(ts["method"])))
+    return dict(
+        method=best["method"],
+        err=best["err"],
+        t_method=float(np.median(ts["method"])),
+        t_sdpa=float(np.median(ts["sdpa"])),
+        speedup=ratio,
+        pairs=pairs,
+    )
 
 
 def frontier_runs(heads, ns, ms, n_rows=256, bound_max_n=4096):
-    res = {}
+    """One block per (head, n): exact and SDPA times, every method's cells, the oracle (n <= bound_max_n), goal."""
+    blocks = {}
     for head in heads:
         for n in ns:
             rng = np.random.default_rng(n)
@@ -257,18 +303,84 @@ def frontier_runs(heads, ns, ms, n_rows=256, bound_max_n=4096):
             ref = softmax_attention(Q[rows], K, V)  # float64 exact rows
             Q32, K32, V32 = (a.astype(np.float32) for a in (Q, K, V))
             _, t_exact = _median_time(lambda: softmax_attention(Q32, K32, V32), 1)  # noqa: B023 (called at once)
-            entry = dict(t_exact=t_exact, t_sdpa=sdpa_time(Q32, K32, V32, 3))
-            entry.update(_methods(Q32, K32, V32, rows, ref, ms, reps=3))
+            block = dict(head=head.label, n=n, t_exact=t_exact, t_sdpa=sdpa_time(Q32, K32, V32, 3))
+            block["cells"] = _methods(Q32, K32, V32, rows, ref, ms, reps=3)
             if n <= bound_max_n:
-                entry["bound"] = _oracle(Q, K, V, ms, rows)
-            res[head.label, n] = entry
-            print(f"  {head.label} n={n}: exact {t_exact:.2f}s sdpa {entry['t_sdpa']}", flush=True)
-    return res
+                block["bound"] = {str(m): e for m, e in _oracle(Q, K, V, ms, rows).items()}
+            if n == GOAL_N and GOAL_M in ms:
+                block["goal"] = _goal_pairs(Q32, K32, V32, block["cells"])
+            blocks[f"{head.label}|{n}"] = block
+            print(
+                f"  {head.label} n={n}: exact {t_exact:.2f}s sdpa {block['t_sdpa']} goal {block.get('goal')}",
+                flush=True,
+            )
+    return blocks
 
 
-def pareto(entry):
+# ----------------------------------------------------------------------------- the store
+def load_store(path=STORE):
+    store = json.loads(path.read_text()) if path.exists() else {}
+    return {k: store.get(k, {}) for k in ("runs", "heads", "frontier", "exact")}
+
+
+def save_store(store, path=STORE):
+    """Write atomically (a run killed mid-write leaves the previous store)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def merge(store, run_id, run, heads, blocks, exact_rows):
+    """The new blocks and rows replace the stored ones with the same key; runs no row refers to are dropped."""
+    store["runs"][run_id] = run
+    for h in heads:
+        store["heads"][h.label] = dict(
+            H_real=h.H_real, H_syn=h.H_syn, sr_real=h.sr_real, sr_syn=h.sr_syn, tau=h.tau, beta=h.beta
+        )
+    for key, block in blocks.items():
+        store["frontier"][key] = dict(block, run=run_id)
+    for row in exact_rows:
+        store["exact"][f"{row['n']}|{row['dtype']}"] = dict(row, run=run_id)
+    used = {b["run"] for b in store["frontier"].values()} | {r["run"] for r in store["exact"].values()}
+    store["runs"] = {k: v for k, v in store["runs"].items() if k in used}
+    return store
+
+
+def _commit():
+    """The krylovid commit of this checkout (``+dirty`` with uncommitted changes under krylovid/)."""
+    try:
+        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "krylovid"], capture_output=True, text=True
+        )
+    except OSError:  # pragma: no cover
+        return "unknown"
+    return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+# ----------------------------------------------------------------------------- rendering
+def _ordered_blocks(store):
+    """Frontier blocks in head order (sharp, medium, broad), then n."""
+    order = {label: i for i, label in enumerate(sorted(store["heads"], key=_head_rank))}
+    return sorted(store["frontier"].values(), key=lambda b: (order.get(b["head"], 99), b["n"]))
+
+
+def _head_rank(label):
+    return next((i for i, k in enumerate(HEAD_NAMES) if label.startswith(k)), len(HEAD_NAMES))
+
+
+def _cell(block, method, m):
+    return next((c for c in block["cells"] if c["method"] == method and c["m"] == m), None)
+
+
+def _ms(block):
+    return sorted({c["m"] for c in block["cells"]})
+
+
+def pareto(block):
     """(time, error, method, m) points not beaten in both time and error, by increasing time."""
-    pts = sorted((t, entry["err"][k], k[0], k[1]) for k, t in entry["time"].items() if entry["err"][k] <= 1.0)
+    pts = sorted((c["time"], c["err"], c["method"], c["m"]) for c in block["cells"] if c["err"] <= 1.0)
     out, best = [], np.inf
     for p in pts:
         if p[1] < best:
@@ -290,66 +402,79 @@ def _table(header, rows):
     return "\n".join(out + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
-def frontier_section(heads, res, ns, ms):
-    lines = [
-        "### Calibrated heads",
-        "",
-        _table(
-            ["head", "entropy real / synthetic (n=512, nats)", "stable rank real / synthetic", "tau", "beta"],
-            [
-                [
-                    h.label,
-                    f"{h.H_real:.2f} / {h.H_syn:.2f}",
-                    f"{h.sr_real:.1f} / {h.sr_syn:.1f}",
-                    f"{h.tau:.3f}",
-                    f"{h.beta:.3f}",
-                ]
-                for h in heads
-            ],
-        ),
-        "",
+def _run_tag(store, run_id):
+    return f"run {sorted(store['runs']).index(run_id) + 1}"
+
+
+def runs_lines(store):
+    lines = ["Runs merged in this section (the store keeps, per block and row, the newest run that measured it):", ""]
+    for i, (_, r) in enumerate(sorted(store["runs"].items()), 1):
+        lines.append(
+            f"- run {i}: `{r['command']}` — {r['date']}, krylovid {r['commit']}, {r['wall_s']:.0f} s wall; "
+            f"{r['machine']}"
+        )
+    return lines + [""]
+
+
+def heads_section(store):
+    heads = sorted(store["heads"].items(), key=lambda kv: _head_rank(kv[0]))
+    rows = [
+        [
+            label,
+            f"{h['H_real']:.2f} / {h['H_syn']:.2f}",
+            f"{h['sr_real']:.1f} / {h['sr_syn']:.1f}",
+            f"{h['tau']:.3f}",
+            f"{h['beta']:.3f}",
+        ]
+        for label, h in heads
     ]
-    for (label, n), e in res.items():
+    header = ["head", "entropy real / synthetic (n=512, nats)", "stable rank real / synthetic", "tau", "beta"]
+    return ["### Calibrated heads", "", _table(header, rows), ""]
+
+
+def frontier_section(store):
+    lines = []
+    for b in _ordered_blocks(store):
+        sd = b["t_sdpa"]
         lines += [
-            f"**{label}, n = {n}**: exact blocked (krylovid, float32) {e['t_exact']:.3f} s; SDPA float32 "
-            + (f"{e['t_sdpa']:.3f} s" if e["t_sdpa"] is not None else NOT_INSTALLED)
-            + ".",
+            f"**{b['head']}, n = {b['n']}** ({_run_tag(store, b['run'])}): exact blocked (krylovid, float32) "
+            f"{b['t_exact']:.3f} s; SDPA float32 " + (f"{sd:.3f} s" if sd is not None else NOT_INSTALLED) + ".",
             "",
         ]
         rows = []
-        for m in ms:
-            ok = [(e["err"][k, m], k) for k in METHODS if not e["flagged"][k, m]]
-            err, best = min(ok) if ok else (np.nan, "—")
-            t = e["time"].get((best, m), np.nan)
+        for m in _ms(b):
+            ok = [c for c in b["cells"] if c["m"] == m and not c["flagged"]]
+            best = min(ok, key=lambda c: c["err"]) if ok else None
+            flagged = ", ".join(c["method"] for c in b["cells"] if c["m"] == m and c["flagged"]) or "—"
+            if best is None:
+                rows.append([m, "—", "—", "—", "—", "—", "—", flagged])
+                continue
+            t = best["time"]
+            bound = b.get("bound", {}).get(str(m))
             rows.append(
                 [
                     m,
-                    best,
-                    _fmt(err),
+                    best["method"],
+                    _fmt(best["err"]),
                     f"{t:.4f}",
-                    f"{e['t_exact'] / t:.1f}x",
-                    _fmt_speed(e["t_sdpa"], t),
-                    _fmt(e["bound"][m]) if "bound" in e else "—",
-                    ", ".join(k for k in METHODS if e["flagged"][k, m]) or "—",
+                    f"{b['t_exact'] / t:.1f}x",
+                    _fmt_speed(sd, t),
+                    "—" if bound is None else _fmt(bound),
+                    flagged,
                 ]
             )
-        lines += [
-            _table(
-                [
-                    "m",
-                    "best method",
-                    "rel. error",
-                    "time s",
-                    "vs exact",
-                    "vs SDPA fp32",
-                    "truncated-SVD oracle",
-                    "flagged (error > 1)",
-                ],
-                rows,
-            ),
-            "",
+        header = [
+            "m",
+            "best method",
+            "rel. error",
+            "time s",
+            "vs exact",
+            "vs SDPA fp32",
+            "truncated-SVD oracle",
+            "flagged (error > 1)",
         ]
-        fr = pareto(e)
+        lines += [_table(header, rows), ""]
+        fr = pareto(b)
         lines += [
             "Pareto frontier (time, error): " + "; ".join(f"{k} m={m}: {t:.4f} s, {_fmt(er)}" for t, er, k, m in fr),
             "",
@@ -357,62 +482,74 @@ def frontier_section(heads, res, ns, ms):
     return lines
 
 
-def goal_lines(res, n=16384, m=256):
+def goal_lines(store):
     out = []
-    for (label, nn), e in res.items():
-        if nn != n or m not in {k[1] for k in e["err"]}:
+    for b in _ordered_blocks(store):
+        if b["n"] != GOAL_N or GOAL_M not in _ms(b):
             continue
-        ok = [(e["time"][k, m], e["err"][k, m], k) for k in METHODS if e["err"][k, m] < 0.1]
+        ok = [c for c in b["cells"] if c["m"] == GOAL_M and c["err"] < GOAL_ERR]
         if not ok:
-            out.append(f"- {label}: no method below error 0.1 at m = {m}")
+            out.append(f"- {b['head']}: no method below error {GOAL_ERR} at m = {GOAL_M}")
             continue
-        t, err, k = min(ok)
-        sp = _fmt_speed(e["t_sdpa"], t)
-        out.append(
-            f"- {label}: fastest method with error < 0.1 at m = {m}: {k} (error {_fmt(err)}, {t:.4f} s, "
-            f"{sp} faster than float32 SDPA)"
-        )
-    return out or [f"- n = {n}, m = {m} not in this run"]
+        c = min(ok, key=lambda c: c["time"])
+        g = b.get("goal")
+        if g:
+            met = "met" if g["speedup"] >= GOAL_SPEEDUP else "NOT met"
+            out.append(
+                f"- {b['head']}: {g['method']} (error {_fmt(g['err'])}): {g['speedup']:.1f}x faster than float32 SDPA "
+                f"(median over {g['pairs']} interleaved pairs: {g['t_method']:.4f} s vs {g['t_sdpa']:.3f} s; "
+                f"{_fmt_speed(b['t_sdpa'], c['time'])} from the table's medians) — {met}"
+            )
+        else:
+            out.append(
+                f"- {b['head']}: {c['method']} (error {_fmt(c['err'])}, {c['time']:.4f} s, "
+                f"{_fmt_speed(b['t_sdpa'], c['time'])} faster than float32 SDPA)"
+            )
+    return out or [f"- n = {GOAL_N}, m = {GOAL_M} not in the store"]
 
 
-def exact_section(rows):
+def exact_section(store):
     body = []
-    for n, dt, (ck, wk), ts, reps in rows:
-        cs, ws = (None, None) if ts is None else ts
+    for r in sorted(store["exact"].values(), key=lambda r: (r["n"], r["dtype"])):
+        ck, wk = r["krylovid"]
+        sd = r.get("sdpa")
         body.append(
             [
-                n,
-                dt,
-                reps,
+                r["n"],
+                r["dtype"],
+                r["repeats"],
                 f"{ck:.3f} / {wk:.3f}",
-                NOT_INSTALLED if ts is None else f"{cs:.3f} / {ws:.3f}",
-                "—" if ts is None else f"{ck / cs:.2f}",
-                "—" if ts is None else f"{wk / ws:.2f}",
+                NOT_INSTALLED if sd is None else f"{sd[0]:.3f} / {sd[1]:.3f}",
+                "—" if sd is None else f"{ck / sd[0]:.2f}",
+                "—" if sd is None else f"{r['pair_ratio']:.2f}",
+                "—" if sd is None else f"{wk / sd[1]:.2f}",
+                _run_tag(store, r["run"]),
             ]
         )
+    header = [
+        "n",
+        "dtype",
+        "repeats",
+        "krylovid softmax_attention s (CPU / wall)",
+        "torch SDPA s (CPU / wall)",
+        "ratio (CPU medians)",
+        "ratio (median of pairs, CPU)",
+        "ratio (wall)",
+        "run",
+    ]
     return [
         "### Exact attention against PyTorch SDPA (CPU, one thread, d = 64)",
         "",
         "Same process, same dtype, one thread (threadpoolctl for BLAS, `torch.set_num_threads(1)`); one warm-up "
-        "call each, then interleaved calls; medians.  Target: ratio <= 1.3 at every n and dtype.",
+        "call each, then interleaved calls (krylovid, SDPA, krylovid, ...); medians.  Target: ratio <= 1.3 at "
+        "every n and dtype.",
         "",
-        _table(
-            [
-                "n",
-                "dtype",
-                "repeats",
-                "krylovid softmax_attention s (CPU / wall)",
-                "torch SDPA s (CPU / wall)",
-                "ratio (CPU)",
-                "ratio (wall)",
-            ],
-            body,
-        ),
+        _table(header, body),
         "",
     ]
 
 
-def all_methods_section(res, ms):
+def all_methods_section(store):
     """Every method and budget: relative error / speed-up against float32 SDPA."""
     lines = ["### Every approximation against float32 SDPA", ""]
     lines += [
@@ -420,106 +557,142 @@ def all_methods_section(res, ms):
         f"'{NOT_INSTALLED}' without torch; * marks a flagged result (error above 1 or a warning).",
         "",
     ]
-    for (label, n), e in res.items():
-        rows = []
+    for b in _ordered_blocks(store):
+        ms, rows = _ms(b), []
         for k in METHODS:
             cells = [k]
             for m in ms:
-                flag = "*" if e["flagged"][k, m] else ""
-                cells.append(f"{_fmt(e['err'][k, m])}{flag} / {_fmt_speed(e['t_sdpa'], e['time'][k, m])}")
+                c = _cell(b, k, m)
+                cells.append(
+                    "—"
+                    if c is None
+                    else f"{_fmt(c['err'])}{'*' if c['flagged'] else ''} / {_fmt_speed(b['t_sdpa'], c['time'])}"
+                )
             rows.append(cells)
-        lines += [f"**{label}, n = {n}**", "", _table(["method"] + [f"m = {m}" for m in ms], rows), ""]
+        lines += [f"**{b['head']}, n = {b['n']}**", "", _table(["method"] + [f"m = {m}" for m in ms], rows), ""]
     return lines
 
 
-def figure(res, ns, path):
+def figure(store, path):
     from matplotlib.figure import Figure
 
-    keys = [k for k in res if k[1] == max(ns)]
-    fig = Figure(figsize=(4.2 * len(keys), 3.6), layout="constrained")
-    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys, strict=True):
-        e = res[key]
+    blocks = _ordered_blocks(store)
+    nmax = {}
+    for b in blocks:
+        nmax[b["head"]] = max(nmax.get(b["head"], 0), b["n"])
+    blocks = [b for b in blocks if b["n"] == nmax[b["head"]]]
+    if not blocks:
+        return
+    fig = Figure(figsize=(4.2 * len(blocks), 3.6), layout="constrained")
+    for ax, b in zip(fig.subplots(1, len(blocks), squeeze=False)[0], blocks, strict=True):
         for name in METHODS:
-            pts = sorted((e["time"][k], e["err"][k]) for k in e["time"] if k[0] == name)
-            ax.loglog(*zip(*pts, strict=True), marker="o", ms=3, lw=0.8, label=name)
-        fr = pareto(e)
+            pts = sorted((c["time"], c["err"]) for c in b["cells"] if c["method"] == name)
+            if pts:
+                ax.loglog(*zip(*pts, strict=True), marker="o", ms=3, lw=0.8, label=name)
+        fr = pareto(b)
         ax.loglog([p[0] for p in fr], [p[1] for p in fr], "k--", lw=1.5, label="frontier")
-        if e["t_sdpa"] is not None:
-            ax.axvline(e["t_sdpa"], color="r", lw=1, label="SDPA fp32 (exact)")
-        ax.axvline(e["t_exact"], color="gray", lw=1, label="krylovid exact fp32")
-        ax.set_title(f"{key[0]}, n = {key[1]}", fontsize=8)
+        if b["t_sdpa"] is not None:
+            ax.axvline(b["t_sdpa"], color="r", lw=1, label="SDPA fp32 (exact)")
+        ax.axvline(b["t_exact"], color="gray", lw=1, label="krylovid exact fp32")
+        ax.set_title(f"{b['head']}, n = {b['n']}", fontsize=8)
         ax.set_xlabel("seconds")
         ax.set_ylabel("relative output error")
     fig.axes[0].legend(fontsize=5)
     fig.savefig(path, dpi=80)
 
 
+DESCRIPTION = (
+    "Times are CPU seconds of the process (one thread for BLAS and torch; the machine is shared with other jobs, "
+    "so times of different runs are not comparable, ratios within a run are): medians of 3 calls per method and "
+    "budget, 3 SDPA calls per head, one call for krylovid's exact attention on the calibrated heads; the goal check "
+    "times its method and SDPA in interleaved pairs; the exact-vs-SDPA table gives CPU and wall medians of "
+    "interleaved calls.\n\n"
+    "Calibration: three heads of all-MiniLM-L6-v2 (n = 512, shipped text) at the 1/6, 1/2 and 5/6 quantiles "
+    "of mean row entropy; Q, K, V drawn from Gaussians with the head's own means and covariances (d = 32); "
+    "the spread of the queries around their mean is scaled by beta and the queries by tau, chosen by nested "
+    "bisections so that the synthetic head at n = 512 has the real head's stable rank and mean row "
+    "entropy (table below); the same Gaussians, tau and beta at n = 4096 and 16384.  V is drawn independently "
+    "of K (the real heads' values depend on their keys): methods that replace the values of low-weight keys by "
+    "a mean (Routed) profit from that.  Errors: relative Frobenius error of the output on "
+    "256 random query rows against exact float64 rows; methods run in float32.  'best method': lowest error "
+    "among methods not flagged (error above 1 or Nyström's held-out warning).  Truncated-SVD oracle: output "
+    "error of the rank-m truncated SVD of P (n = 4096 only; singular triplets from a randomized SVD of the "
+    "implicit P, rank max(m) + 10, 2 power iterations: an over-estimate of the best rank-m error).  "
+    "Routed: routed_attention with its defaults, m exact logits per query: 7m/8 top keys of the query's k-means "
+    "cluster (ceil(n/512) clusters), m/8 residual keys per cluster drawn by importance (centroid weights of the "
+    "next keys, a uniform share for the rest) for the residual mass, the mean of V for the residual's values."
+)
+
+
+def render(store):
+    lines = runs_lines(store) + [DESCRIPTION, ""]
+    lines += [
+        f"Goal check (n = {GOAL_N}, budget {GOAL_M}, error < {GOAL_ERR}, >= {GOAL_SPEEDUP}x faster than float32 SDPA):",
+        "",
+    ]
+    lines += goal_lines(store) + [""]
+    if store["heads"]:
+        lines += heads_section(store)
+    if store["frontier"]:
+        lines += frontier_section(store) + all_methods_section(store)
+    if store["exact"]:
+        lines += exact_section(store)
+    lines += ["![frontier](figures/attention_long_frontier.png)", ""]
+    return "\n".join(lines)
+
+
+def _csv(text, kind=int):
+    return tuple(kind(x) for x in text.split(",") if x)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="n = 4096 only, print only")
-    ap.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md / figures")
-    ap.add_argument("--sdpa-sizes", default=None, help="comma-separated n for the exact-vs-SDPA table")
+    ap.add_argument("--quick", action="store_true", help="n = 4096, m = 64 and 256, SDPA table n = 4096; prints only")
+    ap.add_argument("--no-write", action="store_true", help="print only: no store, RESULTS.md or figure")
+    ap.add_argument("--only", choices=("frontier", "exact"), default=None, help="run one part only")
+    ap.add_argument("--heads", default="sharp,medium,broad", help="comma-separated heads of the frontier")
+    ap.add_argument("--ns", default="4096,16384", help="comma-separated n of the frontier")
+    ap.add_argument("--ms", default="32,64,128,256,512", help="comma-separated budgets m")
+    ap.add_argument("--sdpa-sizes", default="4096,16384,65536", help="comma-separated n of the exact-vs-SDPA table")
     ap.add_argument(
         "--sdpa-repeats",
         type=int,
         default=None,
-        help="interleaved repeats per n of the exact-vs-SDPA table (default 7 / 3 / 3 at n <= 4096 / 16384 / more)",
+        help="interleaved repeats per n of the exact-vs-SDPA table (default 21 / 5 / 3 at n <= 4096 / 16384 / more)",
     )
     args = ap.parse_args(argv)
     write = not (args.quick or args.no_write)
-    ns = (4096,) if args.quick else (4096, 16384)
-    ms = (64, 256) if args.quick else (32, 64, 128, 256, 512)
-    sdpa_sizes = (4096,) if args.quick else (4096, 16384, 65536)
-    if args.sdpa_sizes:
-        sdpa_sizes = tuple(int(s) for s in args.sdpa_sizes.split(","))
-    reps = {n: args.sdpa_repeats or (7 if n <= 4096 else 3) for n in sdpa_sizes}
+    ns, ms, sizes = _csv(args.ns), _csv(args.ms), _csv(args.sdpa_sizes)
+    if args.quick:
+        ns, ms, sizes = (4096,), (64, 256), (4096,)
+    wanted = _csv(args.heads, str)
+    reps = {n: args.sdpa_repeats or (21 if n <= 4096 else 5 if n <= 16384 else 3) for n in sizes}
     t_start = time.perf_counter()
+    heads, blocks, rows = [], {}, []
     with threadpool_limits(1):
-        heads, _ = calibrated_heads()
-        res = frontier_runs(heads, ns, ms)
-        ex = exact_vs_sdpa(sdpa_sizes, reps)
-    total = time.perf_counter() - t_start
-    cmd = (
-        "python benchmarks/attention_long.py"
-        + (" --quick" if args.quick else "")
-        + (f" --sdpa-sizes {args.sdpa_sizes}" if args.sdpa_sizes else "")
-        + (f" --sdpa-repeats {args.sdpa_repeats}" if args.sdpa_repeats else "")
-    )
+        if args.only != "exact":
+            heads = [h for h in calibrated_heads()[0] if any(h.label.startswith(w) for w in wanted)]
+            blocks = frontier_runs(heads, ns, ms)
+        if args.only != "frontier":
+            rows = exact_vs_sdpa(sizes, reps)
     tv = "not installed" if torch is None else torch.__version__
-    lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
-        f"{np.__version__}, torch {tv}.  Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC.  "
-        f"Command: `{cmd}` ({total:.0f} s wall, one thread for BLAS and torch, machine shared with other jobs).  "
-        "Times are CPU seconds of the process (medians: 3 calls per method and budget, 3 SDPA calls per head; "
-        "one call for krylovid's exact attention on the calibrated heads); the exact-vs-SDPA table gives CPU and "
-        "wall medians of interleaved calls.",
-        "",
-        "Calibration: three heads of all-MiniLM-L6-v2 (n = 512, shipped text) at the 1/6, 1/2 and 5/6 quantiles "
-        "of mean row entropy; Q, K, V drawn from Gaussians with the head's own means and covariances (d = 32); "
-        "the spread of the queries around their mean is scaled by beta and the queries by tau, chosen by nested "
-        "bisections so that the synthetic head at n = 512 has the real head's stable rank and mean row "
-        "entropy (table below); the same Gaussians, tau and beta at n = 4096 and 16384.  V is drawn independently "
-        "of K (the real heads' values depend on their keys): methods that replace the values of low-weight keys by "
-        "a mean (Routed) profit from that.  Errors: relative "
-        "Frobenius error of the output on "
-        "256 random query rows against exact float64 rows; methods run in float32.  'best method': lowest error "
-        "among methods not flagged (error above 1 or Nyström's held-out warning).  Truncated-SVD oracle: output "
-        "error of the rank-m truncated SVD of P (n = 4096 only; singular triplets from a randomized SVD of the "
-        "implicit P, rank max(m) + 10, 2 power iterations: an over-estimate of the best rank-m error).  "
-        "Routed: routed_attention with m exact logits per query (7m/8 top keys of the query's k-means cluster, "
-        "m/8 uniformly sampled keys for the residual mass, ceil(n/256) clusters).",
-        "",
-        "Goal check (n = 16384, budget 256, error < 0.1, >= 10x faster than float32 SDPA):",
-        "",
-    ]
-    lines += goal_lines(res) + [""] + frontier_section(heads, res, ns, ms) + all_methods_section(res, ms)
-    lines += exact_section(ex)
-    lines += ["![frontier](figures/attention_long_frontier.png)", ""]
-    body = "\n".join(lines)
+    run = dict(
+        command="python benchmarks/attention_long.py" + "".join(f" {a}" for a in argv),
+        date=f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        commit=_commit(),
+        wall_s=time.perf_counter() - t_start,
+        machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy "
+        f"{np.__version__}, torch {tv}",
+    )
+    store = load_store() if write else {k: {} for k in ("runs", "heads", "frontier", "exact")}
+    store = merge(store, run["date"] + " " + run["command"], run, heads, blocks, rows)
+    body = render(store)
     print(body)
     if write:
+        save_store(store)
         FIGS.mkdir(exist_ok=True)
-        figure(res, ns, FIGS / "attention_long_frontier.png")
+        figure(store, FIGS / "attention_long_frontier.png")
         _results.write_section(body, begin=BEGIN, end=END, heading=SECTION)
     return 0
 
