@@ -91,6 +91,20 @@ rounding is structured and costs ``~ delta_B / sqrt(lam)`` instead:
   certify every value from dimension 128 on instead of only at 300 (the
   evaluator, which attaches the factor at half the dimension, stops at 168).
 
+* Second moment of the unexplored part (same condition): with ``s2 =
+  ||P^T P||_F^2 >= sum mu_i^2`` (``mu_i`` its eigenvalues) the log-det gap
+  is no longer only Jensen's ``m log(1 + t / (m lam))`` over the trivial
+  ``0``: a quadratic minorant of ``log(1 + x / lam)`` (:func:`log_minorants`)
+  raises the lower bound to ``alpha t' - beta s2`` (``t'``: the trace left
+  in the Schur complement after the coupling to the space), and the
+  curvature of the logarithm takes the variance term ``(s2 - t^2 / m) /
+  (2 (lam + sqrt(s2))^2)`` off the upper one (details and rounding in
+  :meth:`AugmentedKrylov._second_moment_terms`).  This is what a flat
+  unexplored floor needs (a dense kernel square root's rounding floor, a
+  low-pass input's small singular values): measured with the factor from the
+  first block (``python benchmarks/bound_study.py``), TC, N = 3000, n = 300,
+  SNR 1e4: low-pass 298 -> 34, white 197 -> 108; SS white 300 -> 247.
+
 Both models are rigorous; :meth:`AugmentedKrylov.bounds` keeps the tighter
 side of each bound.  The model is measured, like ``ROUNDING_FACTOR``: against
 long-double products (``R1`` and ``L`` taken as exact), the backward error
@@ -122,7 +136,7 @@ import numpy as np
 from ..backend import array_namespace, asarray, default_rng, svd, to_numpy
 from ..krylov import BlockLanczos
 
-__all__ = ["AugmentedKrylov", "ShiftBounds"]
+__all__ = ["AugmentedKrylov", "ShiftBounds", "log_minorants"]
 
 _EPS = float(np.finfo(np.float64).eps)
 #: ``delta = ROUNDING_FACTOR * eps * ||A||``: the backward error of the FIR operators' matvecs, measured against
@@ -178,6 +192,45 @@ class ShiftBounds:
         q = 0.5 * (self.q_lower + self.q_upper) if self.q_est is None else self.q_est
         l = 0.5 * (self.l_lower + self.l_upper) if self.l_est is None else self.l_est
         return q, l
+
+
+def log_minorants(lam, num: int = 57):
+    """Quadratic minorants ``alpha x - beta x^2 <= log(1 + x / lam)`` for all ``x >= 0``.
+
+    Each is the parabola through the origin tangent to ``g(x) = log(1 + x / lam)`` at a point ``x0``
+    (``num`` points, ``x0 / lam`` in ``[1e-6, 1e8]``); it stays below ``g`` when ``x0`` lies beyond the
+    inflection point ``1 / sqrt(2 beta) - lam`` of ``g - alpha x + beta x^2`` (convex there with its minimum
+    0 at ``x0``, concave before it with non-negative ends).  Tangent points before it get ``alpha = beta =
+    0`` (the trivial minorant).  With ``sum x_i = t`` and ``sum x_i^2 <= s2``:
+    ``sum g(x_i) >= max_k (alpha_k t - beta_k s2)``.
+
+    Parameters
+    ----------
+    lam : ndarray of shape (k,)
+        Positive shifts.
+    num : int
+        Tangent points per shift.
+
+    Returns
+    -------
+    alpha, beta : ndarrays of shape (num, k), non-negative
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alpha, beta = log_minorants(np.array([1e-3]))
+    >>> x = np.geomspace(1e-9, 1e9, 200)
+    >>> bool(np.all(alpha * x - beta * x**2 <= np.log1p(x / 1e-3) + 1e-12))
+    True
+    """
+    lam = np.atleast_1d(np.asarray(lam, dtype=np.float64))
+    r = np.geomspace(1e-6, 1e8, int(num))[:, None]
+    x0 = lam[None, :] * r
+    g, gp = np.log1p(r), 1.0 / (lam[None, :] * (1.0 + r))
+    beta = (g - x0 * gp) / (x0 * x0)
+    alpha = gp + 2.0 * beta * x0
+    valid = 1.0 / np.sqrt(2.0 * beta) - lam[None, :] <= x0
+    return np.where(valid, alpha, 0.0), np.where(valid, beta, 0.0)
 
 
 def _host_normal(rng, shape, xp, dtype):
@@ -501,14 +554,15 @@ class AugmentedKrylov:
         return np.inf if out is None else out[0]
 
     def _deflated(self):
-        """``(tail, P W S, e_P, ||fl(P)||_F)`` for the current space, cached; ``None`` when not affordable.
+        """``(tail, P W S, e_P, ||fl(P)||_F, ||fl(P^T P)||_F)`` for the current space, cached; ``None`` when not
+        affordable.
 
         ``tail``: :meth:`deflated_tail`.  ``P W S`` (``D x d``, Ritz basis, in
         the data's namespace): ``P W S y`` is the part of ``A Q S y`` outside the
         space, i.e. the Galerkin residual of the square-root model without the
         recurrence's rounding.  ``e_P``: bound of ``||fl(P) - (I - Q
         Q^T) B||`` (products and explicit ``B``).  Costs one explicit ``B``
-        (kept) and ``6 D d m`` flops per dimension.
+        (kept) and ``6 D d m + 2 D m^2`` flops per dimension.
         """
         if self._factor is None:
             return None
@@ -536,8 +590,56 @@ class AugmentedKrylov:
         e_prod = 2.0 * (D + d + 3) * _EPS * np.sqrt(max(d, 1)) * bfro
         e_P = e_prod + np.sqrt(min(D, m)) * self.factor_delta()
         fro = np.sqrt(fro2 * (1.0 + (D * m + 2) * _EPS))  # the sum of squares, rounded
-        self._direct_tail = (d, (fro + e_P) ** 2, PWS, e_P, fro)
+        # second moment of the unexplored part: ||P^T P||_F (P^T P never enters a bound squared again)
+        PtP = xp.matmul(xp.permute_dims(P, (1, 0)), P)
+        f = float(np.sqrt(to_numpy(xp.sum(PtP * PtP))))
+        self._direct_tail = (d, (fro + e_P) ** 2, PWS, e_P, fro, f)
         return self._direct_tail[1:]
+
+    def _second_moment_terms(self, lam, tail, theta, eta, dB, wfro2, deflated):
+        """What the second moment of the unexplored part adds to the log-det lower bound and takes off the
+        Jensen gap (see the module notes); both arrays of shape ``lam.shape``, never negative.
+
+        With ``V = B^T Q_o`` and ``T = V^T V`` the exact projection, ``l = log det(T + lam) + m log lam +
+        sum_i g(nu_i)`` (``g(x) = log(1 + x / lam)``; ``nu_i`` the eigenvalues of the Schur complement's
+        excess over ``lam``, ``0 <= nu_i <= mu_i``, the eigenvalues of the unexplored part ``Q_perp^T A
+        Q_perp``).  Their trace is ``t' = t - ||P V (T + lam)^{-1/2}||_F^2`` (``P = (I - Pi) B``, ``t =
+        ||P||_F^2``) and ``sum nu^2 <= s2 = ||P^T P||_F^2``.  Lower: the best quadratic minorant
+        ``alpha x - beta x^2 <= g`` (tangent at ``x0``, valid for ``x0`` beyond the inflection of
+        ``g - alpha x + beta x^2``) gives ``sum g(nu) >= alpha t' - beta s2``.  Upper (Fischer: ``nu -> mu``):
+        with ``xbar = t_u / m`` (``t_u >= t``) and ``-g'' >= 1 / (lam + max(sqrt(s2), xbar))^2`` between
+        any ``mu_i`` and ``xbar``, ``sum g(mu) <= m g(xbar) - (s2 - t_u^2 / m) / (2 (lam + max(sqrt(s2),
+        xbar))^2)``.
+
+        Rounding: the computed ``P`` is within ``e = e_P + 2 eta ||W||_F`` of ``(I - Pi) B`` (Frobenius), so
+        ``t >= (||P|| - e)^2`` and ``sqrt(s2)`` is within ``gamma_D ||P||^2 + 2 ||P|| e + e^2`` of the
+        computed ``||P^T P||_F``.  ``M(V) = V (V^T V + lam)^{-1/2}`` (singular values below 1) is
+        ``2 / sqrt(lam)``-Lipschitz, and ``W = B'^T Q`` is within ``dB + 2 eta ||W||`` of ``V``: the coupling
+        from ``P W S (Theta + lam)^{-1/2}`` is within ``e + (||P|| + e) 2 (dB + 2 eta ||W||) / sqrt(lam)``
+        (plus the rounding of that product) of the exact one.
+        """
+        _, PWS, e_P, pfro, f = deflated
+        xp = array_namespace(self.b)
+        D, d = self.D, self.dim
+        m = D - d
+        wn = float(np.sqrt(theta[-1])) if theta.size else 0.0
+        e = e_P + 2.0 * eta * np.sqrt(wfro2)
+        e_f = (D + 2) * _EPS * pfro * pfro + 2.0 * pfro * e + e * e
+        s_hi, s_lo = f + e_f, max(f - e_f, 0.0)  # bounds of sqrt(s2)
+        t_lo = max(pfro - e, 0.0) ** 2
+        col2 = np.asarray(to_numpy(xp.sum(PWS * PWS, axis=0)), dtype=np.float64)
+        sl = np.sqrt(lam)
+        coup = (1.0 + eta) * np.sqrt(np.sum(col2[:, None] / (theta[:, None] + lam[None, :]), axis=0))
+        e_g = 2.0 * (int(self._factor.shape[1]) + 2 * d) * _EPS * pfro * wn * np.sqrt(d)  # rounding of P W S
+        coup = coup + e_g / sl + e + (pfro + e) * 2.0 * (dB + 2.0 * eta * wn) / sl
+        t_schur = np.maximum(t_lo - coup * coup, 0.0)
+        alpha, beta = log_minorants(lam)
+        # (1 - 1e-12): the minorants touch g at their tangent points, where rounding decides the side
+        add_lo = (1.0 - 1e-12) * np.maximum(np.max(alpha * t_schur[None, :] - beta * s_hi * s_hi, axis=0), 0.0)
+        var = max(s_lo * s_lo - tail * tail / m, 0.0) if m > 0 else 0.0
+        # the Taylor remainder runs between x and xbar: -g'' >= 1 / (lam + max(s_hi, xbar))^2 there
+        cut_hi = 0.5 * var / (lam + max(s_hi, tail / max(m, 1))) ** 2
+        return add_lo, cut_hi
 
     def _sqrt_bounds(self, lam):
         """Bounds of ``q`` and ``l`` at shifts ``lam`` from the square-root model (see the module notes)."""
@@ -585,7 +687,7 @@ class AugmentedKrylov:
                     # residual of the Galerkin solution for B' B'^T measured directly, without the recurrence:
                     # (I - Pi) B' W z = (I - Pi) P W z + (I - Pi) E W z, so ||r'|| <= ||b_perp|| + ||P W z||
                     # + (dB + e_P) ||W z|| + ||dc|| (the rounding of Q^T b, the only Q-component of r')
-                    _, PWS, e_P, pfro = deflated
+                    _, PWS, e_P, pfro, _ = deflated
                     xp = array_namespace(self.b)
                     R = xp.matmul(PWS, asarray(Z, xp, dtype=PWS.dtype))  # D x k: no squaring of PWS
                     pwz = np.asarray(to_numpy(xp.sqrt(xp.sum(R * R, axis=0))), dtype=np.float64)
@@ -611,6 +713,11 @@ class AugmentedKrylov:
                     # the difference is mostly rounding guard: compute the remainder directly
                     tail = min(tail, self.deflated_tail())
                 gap = m * np.log1p(tail / (m * lam)) if np.isfinite(tail) else np.full_like(lam, np.inf)
+                deflated = self._deflated() if np.isfinite(tail) and tail > 0 else None
+                if deflated is not None:
+                    add_lo, cut_hi = self._second_moment_terms(lam, tail, theta, eta, dB, wfro2, deflated)
+                    l_lo = l_lo + add_lo
+                    gap = gap - cut_hi
             l_hi = l_hi + gap
         ritz = np.sum(np.log(theta[:, None] + lam[None, :]), axis=0) + (D - d) * np.log(lam)
         return q_lo, q_hi, l_lo, l_hi, qc, ritz + 0.5 * gap
