@@ -415,6 +415,10 @@ def table_rows(rows: list, letters: dict) -> list:
     return lines
 
 
+def _cs(values) -> str:
+    return "all" if len(values) == N_VALUES else ", ".join(f"{c:.3g}" for c in values)
+
+
 def flagged(rows: list) -> list:
     """Sentences on every shown case that is not fully certified or has wrong bounds."""
     out = []
@@ -423,22 +427,26 @@ def flagged(rows: list) -> list:
             continue
         text = f"- {r['key']}: {r.get('certified_count')} of {r.get('values')} values certified"
         if r["wrong"]:
-            text += f", **{r['wrong']} wrong bounds** (c / c_ML = {[w['c_over_cML'] for w in r['wrong_values']]})"
+            wv = r["wrong_values"]
+            gap = max(max(w["F_lower"] - w["F_qr"], w["F_qr"] - w["F_upper"]) / abs(w["F_qr"]) for w in wv)
+            text += (
+                f", **{r['wrong']} wrong bounds** (at c / c_ML = {_cs([w['c_over_cML'] for w in wv])}; exact F "
+                f"up to {gap:.1e} relative outside)"
+            )
         spread = r["exact_spread"]
         if spread is not None and spread > RTOL:
             text += f"; QR and spectral differ by {spread:.1e}: F is not determined by the double-precision data there"
-        elif r["certified"] < 1:
-            text += "; the exact evaluators agree: the estimator did not certify values that the data determine"
+        elif spread is not None:
+            text += f"; QR and spectral agree to {spread:.1e}"
         if r["certified"] < 1 and r.get("uncertified_rel_width"):
             widths = ", ".join(f"{w:.1e}" for w in r["uncertified_rel_width"])
-            cs = ", ".join(f"{c:.3g}" for c in r["uncertified_c_over_cML"])
-            text += f"; uncertified at c / c_ML = {cs} with relative widths {widths}"
+            text += f"; uncertified at c / c_ML = {_cs(r['uncertified_c_over_cML'])} with relative widths {widths}"
         info = {k: v for k, v in (r.get("krylov_info") or {}).items() if k not in ("status", "certified_count")}
         if info:
             text += "; Krylov info " + ", ".join(
                 f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()
             )
-        text += f" (hyperparameters {json.dumps(r['hp'])}, seed {r['seed']})."
+        text += f" (hyperparameters {json.dumps(r['hp'])}, seed {r['seed']}, krylovid {krylovid_commit(r['commit'])})."
         out.append(text)
     return out
 
