@@ -139,7 +139,7 @@ def test_auto_block_for_long_sequence(rng):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("spread", [2.0, 4.0])
 def test_one_numpy_head_default_blocks(rng, dtype, tol, causal, spread):
-    """The single-head NumPy kernel (256 x 512 blocks, exp2, row sums by a matrix-vector product).
+    """The single-head NumPy kernel (512 x 512 / 256 x 512 blocks, exp2, BLAS-accumulated products and row sums).
 
     Sizes that leave partial query and key blocks; the reference is dense float64 on the
     same (rounded) inputs, the tolerance relative to the output's size and growing with the
@@ -158,6 +158,19 @@ def test_one_numpy_head_default_blocks(rng, dtype, tol, causal, spread):
     X = rng.standard_normal(n).astype(dtype)  # one column: the matvec path of the operator
     P = dense_reference(*(a.astype(np.float64) for a in (Q, K)), causal=causal)[1]
     np.testing.assert_allclose(attention_matvec(Q, K, X, causal=causal), P @ X, atol=10 * tol * np.abs(X).max())
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 5e-6), (np.float64, 2e-14)])
+def test_one_numpy_head_strided_inputs(rng, dtype, tol):
+    """Fortran-ordered queries and keys, values a strided view, n_q != n_k: BLAS gets its operands right."""
+    n_q, n_k, d = 700, 1300, 8
+    Q = np.asfortranarray(2.0 * rng.standard_normal((n_q, d))).astype(dtype, order="F")
+    K = np.asfortranarray(2.0 * rng.standard_normal((n_k, d))).astype(dtype, order="F")
+    V = rng.standard_normal((n_k, 10)).astype(dtype)[:, ::2]
+    ref, _, _ = dense_reference(*(a.astype(np.float64) for a in (Q, K, V)))
+    Y = softmax_attention(Q, K, V)
+    assert Y.dtype == dtype and Y.shape == (n_q, 5)
+    assert np.max(np.abs(Y - ref)) <= tol * np.max(np.abs(ref))
 
 
 def test_strict_backend_float32(strict_xp, rng):

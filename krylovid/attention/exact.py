@@ -16,6 +16,7 @@ normaliser of ``-inf``.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import blas as _blas
 
 from .._validation import check_array
 from ..backend import array_namespace, is_numpy, to_numpy
@@ -151,7 +152,13 @@ def _finish(xp, acc, l, c, mask, n_k):
     bad = xp.logical_and(l < tiny, has_key)
     safe = xp.where(pos, l, xp.ones_like(l))
     logD = xp.where(pos, xp.log(safe) + c, xp.full_like(l, -xp.inf))
-    out = None if acc is None else acc / safe[..., None]
+    if acc is None:
+        out = None
+    elif is_numpy(xp):  # acc is the kernel's own buffer
+        out = acc
+        out /= safe[..., None]
+    else:
+        out = acc / safe[..., None]
     if not bool(xp.any(bad)):
         return out, logD, None
     if l.ndim == 1:
@@ -160,17 +167,19 @@ def _finish(xp, acc, l, c, mask, n_k):
 
 
 def _shifted_numpy(Q, K, V, scale, causal, block):
-    """:func:`_shifted` for one NumPy head: preallocated blocks, in-place ``exp2``, BLAS-friendly shapes.
+    """:func:`_shifted` for one NumPy head: preallocated blocks, in-place ``exp2``, products accumulated by BLAS.
 
     The logits enter in base 2, ``log2(e) (S - c)`` from ``[log2(e) scale Q,
     -log2(e) c] [K, 1]^T``, so the exponential is NumPy's ``exp2`` (in float32
     about 40% cheaper than ``exp``; the values are the same ``exp(S - c)``).
-    The row sums are a matrix-vector product with ones beside the product
-    with ``V``: an extra column of ones in ``V`` would give the BLAS kernel
-    ``d_v + 1`` columns, off its tile sizes.
+    The products with ``V`` and the row sums (a matrix-vector product with
+    ones: an extra column of ones in ``V`` would give the BLAS kernel ``d_v + 1``
+    columns, off its tile sizes) are accumulated in place by BLAS ``gemm`` /
+    ``gemv`` with ``beta = 1`` (no temporary and no separate addition).
     """
     n_q, n_k, d = Q.shape[0], K.shape[0], Q.shape[1]
     dt = Q.dtype
+    gemm, gemv = (_blas.sgemm, _blas.sgemv) if dt == np.float32 else (_blas.dgemm, _blas.dgemv)
     c = np.sqrt(np.einsum("ij,ij->i", Q, Q))  # the bound of _shift_bound, without temporaries
     c *= dt.type(scale * np.sqrt(np.max(np.einsum("ij,ij->i", K, K))))
     Qa = np.empty((n_q, d + 1), dt)
@@ -179,13 +188,12 @@ def _shifted_numpy(Q, K, V, scale, causal, block):
     KaT = np.empty((d + 1, n_k), dt)
     KaT[:d] = K.T
     KaT[d] = 1.0
-    bq, bk = _numpy_blocks(n_q, n_k, block)
-    S = np.empty((bq, bk), dt)
+    bq, bk = _numpy_blocks(n_q, n_k, block, dt)
+    buf = np.empty(bq * bk, dt)
     ones = np.ones(bk, dt)
+    Vc = None if V is None else np.ascontiguousarray(V)
     acc = None if V is None else np.zeros((n_q, V.shape[1]), dt)
     l = np.zeros(n_q, dt)
-    tmp = None if V is None else np.empty((bq, V.shape[1]), dt)
-    rows = np.empty(bq, dt)
     # S - c >= -2c: where 2 log2(e) c can pass log2(tiny), clip at log2(tiny) (exp2 is many times slower on
     # subnormal results; each clipped entry adds at most tiny, below eps of any row sum that is kept)
     lo = dt.type(np.log2(np.finfo(dt).tiny))
@@ -197,33 +205,31 @@ def _shifted_numpy(Q, K, V, scale, causal, block):
             j1 = min(j0 + bk, n_k)
             if causal and j0 > i1 - 1:
                 break
-            Sb = S[: i1 - i0, : j1 - j0]
+            Sb = buf[: (i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)  # contiguous: BLAS takes it as is
             np.matmul(Qa[i0:i1], KaT[:, j0:j1], out=Sb)
             if clip[i0 // bq]:
                 np.maximum(Sb, lo, out=Sb)
             if causal and j1 - 1 > i0:
                 Sb[causal_mask(np, i1 - i0, j1 - j0, row_offset=i0, col_offset=j0) == 0] = -np.inf
             np.exp2(Sb, out=Sb)
+            # column-major views of the row-major blocks: acc^T += V^T S^T, l += S 1
             if V is not None:
-                t = tmp[: i1 - i0]
-                np.matmul(Sb, V[j0:j1], out=t)
-                acc[i0:i1] += t
-            r = rows[: i1 - i0]
-            np.matmul(Sb, ones[: j1 - j0], out=r)
-            l[i0:i1] += r
+                gemm(1.0, Vc[j0:j1].T, Sb.T, beta=1.0, c=acc[i0:i1].T, overwrite_c=1)
+            gemv(1.0, Sb.T, ones[: j1 - j0], beta=1.0, y=l[i0:i1], trans=1, overwrite_y=1)
     return _finish(np, acc, l, c, None, n_k)
 
 
-def _numpy_blocks(n_q, n_k, block):
-    """Query/key block sizes of the NumPy kernel: ``block`` if given, else 256 x 512.
+def _numpy_blocks(n_q, n_k, block, dtype):
+    """Query/key block sizes of the NumPy kernel: ``block`` if given, else 1 MiB of logits.
 
-    256 x 512 (0.5 MiB of float32 logits, 1 MiB of float64) keeps a block in
-    the L2 cache between the two products and the exponential; measured
-    against 256 x 1024 and other shapes at n = 4096 and 16384 (one thread).
+    512 x 512 in float32, 256 x 512 in float64: a block stays in the L2 cache
+    between the two products and the exponential; measured against 256 x 512
+    (float32), 256 x 1024, 128 x 1024 and other shapes at n = 4096 and 16384
+    (one thread, side by side with torch's SDPA).
     """
     if block is not None:
         return block, block
-    return min(n_q, 256), min(n_k, 512)
+    return min(n_q, 512 if dtype == np.float32 else 256), min(n_k, 512)
 
 
 def _online(xp, Q, K, V, scale, causal, mask, block):
@@ -295,7 +301,8 @@ def softmax_attention(Q, K, V, causal=False, block_size=None, scale=None, mask=N
     causal : bool
         Query ``i`` attends to keys ``j <= i`` (needs ``n_q == n_k``).
     block_size : int, optional
-        Query/key block size.  None: 256 x 512 blocks for one NumPy head;
+        Query/key block size.  None: 512 x 512 (float32) or 256 x 512
+        (float64) blocks for one NumPy head;
         otherwise a single dense block when ``batch * n_q * n_k <= 2**22``,
         else an automatic size.
     scale : float, optional
@@ -318,12 +325,13 @@ def softmax_attention(Q, K, V, causal=False, block_size=None, scale=None, mask=N
     (``exp(S - c) [V, 1]``).  Per block: two matrix products and one ``exp``.
     For one NumPy head the block buffers are preallocated, the exponential is
     an in-place ``exp2`` of the logits scaled by ``log2(e)`` inside the
-    product, and the row sums a separate matrix-vector product.  Rows where ``c`` lies so far
+    product, and the products with ``V`` and the row sums (a separate
+    matrix-vector product) are accumulated in place by BLAS.  Rows where ``c`` lies so far
     above the row maximum that the sum underflows are recomputed by the online
     pass (running maximum ``m``, ``l = sum_j exp(S_j - m) 1`` and ``acc``
     merged block by block with ``exp(m_old - m_new)``).  Memory is
-    ``O(block_q * block_k)``; a NumPy head uses 256 x 512 blocks unless
-    ``block_size`` is given.  Fully masked rows return zeros.
+    ``O(block_q * block_k)``; a NumPy head uses blocks of 1 MiB of logits
+    unless ``block_size`` is given.  Fully masked rows return zeros.
 
     Examples
     --------
