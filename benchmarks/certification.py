@@ -52,6 +52,7 @@ import json
 import os
 import pathlib
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -313,9 +314,11 @@ def run_worker(worker_args: list, timeout: float, env: dict) -> tuple:
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
             rc = None
+        finally:  # over the limit, or this run stopped (SIGTERM, Ctrl-C): the worker goes with it
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         wall = time.perf_counter() - t0
         out.seek(0)
         records = [json.loads(line) for line in out if line.startswith("{")]
@@ -599,8 +602,13 @@ def run_sweep(args, run: dict, env: dict) -> dict:
     return entry
 
 
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    signal.signal(signal.SIGTERM, _stop)  # a stopped run kills its running worker; stored rows stay
     args = parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
