@@ -67,7 +67,8 @@ def _cluster_sums(xp, X, lab, c):
     if is_numpy(xp):  # sorted by label, summed by segments
         cnt = np.bincount(lab, minlength=c)
         starts = np.concatenate([[0], np.cumsum(cnt)[:-1]])
-        S = np.add.reduceat(X[np.argsort(lab, kind="stable")], np.minimum(starts, X.shape[0] - 1), axis=0)
+        order, _ = _cluster_order(lab, c)
+        S = np.add.reduceat(X[order], np.minimum(starts, X.shape[0] - 1), axis=0)
         S[cnt == 0] = 0.0  # reduceat gives a row of X for an empty segment
         return S, cnt[:, None].astype(X.dtype)
     onehot = xp.astype(lab[:, None] == xp.arange(c)[None, :], X.dtype)  # (N, c)
@@ -199,16 +200,25 @@ def _draw_residual(xp, G, top, cand, s, mix, gen):
     qc = wc / z_c
     cdf = xp.cumulative_sum(qc, axis=1)
     # the centroid's weight on the other keys goes to the uniform component
-    z_all = xp.sum(xp.astype(xp.exp(G - gmax), xp.float64), axis=1, keepdims=True)
+    z_all = _sum_exp(xp, G - gmax)
     z_top = xp.sum(xp.exp(xp.astype(_take_rows(xp, G, top) - gmax, xp.float64)), axis=1, keepdims=True)
     z_far = xp.clip(z_all - z_top - z_c, 0.0, None) if n_c < n_k - t else xp.zeros_like(z_c)
     mix = mix + (1.0 - mix) * z_far / (z_c + z_far)  # (c, 1)
+    cand = xp.astype(cand, xp.int64)
     pos = xp.clip(_searchsorted_rows(xp, cdf, u[1, ...] * cdf[:, -1:], "right"), 0, n_c - 1)
-    J = xp.where(u[0, ...] < mix, J, _take_rows(xp, xp.astype(cand, xp.int64), pos))
+    J = xp.where(u[0, ...] < mix, J, _take_rows(xp, cand, pos))
     # probability of the drawn key under the mixture (a uniform draw may be a candidate too)
-    at = xp.clip(_searchsorted_rows(xp, xp.astype(cand, xp.int64), J, "left"), 0, n_c - 1)
-    q = xp.where(_take_rows(xp, xp.astype(cand, xp.int64), at) == J, _take_rows(xp, qc, at), xp.zeros_like(qc[:, :1]))
+    at = xp.clip(_searchsorted_rows(xp, cand, J, "left"), 0, n_c - 1)
+    q = xp.where(_take_rows(xp, cand, at) == J, _take_rows(xp, qc, at), xp.zeros_like(qc[:, :1]))
     return J, (1.0 - mix) * q + mix / (n_k - t)
+
+
+def _sum_exp(xp, X):
+    """Row sums (c, 1) of ``exp(X)`` in float64 (``X`` a temporary: overwritten for NumPy)."""
+    if is_numpy(xp):
+        np.exp(X, out=X)
+        return X.sum(axis=1, keepdims=True, dtype=np.float64)
+    return xp.sum(xp.astype(xp.exp(X), xp.float64), axis=1, keepdims=True)
 
 
 def _take_rows(xp, A, idx):
