@@ -19,8 +19,9 @@ from scipy.signal import butter, sosfilt
 
 from krylovid import KernelFIR
 from krylovid.cli import main
-from krylovid.sysid import evaluate_objective
-from krylovid.sysid.evaluators import KrylovBudgetWarning
+from krylovid.sysid import FIRProblem, evaluate_objective
+from krylovid.sysid.evaluators import KrylovBudgetWarning, make_evaluator
+from krylovid.sysid.objective import F_bounds
 from krylovid.sysid.tuning import SearchLimitWarning
 
 N, ORDER = 300, 40
@@ -432,3 +433,28 @@ def test_cli_summary_and_json_say_whether_the_optimum_is_certified(tmp_path, cap
     assert info["certified"] is True and info["status"] == "converged"
     assert info["F_upper"] - info["F_lower"] <= 1e-8 * abs(info["F_upper"])
     assert "(certified)" in out and "certified True" in out
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_gram_form_bounds_hold_with_an_inexact_least_squares_solution(truncate):
+    """The Gram form must not rely on ``||r||^2 + ||Phi g_LS||^2 = ||y||^2``, which holds only for the exact LS
+    solution: with the error a CG or rank-truncated solve leaves on an ill-conditioned input (N = 1e5, n = 2000,
+    low-pass: F moved by 1.9 outside its bounds), the bounds must still contain the exact (QR) F."""
+    rng = np.random.default_rng(1)
+    N, n = 2000, 100
+    u = rng.standard_normal(N)
+    y = np.convolve(u, np.r_[0.0, 0.9 ** np.arange(n)])[:N] + 1e-2 * rng.standard_normal(N)
+    p = FIRProblem(u, y, n)
+    sigma2 = p.ls_noise_variance
+    p.g_ls = p.g_ls + 1e-4 * rng.standard_normal(n)  # an inexact least-squares solution, as the problem keeps it
+    resid = p.y - p.Phi.matvec(p.g_ls)
+    p.ls_residual2, p.fit2 = float(resid @ resid), float((p.y - resid) @ (p.y - resid))
+    params = p.shape_params({"beta": 0.9})
+    lam = sigma2 / np.logspace(-2, 2, 9)
+    exact = F_bounds(make_evaluator("qr", p).prepare(params).bounds(lam), p.N, sigma2)[0]
+    state = make_evaluator("krylov", p, formulation="gram", random_state=0, truncate=truncate).prepare(params)
+    state.est.extend_to(n)
+    lo, hi, _ = F_bounds(state.bounds(lam), p.N, sigma2)
+    slack = 1e-10 * np.abs(exact)
+    assert np.all(lo <= exact + slack) and np.all(exact <= hi + slack)
+    assert np.all(hi - lo <= 1e-8 * np.abs(exact))  # and the space, complete, certifies them

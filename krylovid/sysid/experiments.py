@@ -130,6 +130,10 @@ class JointProblem(FIRProblem):
         self.fit2 = float(np.sum((self.y - resid) ** 2))
         self.Phty = self.Phi.rmatvec(self.y)
 
+    @property
+    def y_norm2(self) -> float:
+        return float(self.y @ self.y)
+
     def _least_squares(self) -> np.ndarray:
         g = self._ls_cg() if self.n > LS_CG_MIN_N else None
         if g is not None:
