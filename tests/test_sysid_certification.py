@@ -21,6 +21,7 @@ from krylovid import KernelFIR
 from krylovid.cli import main
 from krylovid.sysid import FIRProblem, evaluate_objective
 from krylovid.sysid.evaluators import KrylovBudgetWarning, make_evaluator
+from krylovid.sysid.evaluators import krylov as krylov_ev
 from krylovid.sysid.objective import F_bounds
 from krylovid.sysid.tuning import SearchLimitWarning
 
@@ -458,3 +459,18 @@ def test_gram_form_bounds_hold_with_an_inexact_least_squares_solution(truncate):
     slack = 1e-10 * np.abs(exact)
     assert np.all(lo <= exact + slack) and np.all(exact <= hi + slack)
     assert np.all(hi - lo <= 1e-8 * np.abs(exact))  # and the space, complete, certifies them
+
+
+def test_auto_formulation_takes_the_cholesky_r_factor_where_the_tall_qr_is_too_costly(monkeypatch):
+    """Above the QR budget the R-factor dual is still chosen when R1 comes cheaply and accurately from the
+    Cholesky factor of Phi^T Phi (well-conditioned input); an ill-conditioned (low-pass) input gets the Gram
+    form, whose bounds include its cancellation."""
+    monkeypatch.setattr(krylov_ev, "R_FACTOR_MAX_FLOPS", 2.0 * 600 * 40**2 - 1)  # the tall QR is "too costly"
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(600)
+    y = np.convolve(u, np.r_[0.0, 0.8 ** np.arange(40)])[:600] + 0.1 * rng.standard_normal(600)
+    assert make_evaluator("krylov", FIRProblem(u, y, 40)).formulation == "dual"
+    lowpass = sosfilt(butter(4, 0.05, output="sos"), u)
+    p = FIRProblem(lowpass, y, 40)
+    assert p.gram_r_factor is None
+    assert make_evaluator("krylov", p).formulation == "gram"

@@ -10,10 +10,12 @@
   eigenvalues of ``Phi^T Phi`` (low-pass inputs) are never squared.
 * **gram** — the former dual on ``G = L^T M L`` (``M = Phi^T Phi`` from the
   input's autocorrelation, no QR of ``Phi``), with
-  ``q = ||r||^2 / lam + (||Phi g_LS||^2 - z^T (G + lam I)^{-1} z) / lam``: the
-  difference cancels at small ``lam``; its rounding error enters the bounds,
+  ``q = (||y||^2 - z^T (G + lam I)^{-1} z) / lam`` (Woodbury; exact whatever
+  the accuracy of the least-squares solution): the difference cancels at small
+  ``lam``; its rounding error enters the bounds,
   which therefore refuse to certify where it matters.  Used by ``"auto"`` only
-  when the QR of ``Phi`` costs more than ``R_FACTOR_MAX_FLOPS``.
+  when the QR of ``Phi`` costs more than ``R_FACTOR_MAX_FLOPS`` and ``R1`` cannot come from the Cholesky
+  factor of ``Phi^T Phi`` instead (ill-conditioned input, or ``n^3 / 3`` above that budget as well).
 
 ``formulation="auto"`` picks a dual form when the ``n x n`` matrices are
 affordable (``n <= dual_max_n``) and a dual matvec is cheaper than a primal one.
@@ -61,6 +63,16 @@ DENSE_SQRT_MISMATCH = 128 * _EPS
 #: 300), at the price of an SVD of ``B^T Q`` per step (a method="krylov" fit at N = 3000..4000 is 0-30 % slower,
 #: measured side by side; the exact spectral path is the default at those sizes).
 FACTOR_ATTACH_FRACTION = 0.5
+
+
+def _cheap_r(problem) -> bool:
+    """Whether ``R1`` comes from the Cholesky factor of ``Phi^T Phi`` (``n^3 / 3`` flops, well-conditioned
+    inputs: :attr:`FIRProblem.gram_r_factor`) at a cost below ``R_FACTOR_MAX_FLOPS``: then the R-factor dual
+    (no cancellation, square-root rounding model) is affordable even where the tall QR is not."""
+    n = problem.n
+    if n**3 / 3.0 > R_FACTOR_MAX_FLOPS or not hasattr(problem, "gram_r_factor"):
+        return False
+    return problem.gram_r_factor is not None
 
 
 class KrylovBudgetWarning(RuntimeWarning):
@@ -123,7 +135,7 @@ class KrylovEvaluator:
         self.problem = problem
         if formulation == "auto":
             formulation = choose_formulation(problem)
-            if formulation == "dual" and 2.0 * problem.N * problem.n**2 > R_FACTOR_MAX_FLOPS:
+            if formulation == "dual" and 2.0 * problem.N * problem.n**2 > R_FACTOR_MAX_FLOPS and not _cheap_r(problem):
                 formulation = "gram"
         self.formulation = formulation
         self.rounding, self.deflation_tol = rounding, deflation_tol
