@@ -474,3 +474,29 @@ def test_auto_formulation_takes_the_cholesky_r_factor_where_the_tall_qr_is_too_c
     p = FIRProblem(lowpass, y, 40)
     assert p.gram_r_factor is None
     assert make_evaluator("krylov", p).formulation == "gram"
+
+
+def test_auto_moves_a_shape_from_the_gram_form_to_the_r_factor_dual_when_gram_cannot_certify(monkeypatch):
+    """Low-pass input at SNR 1e6: the Gram form's cancellation leaves a third of the values uncertified; with
+    ``formulation="auto"`` the shape is rebuilt on the R-factor dual (its QR within budget) and every value
+    certifies, the bounds containing the exact value in both cases."""
+    monkeypatch.setattr(krylov_ev, "R_FACTOR_MAX_FLOPS", 1.0)  # "auto" starts on the Gram form
+    rng = np.random.default_rng(0)
+    N, n = 2000, 100
+    u = sosfilt(butter(4, 0.3, output="sos"), rng.standard_normal(N))
+    y0 = np.convolve(u, np.r_[0.0, 0.85 ** np.arange(n)])[:N]
+    y = y0 + 1e-3 * np.std(y0) * rng.standard_normal(N)
+    hp = dict(KernelFIR(order=n, random_state=0).fit(u, y).hyperparameters_)
+    hp["c"] = hp["c"] * np.logspace(-2, 2, 30)
+    kw = dict(order=n, kernel="TC", hyperparameters=hp, method="krylov", fallback_max_n=0, random_state=0)
+    exact = evaluate_objective(u, y, order=n, kernel="TC", hyperparameters=hp, method="qr").F
+    slack = 1e-10 * np.abs(exact)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KrylovBudgetWarning)
+        gram = evaluate_objective(u, y, formulation="gram", **kw)
+    auto = evaluate_objective(u, y, **kw)
+    for res in (gram, auto):
+        assert np.all(res.F_lower <= exact + slack) and np.all(exact <= res.F_upper + slack)
+    assert gram.info["formulation"] == "gram" and not gram.certified.all()
+    assert auto.info["formulation"] == "dual" and auto.info["escalated_from_gram"]
+    assert auto.certified.all() and auto.info["status"] == "converged"

@@ -15,7 +15,9 @@
   ``lam``; its rounding error enters the bounds,
   which therefore refuse to certify where it matters.  Used by ``"auto"`` only
   when the QR of ``Phi`` costs more than ``R_FACTOR_MAX_FLOPS`` and ``R1`` cannot come from the Cholesky
-  factor of ``Phi^T Phi`` instead (ill-conditioned input, or ``n^3 / 3`` above that budget as well).
+  factor of ``Phi^T Phi`` instead (ill-conditioned input, or ``n^3 / 3`` above that budget as well); a
+  shape whose Gram bounds cannot certify then moves to the R-factor dual when the QR costs at most
+  ``R_FACTOR_ESCALATE_FLOPS`` (``info["escalated_from_gram"]``).
 
 ``formulation="auto"`` picks a dual form when the ``n x n`` matrices are
 affordable (``n <= dual_max_n``) and a dual matvec is cheaper than a primal one.
@@ -41,6 +43,9 @@ __all__ = ["KrylovEvaluator", "KrylovBudgetWarning"]
 _EPS = float(np.finfo(np.float64).eps)
 #: ``"auto"`` uses the R-factor dual up to this many flops for the thin QR of ``Phi`` (``2 N n^2``).
 R_FACTOR_MAX_FLOPS = 2e11
+#: ... and escalates a shape from the Gram form to the R-factor dual when the Gram bounds cannot certify, up to
+#: this many flops for that QR (N = 1e5, n = 2000: 8e11, about a minute on one core; N = 1e6, n = 1e4: never).
+R_FACTOR_ESCALATE_FLOPS = 4e12
 FORMULATIONS = ("auto", "primal", "dual", "gram")
 #: Default columns of ``Omega``; a dual form of more than ``LARGE_BLOCK_MIN_N`` coefficients uses
 #: ``LARGE_BLOCK_SIZE``: each block step is one pass over the dense ``n x n`` factor and the basis, so wider
@@ -133,6 +138,8 @@ class KrylovEvaluator:
         if formulation not in FORMULATIONS:
             raise ValueError(f"formulation must be one of {FORMULATIONS}, got {formulation!r}")
         self.problem = problem
+        #: ``"auto"`` may move a shape whose Gram-form bounds cannot certify to the R-factor dual (see ``refine``)
+        self.escalate = formulation == "auto"
         if formulation == "auto":
             formulation = choose_formulation(problem)
             if formulation == "dual" and 2.0 * problem.N * problem.n**2 > R_FACTOR_MAX_FLOPS and not _cheap_r(problem):
@@ -162,6 +169,7 @@ class _KrylovState(ShiftState):
     def __init__(self, ev, params):
         self.problem, self.params, self.form, self._ev = ev.problem, params, ev.formulation, ev
         self.dual = self.form != "primal"
+        self.escalated = False  # moved from the Gram form to the R-factor dual by ``refine``
         self.status = "converged"
         self.history = []
         self._tail_tol = TAIL_RTOL
@@ -255,6 +263,12 @@ class _KrylovState(ShiftState):
                     self._attach_factor(self.est)
                     continue
             if self.est.exhausted:
+                if self.form == "gram" and self._ev.escalate and self._r_factor_affordable():
+                    # the Gram form's cancellation is what the bounds cannot resolve (high SNR): the R-factor
+                    # dual has none; its tall QR is paid once per problem (cached), as the exact paths do
+                    self.form, self.escalated = "dual", True
+                    self._build(truncate=self._ev.truncate)
+                    continue
                 if self.k < self.problem.n and self.est.max_dim >= self.k and self._tail_blocks(gap_ok):
                     # the truncated tail (shift eps = tr G22) is what the bounds cannot resolve: a longer
                     # leading block (tail 1e-6 times smaller: for TC k grows by 14 / log10(1 / beta)), then
@@ -276,6 +290,13 @@ class _KrylovState(ShiftState):
                 stacklevel=3,
             )
         return False
+
+    def _r_factor_affordable(self) -> bool:
+        """The thin QR of ``Phi`` within ``R_FACTOR_ESCALATE_FLOPS`` (or already computed)."""
+        p = self.problem
+        if "r_factor" in getattr(p, "__dict__", {}):
+            return True
+        return hasattr(p, "r_factor") and 2.0 * p.N * p.n**2 <= R_FACTOR_ESCALATE_FLOPS
 
     def _tail_blocks(self, gap_ok) -> bool:
         """Whether the truncated tail is what keeps ``gap_ok`` from holding: it would hold without the tail's
@@ -330,6 +351,7 @@ class _KrylovState(ShiftState):
             "matvecs": self.est.matvecs,
             "status": self.status,
             "formulation": self.form,
+            "escalated_from_gram": self.escalated,
             "invariant": self.est.invariant,
             "complete": self.est.complete,
             "dropped_norm": self.est.dropped_norm,
