@@ -105,7 +105,10 @@ class SEKernel(Kernel):
 
     def default_grid(self, n=None):
         n = 50 if n is None else int(n)
-        return [{"h": max(0.5, f * n)} for f in (0.02, 0.05, 0.1, 0.2, 0.4)]
+        # short bandwidths too: h -> 0 is the ridge (white) prior, often the optimum of a non-smooth response,
+        # and F is multimodal in h (a fit from the relative grid alone ended at h = 0.4 n with F 38 % above it)
+        hs = sorted({0.5, 1.0, 2.0} | {max(0.5, f * n) for f in (0.02, 0.05, 0.1, 0.2, 0.4)})
+        return [{"h": h} for h in hs]
 
     def _dense(self, n, p):
         k = np.arange(n, dtype=float)
