@@ -86,6 +86,14 @@ FIGS = HERE / "figures"
 STORE = FIGS / "attention_long.json"
 HEAD_NAMES = ("sharp", "medium", "broad")
 GOAL_N, GOAL_M, GOAL_ERR, GOAL_SPEEDUP = 16384, 256, 0.1, 10.0
+USED = (
+    "krylovid/attention",
+    "krylovid/sketch",
+    "krylovid/operators",
+    "krylovid/krylov",
+    "krylovid/backend.py",
+    "krylovid/_validation.py",
+)  # what the benchmark runs (the +dirty of a run's commit)
 BEGIN, END = "<!-- attention-long:begin -->", "<!-- attention-long:end -->"
 SECTION = "## Attention on long inputs (MiniLM-calibrated heads, SDPA baseline)"
 NOT_INSTALLED = "not installed"
@@ -348,12 +356,10 @@ def merge(store, run_id, run, heads, blocks, exact_rows):
 
 
 def _commit():
-    """The krylovid commit of this checkout (``+dirty`` with uncommitted changes under krylovid/)."""
+    """The krylovid commit of this checkout (``+dirty`` with uncommitted changes in the parts this benchmark uses)."""
     try:
         rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "krylovid"], capture_output=True, text=True
-        )
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", *USED], capture_output=True, text=True)
     except OSError:  # pragma: no cover
         return "unknown"
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
@@ -575,6 +581,7 @@ def all_methods_section(store):
 
 def figure(store, path):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     blocks = _ordered_blocks(store)
     nmax = {}
@@ -593,7 +600,11 @@ def figure(store, path):
         ax.loglog([p[0] for p in fr], [p[1] for p in fr], "k--", lw=1.5, label="frontier")
         if b["t_sdpa"] is not None:
             ax.axvline(b["t_sdpa"], color="r", lw=1, label="SDPA fp32 (exact)")
+            if b["n"] == GOAL_N:
+                ax.axvline(b["t_sdpa"] / GOAL_SPEEDUP, color="r", lw=0.8, ls=":", label="goal: SDPA / 10, error 0.1")
+                ax.axhline(GOAL_ERR, color="r", lw=0.8, ls=":")
         ax.axvline(b["t_exact"], color="gray", lw=1, label="krylovid exact fp32")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{b['head']}, n = {b['n']}", fontsize=8)
         ax.set_xlabel("seconds")
         ax.set_ylabel("relative output error")
