@@ -663,8 +663,10 @@ def _warn_limits(limits, params, opt) -> None:
     text = "; ".join(
         what.get(
             k,
-            f"{k.rsplit('_', 1)[0]} = {params.get(k.rsplit('_', 1)[0], float('nan')):.12g} "
-            f"at the {k.rsplit('_', 1)[1]} limit of its range",
+            f"{k.rsplit('_', 1)[0]} = {params.get(k.rsplit('_', 1)[0], float('nan')):.12g}: F does not rise "
+            f"towards the {k.rsplit('_', 1)[1]} end of its range (searched to the hard limit |z| = {Z_HARD:g} of "
+            "its unconstrained coordinate; a flat F there means the prior no longer changes, e.g. SE with h "
+            "below 0.2 is the ridge prior)",
         )
         for k in limits
     )
