@@ -185,10 +185,15 @@ def _shifted_numpy(Q, K, V, scale, causal, block):
     Qa = np.empty((n_q, d + 1), dt)
     np.multiply(Q, dt.type(scale * _LOG2E), out=Qa[:, :d])
     np.multiply(c, dt.type(-_LOG2E), out=Qa[:, d])
-    KaT = np.empty((d + 1, n_k), dt)
-    KaT[:d] = K.T
-    KaT[d] = 1.0
     bq, bk = _numpy_blocks(n_q, n_k, block, dt)
+    # [K, 1]^T by key blocks, each contiguous: the column blocks of one (d + 1, n_k) array lie n_k apart, a
+    # power of two that maps them onto the same cache sets (n = 65536 float32: 1.22-1.28x SDPA -> 1.04-1.11x)
+    KaT = []
+    for j0 in range(0, n_k, bk):
+        B = np.empty((d + 1, min(j0 + bk, n_k) - j0), dt)
+        B[:d] = K[j0 : j0 + bk].T
+        B[d] = 1.0
+        KaT.append(B)
     buf = np.empty(bq * bk, dt)
     ones = np.ones(bk, dt)
     Vc = None if V is None else np.ascontiguousarray(V)
@@ -206,7 +211,7 @@ def _shifted_numpy(Q, K, V, scale, causal, block):
             if causal and j0 > i1 - 1:
                 break
             Sb = buf[: (i1 - i0) * (j1 - j0)].reshape(i1 - i0, j1 - j0)  # contiguous: BLAS takes it as is
-            np.matmul(Qa[i0:i1], KaT[:, j0:j1], out=Sb)
+            np.matmul(Qa[i0:i1], KaT[j0 // bk], out=Sb)
             if clip[i0 // bq]:
                 np.maximum(Sb, lo, out=Sb)
             if causal and j1 - 1 > i0:
