@@ -536,6 +536,17 @@ def render(store: dict) -> str:
         "",
     ]
     lines += notes + ([""] if notes else [])
+    older = [
+        f"- {key}: {r['wrong']} wrong bounds, {100 * r['certified']:.0f} % certified at krylovid "
+        f"{krylovid_commit(r['commit'])} ({r['date']}); newest row: krylovid {krylovid_commit(shown[key]['commit'])}, "
+        f"{shown[key]['wrong']} wrong, {100 * (shown[key]['certified'] or 0):.0f} % certified."
+        for key, history in store["rows"].items()
+        for r in history[:-1]
+        if r.get("wrong")
+    ]
+    if older:
+        lines += ["Earlier rows of the store (superseded by a newer run of the same case) with wrong bounds:", ""]
+        lines += older + [""]
     lines += n1e5_lines(rows) + [""] + sweep_lines(store, letters)
     return "\n".join(lines)
 
