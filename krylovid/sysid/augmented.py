@@ -152,9 +152,9 @@ ORTH_FACTOR = 4.0
 DOT_FACTOR = 4.0
 #: :meth:`AugmentedKrylov.deflated_tail` forms ``B`` explicitly only up to this many entries (128 MiB in float64).
 DEFLATED_TAIL_MAX_ENTRIES = 2**24
-#: The remainder is computed directly once the difference ``tr A - ||W||_F^2`` is below this many times its
-#: rounding allowance (the guard dominates the bound), and the residual once its rounding part exceeds this
-#: fraction of it (inverse).
+#: The directly measured remainder replaces the difference ``tr A - ||W||_F^2`` once that is below this many
+#: times its rounding allowance (the guard dominates the bound), and the direct residual the recurrence's once
+#: the latter's rounding part exceeds this fraction of it (inverse).
 DIRECT_TAIL_RATIO = 100.0
 #: Seed of the restart blocks when no ``rng`` is given (common random numbers across operators).
 _RESTART_SEED = 20240607
@@ -681,9 +681,10 @@ class AugmentedKrylov:
                 res = res_round + (np.sqrt(np.sum((coupling @ Z) ** 2, axis=0)) if coupling.size else 0.0)
                 q_lo = np.where(ok, (1.0 - kap) * lo_g, 0.0)
                 q_hi = np.where(ok, (1.0 + kap) * (hi_g + res**2 / lam), np.inf)
-                # the direct residual costs 6 D d m flops: only where rounding dominates the recurrence's
-                deflated = self._deflated() if np.any(res_round > DIRECT_TAIL_RATIO**-1 * res) else None
-                if deflated is not None:
+                # the deflated factor (None where unaffordable; cached per dimension) serves the residual, the
+                # remainder and the second moment below; the first two take it where rounding dominates
+                deflated = self._deflated()
+                if deflated is not None and np.any(res_round > DIRECT_TAIL_RATIO**-1 * res):
                     # residual of the Galerkin solution for B' B'^T measured directly, without the recurrence:
                     # (I - Pi) B' W z = (I - Pi) P W z + (I - Pi) E W z, so ||r'|| <= ||b_perp|| + ||P W z||
                     # + (dB + e_P) ||W z|| + ||dc|| (the rounding of Q^T b, the only Q-component of r')
@@ -709,12 +710,12 @@ class AugmentedKrylov:
                 guard = self._trace_guard() + self.factor_mismatch * normA * D
                 raw = self.trace - low_tr
                 tail = np.inf if raw < -guard else max(raw, 0.0) + guard
-                if not np.isfinite(tail) or raw < DIRECT_TAIL_RATIO * (guard + wfro2 - low_tr):
-                    # the difference is mostly rounding guard: compute the remainder directly
-                    tail = min(tail, self.deflated_tail())
+                guard_bound = not np.isfinite(tail) or raw < DIRECT_TAIL_RATIO * (guard + wfro2 - low_tr)
+                if deflated is not None and guard_bound:
+                    # the difference is mostly rounding guard: the remainder measured directly
+                    tail = min(tail, deflated[0])
                 gap = m * np.log1p(tail / (m * lam)) if np.isfinite(tail) else np.full_like(lam, np.inf)
-                deflated = self._deflated() if np.isfinite(tail) and tail > 0 else None
-                if deflated is not None:
+                if deflated is not None and np.isfinite(tail) and tail > 0:
                     add_lo, cut_hi = self._second_moment_terms(lam, tail, theta, eta, dB, wfro2, deflated)
                     l_lo = l_lo + add_lo
                     gap = gap - cut_hi

@@ -25,10 +25,11 @@ a hard limit (``lam_ref * 10^[-40, 40]``) is reached; then a
 numerical floor (:func:`numerical_floor`), where ``F`` stops being determined
 by double-precision data: before it a smooth SE prior at SNR 1e4 (N = 1e4,
 n = 1000) was "optimized" at c = 3e36, h = 400, where the exact evaluators
-disagreed by 84 % and F was 7.9e6 against -70608 at the optimum found now.  The same holds for the shape
-parameters: in 1-D the bracket from the multistart grid is pushed outwards
-while the best value sits on its edge (hard limit ``|z| <= 25`` in the
-unconstrained coordinate: ``beta`` within ``1.4e-11`` of 0 or 1).
+disagreed by 84 % and F was 7.9e6 against -70608 at the optimum found now.
+The same holds for the shape parameters: in 1-D the bracket from the
+multistart grid is pushed outwards while the best value sits on its edge
+(hard limit ``|z| <= 25`` in the unconstrained coordinate: ``beta`` within
+``1.4e-11`` of 0 or 1).
 
 **Less work away from the optimum.**  Adaptive states (Krylov, truncated
 spectral) get a ``ceiling`` in the multistart of a 1-D shape: the lowest

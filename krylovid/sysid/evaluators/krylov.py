@@ -76,10 +76,7 @@ def _cheap_r(problem) -> bool:
     """Whether ``R1`` comes from the Cholesky factor of ``Phi^T Phi`` (``n^3 / 3`` flops, well-conditioned
     inputs: :attr:`FIRProblem.gram_r_factor`) at a cost below ``R_FACTOR_MAX_FLOPS``: then the R-factor dual
     (no cancellation, square-root rounding model) is affordable even where the tall QR is not."""
-    n = problem.n
-    if n**3 / 3.0 > R_FACTOR_MAX_FLOPS or not hasattr(problem, "gram_r_factor"):
-        return False
-    return problem.gram_r_factor is not None
+    return problem.n**3 / 3.0 <= R_FACTOR_MAX_FLOPS and getattr(problem, "gram_r_factor", None) is not None
 
 
 class KrylovBudgetWarning(RuntimeWarning):
